@@ -1,0 +1,244 @@
+// Package testmysql starts real MySQL servers for tests: a fresh datadir on a loopback port and
+// a unix socket, with GTIDs and the binary log on, a small buffer pool, component_mysqlbackup
+// installed and a backup user holding exactly the grants the README documents.
+//
+// It finds MySQL through mysqld.Locate; when nothing is configured it uses (and if need be
+// creates, by running scripts/provision-mysql.sh) the repository's .cache/mysql prefix, so tests
+// never skip for want of a server.
+package testmysql
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pagetrack/pagetrack/mysqlsrc/mysqld"
+)
+
+// BackupUser and BackupPassword are the credentials of the backup user Start creates.
+const (
+	BackupUser     = "pagetrack"
+	BackupPassword = "pagetrack-secret"
+)
+
+// BackupGrants are the grants the backup user needs (mirrored in the README).
+var BackupGrants = []string{
+	"GRANT BACKUP_ADMIN, PROCESS, SYSTEM_VARIABLES_ADMIN ON *.* TO %s",
+	"GRANT SELECT ON performance_schema.log_status TO %s",
+	"GRANT SELECT ON performance_schema.global_status TO %s",
+}
+
+// Options adjust a test server.
+type Options struct {
+	// RedoCapacity sets innodb_redo_log_capacity (bytes); 0 keeps 100 MiB.
+	RedoCapacity int64
+	// Args are extra mysqld options.
+	Args []string
+	// NoComponent skips installing component_mysqlbackup.
+	NoComponent bool
+}
+
+// Server is a running test server.
+type Server struct {
+	Bin     *mysqld.Binaries
+	Proc    *mysqld.Process
+	DataDir string
+	Port    int
+	// DSN connects as the backup user over TCP; RootDSN as root over the socket.
+	DSN     string
+	RootDSN string
+	Root    *sql.DB
+	args    []string
+	t       testing.TB
+}
+
+var (
+	locateOnce sync.Once
+	located    *mysqld.Binaries
+	locateErr  error
+)
+
+// Binaries locates MySQL, provisioning the repository's prefix when nothing else is set.
+func Binaries() (*mysqld.Binaries, error) {
+	locateOnce.Do(func() {
+		if os.Getenv(mysqld.EnvBaseDir) == "" && os.Getenv(mysqld.EnvPrefix) == "" {
+			root, err := repoRoot()
+			if err != nil {
+				locateErr = err
+				return
+			}
+			out, err := exec.Command(filepath.Join(root, "scripts/provision-mysql.sh")).Output()
+			if err != nil {
+				locateErr = fmt.Errorf("provisioning MySQL: %v", err)
+				return
+			}
+			os.Setenv(mysqld.EnvPrefix, strings.TrimSpace(string(out)))
+		}
+		located, locateErr = mysqld.Locate()
+	})
+	return located, locateErr
+}
+
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("testmysql: no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// RunDir makes a short directory for sockets and logs, removed when the test ends.
+func RunDir(t testing.TB) string {
+	dir, err := os.MkdirTemp("", "ptmy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+// FreePort returns a loopback TCP port that was free a moment ago.
+func FreePort(t testing.TB) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// ServerArgs are the options every test server runs with.
+func ServerArgs(o Options) []string {
+	capacity := o.RedoCapacity
+	if capacity == 0 {
+		capacity = 100 << 20
+	}
+	args := []string{
+		"--server-id=1", "--log-bin=binlog", "--gtid-mode=ON", "--enforce-gtid-consistency=ON",
+		"--innodb-buffer-pool-size=64M", fmt.Sprintf("--innodb-redo-log-capacity=%d", capacity),
+		"--skip-name-resolve", "--innodb-undo-log-truncate=OFF",
+	}
+	return append(args, o.Args...)
+}
+
+// Start initializes a datadir and starts a server on it. The server is stopped (by pid, with a
+// clean shutdown) when the test ends.
+func Start(t testing.TB, o Options) *Server {
+	t.Helper()
+	bin, err := Binaries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	datadir := filepath.Join(t.TempDir(), "data")
+	opts := mysqld.Options{DataDir: datadir, RunDir: RunDir(t), Port: FreePort(t), Args: ServerArgs(o)}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := bin.Initialize(ctx, opts); err != nil {
+		t.Fatal(err)
+	}
+	s := startOn(t, bin, opts)
+	if !o.NoComponent {
+		s.MustExec("INSTALL COMPONENT 'file://component_mysqlbackup'")
+	}
+	user := fmt.Sprintf("'%s'@'%%'", BackupUser)
+	s.MustExec(fmt.Sprintf("CREATE USER %s IDENTIFIED BY '%s'", user, BackupPassword))
+	for _, g := range BackupGrants {
+		s.MustExec(fmt.Sprintf(g, user))
+	}
+	return s
+}
+
+// StartExisting starts a server on an existing datadir (a restored one, say) with the same
+// options as Start. It waits until recovery is done and the server accepts connections.
+func StartExisting(t testing.TB, datadir string, o Options) *Server {
+	t.Helper()
+	bin, err := Binaries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := mysqld.Options{DataDir: datadir, RunDir: RunDir(t), Port: FreePort(t), Args: ServerArgs(o)}
+	return startOn(t, bin, opts)
+}
+
+func startOn(t testing.TB, bin *mysqld.Binaries, opts mysqld.Options) *Server {
+	proc, err := bin.Start(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Bin: bin, Proc: proc, DataDir: opts.DataDir, Port: opts.Port, t: t, args: opts.Args,
+		DSN:     fmt.Sprintf("%s:%s@tcp(127.0.0.1:%d)/", BackupUser, BackupPassword, opts.Port),
+		RootDSN: proc.SocketDSN("root", ""),
+	}
+	t.Cleanup(func() { s.Stop() })
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	db, err := proc.WaitReady(ctx, s.RootDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Root = db
+	return s
+}
+
+// MustExec runs statements as root or fails the test.
+func (s *Server) MustExec(query string, args ...any) {
+	s.t.Helper()
+	if _, err := s.Root.Exec(query, args...); err != nil {
+		s.t.Fatalf("%s: %v", query, err)
+	}
+}
+
+// Stop shuts the server down cleanly; it is safe to call twice.
+func (s *Server) Stop() {
+	if s.Root != nil {
+		s.Root.Close()
+		s.Root = nil
+	}
+	if err := s.Proc.Shutdown(2 * time.Minute); err != nil {
+		s.t.Errorf("stopping mysqld: %v", err)
+	}
+}
+
+// Kill ends the server with SIGKILL, as a crash would.
+func (s *Server) Kill() {
+	if s.Root != nil {
+		s.Root.Close()
+		s.Root = nil
+	}
+	s.Proc.Kill()
+}
+
+// Restart starts the server again on the same datadir, port and options (after Stop or Kill).
+func (s *Server) Restart() {
+	s.t.Helper()
+	opts := s.Proc.Options
+	proc, err := s.Bin.Start(opts)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.Proc = proc
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	db, err := proc.WaitReady(ctx, s.RootDSN)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.Root = db
+}

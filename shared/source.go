@@ -1,0 +1,214 @@
+package shared
+
+import (
+	"context"
+	"time"
+)
+
+// Source is what a pagetrack plugin implements and what a host calls. The host schedules and
+// stores; the source reads a database server's files and writes them back on restore.
+//
+// Implementations: mysqlsrc.Source (in process) and the gRPC client returned by dispensing
+// PluginName from a go-plugin client (out of process). Both satisfy the same behavioural suite.
+type Source interface {
+	// Schema declares the configuration attributes the source accepts. A host decodes its
+	// config block with it, so that errors point at the host's own file and line.
+	Schema(ctx context.Context) (*Schema, error)
+
+	// ValidateConfig checks a decoded configuration without contacting any server: unknown
+	// attributes, missing required ones, wrong types and values out of range. Errors wrap
+	// ErrInvalidConfig.
+	ValidateConfig(ctx context.Context, cfg Config) error
+
+	// Backup takes one backup and streams it as records: a Header first, a Trailer last. A
+	// stream that ends without a Trailer whose digest matches is a failed backup; the host must
+	// not record it. Recv returns io.EOF after the Trailer.
+	Backup(ctx context.Context, req *BackupRequest) (RecordStream, error)
+
+	// Restore consumes a stored stream (Header .. Trailer, in the order Backup produced it)
+	// and writes a datadir into req.TargetDir, which must be empty or absent.
+	Restore(ctx context.Context, req *RestoreRequest, records RecordStream) (*RestoreResult, error)
+}
+
+// RecordStream yields records one at a time; Recv returns io.EOF, unwrapped, at the end.
+type RecordStream interface {
+	Recv() (*Record, error)
+}
+
+// Config holds decoded configuration values keyed by attribute name. Values are string, int64
+// or bool, matching the attribute's AttrType.
+type Config map[string]any
+
+// AttrType is the type of a configuration attribute.
+type AttrType int
+
+const (
+	TypeString AttrType = iota + 1
+	TypeInt
+	TypeBool
+)
+
+func (t AttrType) String() string {
+	switch t {
+	case TypeString:
+		return "string"
+	case TypeInt:
+		return "number"
+	case TypeBool:
+		return "bool"
+	}
+	return "unknown"
+}
+
+// Attribute describes one configuration attribute.
+type Attribute struct {
+	Name        string
+	Type        AttrType
+	Required    bool
+	Sensitive   bool // never logged, never echoed in errors or metadata
+	Description string
+}
+
+// Schema is the set of attributes a source accepts.
+type Schema struct {
+	Attributes []Attribute
+}
+
+// BackupRequest asks for one backup.
+type BackupRequest struct {
+	Config Config
+}
+
+// RestoreRequest asks for a datadir to be written from a stream.
+type RestoreRequest struct {
+	// TargetDir must be absent or empty; a non-empty target is refused.
+	TargetDir string
+	// Verify starts a temporary server on the restored datadir once it is written, waits for
+	// crash recovery, checks every table and shuts the server down cleanly.
+	Verify bool
+}
+
+// RestoreResult reports what a restore wrote and, with Verify, what the check found.
+type RestoreResult struct {
+	Files         int
+	Pages         uint64
+	Bytes         uint64
+	Verified      bool
+	TablesChecked int
+	// RecoveredTo is the LSN the verifying server's crash recovery reported reaching (0 if
+	// not verified or not reported).
+	RecoveredTo uint64
+}
+
+// Record is one message of a backup stream. Exactly one field is set.
+type Record struct {
+	Header     *Header
+	Tablespace *Tablespace
+	Pages      *PageBatch
+	Redo       *RedoSegment
+	Binlog     *BinlogChunk
+	File       *FileChunk
+	Progress   *Progress
+	Trailer    *Trailer
+}
+
+// StreamFormat is the version of the record stream this package writes.
+const StreamFormat = 1
+
+// Header opens a stream.
+type Header struct {
+	StreamFormat  uint32
+	ServerVersion string
+	ServerUUID    string
+	// PageSize is the server's logical page size (innodb_page_size).
+	PageSize uint32
+	// CheckpointLSN is C: the checkpoint read under the backup lock. Crash recovery of the
+	// restored datadir starts here.
+	CheckpointLSN uint64
+	StartedAt     time.Time
+	// BinlogBasename is the base name of the server's binary logs ("binlog"), empty when
+	// binary logging is off.
+	BinlogBasename      string
+	GTIDMode            string
+	LowerCaseTableNames int64
+}
+
+// Tablespace describes one InnoDB data file. It precedes the file's pages; a later record
+// with the same FileIndex updates the size (files grow while they are copied).
+type Tablespace struct {
+	FileIndex uint32
+	// Path is relative to the datadir, slash-separated, never absolute, never escaping.
+	Path    string
+	SpaceID uint32
+	Flags   uint32
+	// PageSize is the physical page size in the file: the zip size for compressed tables,
+	// the logical page size otherwise.
+	PageSize uint32
+	ZipSize  uint32
+	// SizePages is the file's length in pages at this backup.
+	SizePages uint64
+}
+
+// PageBatch holds Count contiguous pages of one file, starting at FirstPage.
+type PageBatch struct {
+	FileIndex uint32
+	FirstPage uint64
+	Data      []byte // a whole number of pages of the file's PageSize
+}
+
+// RedoSegment holds raw 512-byte redo log blocks starting at StartLSN (a multiple of 512).
+// Segments arrive in LSN order without gaps; the block holding the Trailer's EndLSN may be
+// the live tail block, which restore cuts at EndLSN.
+type RedoSegment struct {
+	StartLSN uint64
+	Data     []byte
+}
+
+// BinlogChunk holds bytes of the binary log the trailer's position refers to.
+type BinlogChunk struct {
+	Name   string // file name, e.g. "binlog.000003"
+	Offset uint64
+	Data   []byte
+}
+
+// FileChunk holds bytes of a non-InnoDB file the server needs (CSV log tables, .sdi, …).
+// Every file has at least one chunk, so empty files survive.
+type FileChunk struct {
+	Path   string
+	Offset uint64
+	Data   []byte
+}
+
+// Progress reports how far a backup is. It is advisory: it is not part of the digest and a
+// host need not store it.
+type Progress struct {
+	Phase      string
+	PagesDone  uint64
+	PagesTotal uint64
+	BytesDone  uint64
+	BytesTotal uint64
+}
+
+// Trailer closes a stream. A host records a snapshot only after it has stored every record
+// and checked Digest against the records it stored.
+type Trailer struct {
+	// EndLSN is E: the LSN the restored datadir is consistent at, read from the same
+	// log_status row as the binlog position and the GTID set.
+	EndLSN        uint64
+	CheckpointLSN uint64
+	// MaxPageLSN is the highest FIL_PAGE_LSN among the pages copied; always ≤ EndLSN.
+	MaxPageLSN   uint64
+	BinlogFile   string
+	BinlogPos    uint64
+	GTIDExecuted string
+	Tablespaces  uint64
+	Pages        uint64
+	PageBytes    uint64
+	RedoBytes    uint64
+	BinlogBytes  uint64
+	Files        uint64
+	// Records counts every digested record before the trailer.
+	Records    uint64
+	Digest     []byte
+	FinishedAt time.Time
+}
