@@ -1,0 +1,328 @@
+package mysqlsrc
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pagetrack/pagetrack/shared"
+)
+
+const timeoutUnlock = 30 * time.Second
+
+// recordStream hands records from the backup goroutine to the caller.
+type recordStream struct {
+	ch     chan *shared.Record
+	done   chan struct{}
+	err    error
+	cancel context.CancelFunc
+}
+
+func (s *recordStream) Recv() (*shared.Record, error) {
+	if r, ok := <-s.ch; ok {
+		return r, nil
+	}
+	<-s.done
+	if s.err != nil {
+		return nil, s.err
+	}
+	return nil, io.EOF
+}
+
+// backup is one run of the full-backup procedure.
+type backup struct {
+	src  *Source
+	o    *options
+	db   *sql.DB
+	info *serverInfo
+	out  chan<- *shared.Record
+	// sendMu makes digesting and enqueueing one step: page workers send concurrently, and the
+	// digest must follow the order records enter the stream.
+	sendMu sync.Mutex
+	digest *shared.Digester
+}
+
+func (b *backup) send(ctx context.Context, r *shared.Record) error {
+	b.sendMu.Lock()
+	defer b.sendMu.Unlock()
+	b.digest.Add(r)
+	select {
+	case b.out <- r:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// run takes the backup. Every error path releases the lock and the spool; the stream then ends
+// without a trailer, which a host must treat as a failed backup.
+func (b *backup) run(ctx context.Context) (err error) {
+	log := b.src.log
+	started := time.Now().UTC()
+
+	lock, err := lockInstance(ctx, b.db, b.o.lockWaitTimeout)
+	if err != nil {
+		return err
+	}
+	locked := true
+	defer func() {
+		if locked {
+			if uerr := lock.release(); uerr != nil {
+				log.Warn("UNLOCK INSTANCE failed", "error", uerr)
+			}
+		}
+	}()
+	start, err := lock.logStatus(ctx)
+	if err != nil {
+		return err
+	}
+	c := start.Checkpoint
+	log.Info("backup lock held", "checkpoint_lsn", c, "lsn", start.LSN)
+
+	follower, err := startRedoFollower(ctx, log, b.o.datadir, b.o.spoolDir, c, b.info.redoCapacity)
+	if err != nil {
+		return err
+	}
+	defer follower.close()
+
+	header := &shared.Header{
+		StreamFormat: shared.StreamFormat, ServerVersion: b.info.version, ServerUUID: b.info.uuid,
+		PageSize: b.info.pageSize, CheckpointLSN: c, StartedAt: started,
+		BinlogBasename: filepath.Base(b.info.binlogBasename), GTIDMode: b.info.gtidMode,
+		LowerCaseTableNames: b.info.lowerCaseTableNames,
+	}
+	if b.info.binlogBasename == "" {
+		header.BinlogBasename = ""
+	}
+	if err := b.send(ctx, &shared.Record{Header: header}); err != nil {
+		return err
+	}
+
+	known, err := dictionaryTablespaces(ctx, lock.conn)
+	if err != nil {
+		return err
+	}
+	files, err := findTablespaces(b.o.datadir, b.info.pageSize, known)
+	if err != nil {
+		return err
+	}
+	if err := crossCheckDatafiles(ctx, lock.conn, files); err != nil {
+		return err
+	}
+	var totalPages, totalBytes uint64
+	var ranges []pageRange
+	for _, f := range files {
+		if err := b.send(ctx, &shared.Record{Tablespace: tablespaceRecord(f)}); err != nil {
+			return err
+		}
+		ranges = append(ranges, split(f, 0, f.pages)...)
+		totalPages += f.pages
+		totalBytes += f.pages * uint64(f.pageSize)
+	}
+	log.Info("copying tablespaces", "files", len(files), "pages", totalPages, "bytes", totalBytes)
+
+	copier := &pageCopier{emit: b.send, totalPages: totalPages, totalBytes: totalBytes}
+	if err := copier.copyRanges(ctx, ranges, b.o.parallelism); err != nil {
+		return err
+	}
+
+	// Files grow while they are copied (the server extends them under load); copy the new
+	// tails before E is read, so that no copied page is newer than E.
+	grown, err := b.copyGrownTails(ctx, copier, files)
+	if err != nil {
+		return err
+	}
+	end, err := lock.logStatus(ctx)
+	if err != nil {
+		return err
+	}
+	e := end.LSN
+	if max := copier.maxPageLSN.Load(); max > e {
+		return fmt.Errorf("a copied page has LSN %d beyond the end point %d; the backup cannot be made consistent", max, e)
+	}
+	if err := follower.waitFor(ctx, e); err != nil {
+		return fmt.Errorf("capturing redo up to the end point %d: %w", e, err)
+	}
+	follower.stop()
+	extras, err := listExtraFiles(b.o.datadir)
+	if err != nil {
+		return err
+	}
+	if err := b.sendExtraFiles(ctx, extras); err != nil {
+		return err
+	}
+	locked = false
+	if err := lock.release(); err != nil {
+		return fmt.Errorf("UNLOCK INSTANCE: %w", err)
+	}
+	log.Info("backup lock released", "end_lsn", e, "binlog_file", end.BinlogFile, "binlog_pos", end.BinlogPos, "grown_files", grown)
+
+	redoBytes, err := follower.emit(ctx, e, b.send)
+	if err != nil {
+		return err
+	}
+	binlogBytes, err := b.sendBinlog(ctx, end)
+	if err != nil {
+		return err
+	}
+	trailer := &shared.Trailer{
+		EndLSN: e, CheckpointLSN: c, MaxPageLSN: copier.maxPageLSN.Load(),
+		BinlogFile: end.BinlogFile, BinlogPos: end.BinlogPos, GTIDExecuted: end.GTIDExecuted,
+		Tablespaces: uint64(len(files)), Pages: copier.pages.Load(), PageBytes: copier.bytes.Load(),
+		RedoBytes: redoBytes, BinlogBytes: binlogBytes, Files: uint64(len(extras)),
+		Records: b.digest.Records(), Digest: b.digest.Sum(), FinishedAt: time.Now().UTC(),
+	}
+	if b.info.binlogBasename == "" {
+		trailer.BinlogFile, trailer.BinlogPos = "", 0
+	}
+	log.Info("backup complete", "checkpoint_lsn", c, "end_lsn", e, "pages", trailer.Pages, "redo_bytes", redoBytes,
+		"rereads", copier.rereads.Load(), "seconds", time.Since(started).Seconds())
+	select {
+	case b.out <- &shared.Record{Trailer: trailer}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func tablespaceRecord(f *tablespaceFile) *shared.Tablespace {
+	return &shared.Tablespace{
+		FileIndex: f.index, Path: f.rel, SpaceID: f.page0.SpaceID, Flags: uint32(f.page0.Flags),
+		PageSize: uint32(f.pageSize), ZipSize: uint32(f.page0.Flags.ZipSize()), SizePages: f.pages,
+	}
+}
+
+// copyGrownTails re-stats every file and copies pages added since the copy began.
+func (b *backup) copyGrownTails(ctx context.Context, copier *pageCopier, files []*tablespaceFile) (int, error) {
+	var ranges []pageRange
+	var grownFiles []*tablespaceFile
+	for _, f := range files {
+		st, err := os.Stat(f.abs)
+		if err != nil {
+			return 0, fmt.Errorf("re-reading the size of %s: %w", f.rel, err)
+		}
+		now := uint64(st.Size()) / uint64(f.pageSize)
+		if now > f.pages {
+			b.src.log.Debug("file grew during the copy", "file", f.rel, "from_pages", f.pages, "to_pages", now)
+			ranges = append(ranges, split(f, f.pages, now-f.pages)...)
+			f.pages = now
+			grownFiles = append(grownFiles, f)
+		}
+	}
+	for _, f := range grownFiles {
+		if err := b.send(ctx, &shared.Record{Tablespace: tablespaceRecord(f)}); err != nil {
+			return 0, err
+		}
+	}
+	if len(ranges) == 0 {
+		return 0, nil
+	}
+	return len(grownFiles), copier.copyRanges(ctx, ranges, b.o.parallelism)
+}
+
+// extraSuffixes are the non-InnoDB files a server needs in its schema directories: the CSV
+// log tables (mysql/general_log, slow_log) and the serialized dictionary of non-InnoDB tables.
+var extraSuffixes = []string{".CSV", ".CSM", ".sdi", ".MYD", ".MYI"}
+
+func listExtraFiles(datadir string) ([]string, error) {
+	entries, err := os.ReadDir(datadir)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range entries {
+		if !e.IsDir() || strings.HasPrefix(e.Name(), "#") || e.Name() == "performance_schema" {
+			continue
+		}
+		sub, err := os.ReadDir(filepath.Join(datadir, e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range sub {
+			if !s.Type().IsRegular() {
+				continue
+			}
+			for _, suf := range extraSuffixes {
+				if strings.HasSuffix(s.Name(), suf) {
+					out = append(out, e.Name()+"/"+s.Name())
+					break
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+func (b *backup) sendExtraFiles(ctx context.Context, rels []string) error {
+	for _, rel := range rels {
+		_, err := b.sendFile(ctx, filepath.Join(b.o.datadir, filepath.FromSlash(rel)), -1, func(off uint64, data []byte) *shared.Record {
+			return &shared.Record{File: &shared.FileChunk{Path: rel, Offset: off, Data: data}}
+		})
+		if errors.Is(err, os.ErrNotExist) {
+			continue // dropped since the listing
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sendBinlog sends the binary log named by the end coordinates, cut at the end position: the
+// redo end and the binlog position come from the same log_status row, so binlog crash
+// recovery on restore commits or rolls back exactly what the redo left prepared.
+func (b *backup) sendBinlog(ctx context.Context, end coordinates) (uint64, error) {
+	if b.info.binlogBasename == "" || end.BinlogFile == "" {
+		return 0, nil
+	}
+	path := filepath.Join(filepath.Dir(b.info.binlogBasename), end.BinlogFile)
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(b.o.datadir, path)
+	}
+	name := end.BinlogFile
+	return b.sendFile(ctx, path, int64(end.BinlogPos), func(off uint64, data []byte) *shared.Record {
+		return &shared.Record{Binlog: &shared.BinlogChunk{Name: name, Offset: off, Data: data}}
+	})
+}
+
+// sendFile streams a file (its first limit bytes when limit ≥ 0) as records made by mk. An
+// empty file still yields one record.
+func (b *backup) sendFile(ctx context.Context, path string, limit int64, mk func(uint64, []byte) *shared.Record) (uint64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	var src io.Reader = f
+	if limit >= 0 {
+		src = io.LimitReader(f, limit)
+	}
+	var off uint64
+	for {
+		buf := make([]byte, shared.MaxPayloadBytes)
+		n, err := io.ReadFull(src, buf)
+		if n > 0 || off == 0 {
+			if serr := b.send(ctx, mk(off, buf[:n])); serr != nil {
+				return off, serr
+			}
+			off += uint64(n)
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			break
+		}
+		if err != nil {
+			return off, fmt.Errorf("reading %s: %w", path, err)
+		}
+	}
+	if limit >= 0 && off != uint64(limit) {
+		return off, fmt.Errorf("%s is shorter (%d bytes) than the position %d the server reported", path, off, limit)
+	}
+	return off, nil
+}

@@ -1,0 +1,64 @@
+package mysqlsrc
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/pagetrack/pagetrack/shared"
+)
+
+// schema is the configuration a MySQL source accepts.
+var schema = shared.Schema{Attributes: []shared.Attribute{
+	{Name: "dsn", Type: shared.TypeString, Required: true, Sensitive: true,
+		Description: `Go MySQL DSN of the backup user, e.g. "backup:secret@unix(/run/mysqld/mysqld.sock)/"`},
+	{Name: "datadir", Type: shared.TypeString, Required: true,
+		Description: "the server's data directory as seen from this host (must be readable)"},
+	{Name: "parallelism", Type: shared.TypeInt,
+		Description: "files read at once (default 2)"},
+	{Name: "spool_dir", Type: shared.TypeString,
+		Description: "where the redo captured during a backup is spooled (default: the system temp dir)"},
+	{Name: "lock_wait_timeout", Type: shared.TypeInt,
+		Description: "seconds to wait for LOCK INSTANCE FOR BACKUP behind running DDL (default 60)"},
+}}
+
+// options are a validated configuration.
+type options struct {
+	dsn             *mysql.Config
+	datadir         string
+	parallelism     int
+	spoolDir        string
+	lockWaitTimeout int64
+}
+
+func parseOptions(cfg shared.Config) (*options, error) {
+	if err := schema.Validate(cfg); err != nil {
+		return nil, err
+	}
+	dsn, err := mysql.ParseDSN(cfg.String("dsn", ""))
+	if err != nil {
+		return nil, shared.InvalidConfig(fmt.Sprintf("attribute \"dsn\" is not a valid MySQL DSN (%v); the form is user:password@tcp(host:port)/ or user:password@unix(/path/to/socket)/", shared.Redact(err.Error(), cfg.String("dsn", ""))))
+	}
+	o := &options{
+		dsn:             dsn,
+		datadir:         cfg.String("datadir", ""),
+		parallelism:     int(cfg.Int("parallelism", 2)),
+		spoolDir:        cfg.String("spool_dir", os.TempDir()),
+		lockWaitTimeout: cfg.Int("lock_wait_timeout", 60),
+	}
+	switch {
+	case o.datadir == "":
+		return nil, shared.InvalidConfig(`attribute "datadir" is empty; set it to the server's data directory (SELECT @@datadir)`)
+	case o.parallelism < 1 || o.parallelism > 64:
+		return nil, shared.InvalidConfig(fmt.Sprintf(`attribute "parallelism" must be between 1 and 64, got %d`, o.parallelism))
+	case o.lockWaitTimeout < 1:
+		return nil, shared.InvalidConfig(fmt.Sprintf(`attribute "lock_wait_timeout" must be at least 1 second, got %d`, o.lockWaitTimeout))
+	}
+	if dsn.User == "" {
+		return nil, shared.InvalidConfig(`attribute "dsn" names no user; the backup user needs the grants listed in the README`)
+	}
+	// Our own session settings; parseTime stays off (we read no DATETIME columns).
+	dsn.InterpolateParams = true
+	return o, nil
+}

@@ -1,0 +1,174 @@
+package mysqlsrc
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pagetrack/pagetrack/mysqlsrc/innodb"
+	"github.com/pagetrack/pagetrack/shared"
+)
+
+// Torn reads are rare (seen only with innodb_flush_method=fsync, and one re-read fixed each);
+// a page that stays invalid after this many re-reads is really damaged.
+const (
+	rereadTries = 200
+	rereadPause = 5 * time.Millisecond
+)
+
+// pageRange is a run of pages of one file to copy.
+type pageRange struct {
+	file  *tablespaceFile
+	first uint64
+	count uint64
+}
+
+// pageCopier reads page ranges, validates every page and emits PageBatch records.
+type pageCopier struct {
+	emit       func(context.Context, *shared.Record) error
+	totalPages uint64 // for progress records
+	totalBytes uint64
+	batches    atomic.Uint64
+	maxPageLSN atomic.Uint64
+	pages      atomic.Uint64
+	bytes      atomic.Uint64
+	rereads    atomic.Uint64
+	readBytes  atomic.Uint64
+}
+
+// batchPages is how many pages of a given size fit one record.
+func batchPages(pageSize int) uint64 { return uint64(shared.MaxPayloadBytes / pageSize) }
+
+// split cuts [first, first+count) into record-sized ranges.
+func split(f *tablespaceFile, first, count uint64) []pageRange {
+	var out []pageRange
+	n := batchPages(f.pageSize)
+	for count > 0 {
+		c := min(n, count)
+		out = append(out, pageRange{file: f, first: first, count: c})
+		first += c
+		count -= c
+	}
+	return out
+}
+
+// copyRanges copies ranges with parallelism workers.
+func (c *pageCopier) copyRanges(ctx context.Context, ranges []pageRange, parallelism int) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	work := make(chan pageRange)
+	var wg sync.WaitGroup
+	for range parallelism {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			files := map[string]*os.File{}
+			defer func() {
+				for _, f := range files {
+					f.Close()
+				}
+			}()
+			for r := range work {
+				f := files[r.file.abs]
+				if f == nil {
+					var err error
+					if f, err = os.Open(r.file.abs); err != nil {
+						cancel(fmt.Errorf("opening %s: %w", r.file.rel, err))
+						continue
+					}
+					files[r.file.abs] = f
+				}
+				if err := c.copyRange(ctx, f, r); err != nil {
+					cancel(err)
+				}
+			}
+		}()
+	}
+feed:
+	for _, r := range ranges {
+		select {
+		case work <- r:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(work)
+	wg.Wait()
+	return context.Cause(ctx)
+}
+
+func (c *pageCopier) copyRange(ctx context.Context, f *os.File, r pageRange) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	size := r.file.pageSize
+	buf := make([]byte, int(r.count)*size)
+	off := int64(r.first) * int64(size)
+	n, err := f.ReadAt(buf, off)
+	c.readBytes.Add(uint64(n))
+	if err != nil && n < len(buf) {
+		return fmt.Errorf("reading %s pages %d..%d: %w", r.file.rel, r.first, r.first+r.count-1, err)
+	}
+	zip := r.file.page0.Flags.ZipSize() != 0
+	var maxLSN uint64
+	for i := range int(r.count) {
+		page := buf[i*size : (i+1)*size]
+		if innodb.IsZeroPage(page) {
+			continue
+		}
+		if err := innodb.ValidatePage(page, zip); err != nil {
+			if err := c.reread(ctx, f, r.file, r.first+uint64(i), page, zip, err); err != nil {
+				return err
+			}
+		}
+		maxLSN = max(maxLSN, innodb.PageLSN(page))
+	}
+	for {
+		cur := c.maxPageLSN.Load()
+		if maxLSN <= cur || c.maxPageLSN.CompareAndSwap(cur, maxLSN) {
+			break
+		}
+	}
+	pages := c.pages.Add(r.count)
+	bytes := c.bytes.Add(uint64(len(buf)))
+	if err := c.emit(ctx, &shared.Record{Pages: &shared.PageBatch{FileIndex: r.file.index, FirstPage: r.first, Data: buf}}); err != nil {
+		return err
+	}
+	if c.batches.Add(1)%progressEvery != 0 {
+		return nil
+	}
+	return c.emit(ctx, &shared.Record{Progress: &shared.Progress{Phase: "pages",
+		PagesDone: pages, PagesTotal: max(pages, c.totalPages), BytesDone: bytes, BytesTotal: max(bytes, c.totalBytes)}})
+}
+
+// progressEvery is how many page batches (about 1 MiB each) pass between progress records.
+const progressEvery = 16
+
+// reread reads one page again until it validates: a page read while InnoDB writes it can be
+// torn, and a torn page in a backup makes recovery hang.
+func (c *pageCopier) reread(ctx context.Context, f *os.File, file *tablespaceFile, pageNo uint64, page []byte, zip bool, first error) error {
+	last := first
+	for try := 0; try < rereadTries; try++ {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(rereadPause):
+		}
+		c.rereads.Add(1)
+		if _, err := f.ReadAt(page, int64(pageNo)*int64(file.pageSize)); err != nil {
+			return fmt.Errorf("re-reading %s page %d: %w", file.rel, pageNo, err)
+		}
+		c.readBytes.Add(uint64(len(page)))
+		if innodb.IsZeroPage(page) {
+			return nil
+		}
+		if last = innodb.ValidatePage(page, zip); last == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s page %d (space %d) fails its checksum after %d re-reads: %v; the file is damaged on disk — run CHECK TABLE on the server and repair it before backing up",
+		file.rel, pageNo, file.page0.SpaceID, rereadTries, last)
+}

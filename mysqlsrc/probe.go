@@ -1,0 +1,209 @@
+package mysqlsrc
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/pagetrack/pagetrack/shared"
+)
+
+// serverInfo is what the probe learned about the server.
+type serverInfo struct {
+	version             string
+	uuid                string
+	datadir             string // as the server reports it
+	pageSize            uint32
+	binlogBasename      string // full path; empty when log_bin is off
+	gtidMode            string
+	lowerCaseTableNames int64
+	redoCapacity        int64
+	component           bool
+}
+
+// minVersion is the oldest server whose redo format (8.0.30: #innodb_redo) we read.
+var minVersion = [3]int{8, 0, 30}
+
+// open connects and checks everything a backup needs before it takes any lock.
+func open(ctx context.Context, o *options) (*sql.DB, *serverInfo, error) {
+	connector, err := mysql.NewConnector(o.dsn)
+	if err != nil {
+		return nil, nil, shared.InvalidConfig(fmt.Sprintf("dsn: %v", err))
+	}
+	db := sql.OpenDB(connector)
+	db.SetMaxOpenConns(4)
+	info, err := probe(ctx, db, o)
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	return db, info, nil
+}
+
+func probe(ctx context.Context, db *sql.DB, o *options) (*serverInfo, error) {
+	if err := db.PingContext(ctx); err != nil {
+		return nil, connectError(err, o)
+	}
+	info := &serverInfo{}
+	var logBin int
+	var basename sql.NullString
+	err := db.QueryRowContext(ctx, `SELECT @@version, @@server_uuid, @@datadir, @@innodb_page_size, @@log_bin,
+		@@log_bin_basename, @@gtid_mode, @@lower_case_table_names, @@innodb_redo_log_capacity`).Scan(
+		&info.version, &info.uuid, &info.datadir, &info.pageSize, &logBin, &basename, &info.gtidMode,
+		&info.lowerCaseTableNames, &info.redoCapacity)
+	if err != nil {
+		return nil, fmt.Errorf("reading server variables: %w", err)
+	}
+	if logBin == 1 && basename.Valid {
+		info.binlogBasename = basename.String
+	}
+	if err := checkVersion(info.version); err != nil {
+		return nil, err
+	}
+	if err := checkPrivileges(ctx, db, o); err != nil {
+		return nil, err
+	}
+	if err := checkDatadir(o.datadir, info); err != nil {
+		return nil, err
+	}
+	rows, err := db.QueryContext(ctx, "SHOW GLOBAL VARIABLES LIKE 'mysqlbackup.backupid'")
+	if err != nil {
+		return nil, fmt.Errorf("checking for component_mysqlbackup: %w", err)
+	}
+	info.component = rows.Next()
+	rows.Close()
+	return info, nil
+}
+
+func connectError(err error, o *options) error {
+	var me *mysql.MySQLError
+	if errors.As(err, &me) && me.Number == 1045 {
+		return shared.Precondition(fmt.Sprintf("MySQL refused the login of user %q (error 1045): check the user and password in the dsn", o.dsn.User))
+	}
+	return shared.Precondition(fmt.Sprintf("cannot connect to MySQL at %s %s: %v; check that the server runs and the dsn's address", o.dsn.Net, o.dsn.Addr, err))
+}
+
+func checkVersion(version string) error {
+	var v [3]int
+	fields := strings.SplitN(strings.SplitN(version, "-", 2)[0], ".", 3)
+	for i := range fields {
+		v[i], _ = strconv.Atoi(fields[i])
+	}
+	for i := range v {
+		if v[i] != minVersion[i] {
+			if v[i] < minVersion[i] {
+				return shared.Precondition(fmt.Sprintf("MySQL %s is too old: pagetrack needs 8.0.30 or later (the #innodb_redo log format)", version))
+			}
+			return nil
+		}
+	}
+	return nil
+}
+
+// requiredGlobal are the global privileges a backup uses: BACKUP_ADMIN for the backup lock and
+// log_status, PROCESS for INFORMATION_SCHEMA.INNODB_*, SYSTEM_VARIABLES_ADMIN to set
+// mysqlbackup.backupid for page tracking.
+var requiredGlobal = []string{"BACKUP_ADMIN", "PROCESS", "SYSTEM_VARIABLES_ADMIN"}
+
+func checkPrivileges(ctx context.Context, db *sql.DB, o *options) error {
+	var user string
+	if err := db.QueryRowContext(ctx, "SELECT CURRENT_USER()").Scan(&user); err != nil {
+		return err
+	}
+	name, host, _ := strings.Cut(user, "@")
+	grantee := fmt.Sprintf("'%s'@'%s'", name, host)
+	rows, err := db.QueryContext(ctx, "SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = ?", grantee)
+	if err != nil {
+		return fmt.Errorf("reading the backup user's privileges: %w", err)
+	}
+	have := map[string]bool{}
+	for rows.Next() {
+		var p string
+		if err := rows.Scan(&p); err != nil {
+			rows.Close()
+			return err
+		}
+		have[p] = true
+	}
+	rows.Close()
+	var missing []string
+	for _, p := range requiredGlobal {
+		if !have[p] {
+			missing = append(missing, p)
+		}
+	}
+	if len(missing) > 0 {
+		return shared.Precondition(fmt.Sprintf("user %s lacks the %s privilege(s); as an administrator run: GRANT %s ON *.* TO %s",
+			grantee, strings.Join(missing, ", "), strings.Join(missing, ", "), grantee))
+	}
+	var local string
+	err = db.QueryRowContext(ctx, "SELECT LOCAL FROM performance_schema.log_status").Scan(&local)
+	var me *mysql.MySQLError
+	if errors.As(err, &me) && (me.Number == 1142 || me.Number == 1227) {
+		return shared.Precondition(fmt.Sprintf("user %s cannot read performance_schema.log_status; as an administrator run: GRANT SELECT ON performance_schema.log_status TO %s", grantee, grantee))
+	}
+	if err != nil {
+		return fmt.Errorf("reading performance_schema.log_status: %w", err)
+	}
+	return nil
+}
+
+// checkDatadir makes sure the configured datadir is this server's: its auto.cnf carries the
+// server's uuid (paths can differ across mount namespaces, the uuid cannot).
+func checkDatadir(datadir string, info *serverInfo) error {
+	st, err := os.Stat(datadir)
+	if err != nil {
+		return shared.Precondition(fmt.Sprintf("datadir %s: %v; set datadir to the server's data directory (it reports %s)", datadir, err, info.datadir))
+	}
+	if !st.IsDir() {
+		return shared.Precondition(fmt.Sprintf("datadir %s is not a directory; the server reports its datadir as %s", datadir, info.datadir))
+	}
+	wrong := func(why string) error {
+		return shared.Precondition(fmt.Sprintf("datadir %s is not the datadir of the server at the dsn (%s); that server (uuid %s) reports its datadir as %s — set datadir to that path as seen from this host",
+			datadir, why, info.uuid, info.datadir))
+	}
+	uuid, err := readAutoCnfUUID(filepath.Join(datadir, "auto.cnf"))
+	switch {
+	case err == nil && uuid != info.uuid:
+		return wrong(fmt.Sprintf("its auto.cnf has server-uuid %s", uuid))
+	case err == nil:
+	case errors.Is(err, os.ErrNotExist):
+		if _, err := os.Stat(filepath.Join(datadir, "ibdata1")); err != nil {
+			return wrong("it has neither auto.cnf nor ibdata1")
+		}
+		a, _ := filepath.EvalSymlinks(datadir)
+		b, _ := filepath.EvalSymlinks(info.datadir)
+		if a != b {
+			return wrong("it has no auto.cnf to compare server uuids and the paths differ")
+		}
+	default:
+		return shared.Precondition(fmt.Sprintf("datadir %s is not readable (%v); run the backup as a user that can read the server's files", datadir, err))
+	}
+	if _, err := os.Stat(filepath.Join(datadir, "#innodb_redo")); err != nil {
+		return shared.Precondition(fmt.Sprintf("datadir %s has no readable #innodb_redo directory (%v); the backup must read the redo log", datadir, err))
+	}
+	return nil
+}
+
+func readAutoCnfUUID(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), "="); ok && strings.TrimSpace(k) == "server-uuid" {
+			return strings.TrimSpace(v), nil
+		}
+	}
+	return "", fmt.Errorf("%s has no server-uuid", path)
+}

@@ -1,0 +1,414 @@
+package mysqlsrc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/pagetrack/pagetrack/mysqlsrc/innodb"
+	"github.com/pagetrack/pagetrack/shared"
+)
+
+// redoFileID names the one redo file a restore writes (#ib_redo0). Recovery accepts any id
+// for a single file; mysqld numbers the files it creates afterwards from there.
+const redoFileID = 0
+
+// Redo file size: a multiple of the page size (mysqld refuses others), rounded to 64 KiB, plus
+// 1 MiB of free space so the server can write before it makes its own files.
+const (
+	redoSizeAlign = 64 << 10
+	redoSizeSlack = 1 << 20
+)
+
+// Restore writes the datadir a stream describes into req.TargetDir and, with req.Verify,
+// starts a server on it to check every table.
+func (s *Source) Restore(ctx context.Context, req *shared.RestoreRequest, records shared.RecordStream) (*shared.RestoreResult, error) {
+	target, err := prepareTarget(req.TargetDir)
+	if err != nil {
+		return nil, err
+	}
+	w := &datadirWriter{root: target, files: map[uint32]*restoredFile{}, extra: map[string]*os.File{}, digest: shared.NewDigester()}
+	result, err := w.write(ctx, records)
+	w.closeAll()
+	if err != nil {
+		// The target was empty when we started: clear what we wrote so a half datadir is
+		// never mistaken for a restore.
+		clearDir(target)
+		return nil, err
+	}
+	s.log.Info("datadir written", "target", target, "files", result.Files, "pages", result.Pages, "bytes", result.Bytes,
+		"checkpoint_lsn", w.header.CheckpointLSN, "end_lsn", w.trailer.EndLSN)
+	if req.Verify {
+		if err := s.verify(ctx, target, w.header, result); err != nil {
+			return result, err
+		}
+	}
+	return result, nil
+}
+
+// prepareTarget refuses anything but an absent or empty directory.
+func prepareTarget(dir string) (string, error) {
+	if dir == "" {
+		return "", shared.InvalidConfig("restore needs a target directory")
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	entries, err := os.ReadDir(abs)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		if err := os.MkdirAll(abs, 0o750); err != nil {
+			return "", fmt.Errorf("creating restore target: %w", err)
+		}
+	case err != nil:
+		return "", shared.Precondition(fmt.Sprintf("restore target %s: %v", abs, err))
+	case len(entries) > 0:
+		return "", shared.Precondition(fmt.Sprintf("restore target %s is not empty (%d entries, e.g. %s); restore into an empty or new directory — pagetrack never overwrites an existing datadir", abs, len(entries), entries[0].Name()))
+	}
+	return abs, nil
+}
+
+func clearDir(dir string) {
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		os.RemoveAll(filepath.Join(dir, e.Name()))
+	}
+}
+
+// safePath joins a stream path to the target, refusing any that would land outside it.
+func safePath(root, rel string) (string, error) {
+	if rel == "" || strings.ContainsRune(rel, 0) || filepath.IsAbs(rel) || strings.HasPrefix(rel, "/") || strings.Contains(rel, `\`) {
+		return "", fmt.Errorf("stream names an unsafe path %q; refusing to restore it", rel)
+	}
+	clean := filepath.Clean(filepath.FromSlash(rel))
+	if clean == "." || clean == ".." || strings.HasPrefix(clean, ".."+string(filepath.Separator)) {
+		return "", fmt.Errorf("stream path %q escapes the restore target; refusing to restore it", rel)
+	}
+	return filepath.Join(root, clean), nil
+}
+
+type restoredFile struct {
+	ts *shared.Tablespace
+	f  *os.File
+}
+
+// datadirWriter applies a record stream to an empty directory.
+type datadirWriter struct {
+	root    string
+	header  *shared.Header
+	trailer *shared.Trailer
+	files   map[uint32]*restoredFile
+	extra   map[string]*os.File
+	binlog  *os.File
+	binName string
+	redo    *os.File
+	redoEnd uint64 // LSN after the last redo byte written
+	digest  *shared.Digester
+	result  shared.RestoreResult
+	dirs    map[string]bool
+}
+
+func (w *datadirWriter) write(ctx context.Context, records shared.RecordStream) (*shared.RestoreResult, error) {
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		r, err := records.Recv()
+		if errors.Is(err, io.EOF) {
+			if w.trailer == nil {
+				return nil, shared.ErrNoTrailer
+			}
+			return &w.result, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if w.trailer != nil {
+			return nil, errors.New("stream has records after its trailer")
+		}
+		if w.header == nil && r.Header == nil && r.Progress == nil {
+			return nil, errors.New("stream does not start with a header")
+		}
+		if err := w.apply(r); err != nil {
+			return nil, err
+		}
+	}
+}
+
+func (w *datadirWriter) apply(r *shared.Record) error {
+	switch {
+	case r.Header != nil:
+		if w.header != nil {
+			return errors.New("stream has a second header")
+		}
+		if r.Header.StreamFormat != shared.StreamFormat {
+			return fmt.Errorf("stream format %d is not supported by this plugin (it reads format %d); use a matching plugin version", r.Header.StreamFormat, shared.StreamFormat)
+		}
+		w.header = r.Header
+		w.digest.Add(r)
+		return w.startRedo()
+	case r.Tablespace != nil:
+		w.digest.Add(r)
+		return w.tablespace(r.Tablespace)
+	case r.Pages != nil:
+		w.digest.Add(r)
+		return w.pages(r.Pages)
+	case r.Redo != nil:
+		w.digest.Add(r)
+		return w.redoSegment(r.Redo)
+	case r.Binlog != nil:
+		w.digest.Add(r)
+		return w.binlogChunk(r.Binlog)
+	case r.File != nil:
+		w.digest.Add(r)
+		return w.fileChunk(r.File)
+	case r.Trailer != nil:
+		if err := w.digest.Check(r.Trailer); err != nil {
+			return err
+		}
+		w.trailer = r.Trailer
+		return w.finish()
+	}
+	return nil // Progress
+}
+
+func (w *datadirWriter) create(rel string) (*os.File, error) {
+	path, err := safePath(w.root, rel)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, err
+	}
+	if w.dirs == nil {
+		w.dirs = map[string]bool{}
+	}
+	w.dirs[filepath.Dir(path)] = true
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o640)
+	if err != nil {
+		return nil, err
+	}
+	w.result.Files++
+	return f, nil
+}
+
+func (w *datadirWriter) tablespace(ts *shared.Tablespace) error {
+	if ts.PageSize == 0 || ts.PageSize&(ts.PageSize-1) != 0 || ts.PageSize > 65536 {
+		return fmt.Errorf("tablespace %s has an invalid page size %d", ts.Path, ts.PageSize)
+	}
+	if rf, ok := w.files[ts.FileIndex]; ok {
+		if rf.ts.Path != ts.Path || rf.ts.PageSize != ts.PageSize {
+			return fmt.Errorf("tablespace record %d changes path or page size (%s → %s)", ts.FileIndex, rf.ts.Path, ts.Path)
+		}
+		rf.ts = ts
+		return nil
+	}
+	f, err := w.create(ts.Path)
+	if err != nil {
+		return err
+	}
+	w.files[ts.FileIndex] = &restoredFile{ts: ts, f: f}
+	return nil
+}
+
+func (w *datadirWriter) pages(p *shared.PageBatch) error {
+	rf, ok := w.files[p.FileIndex]
+	if !ok {
+		return fmt.Errorf("page batch for unknown file %d", p.FileIndex)
+	}
+	size := uint64(rf.ts.PageSize)
+	if uint64(len(p.Data))%size != 0 {
+		return fmt.Errorf("page batch for %s is %d bytes, not a whole number of %d-byte pages", rf.ts.Path, len(p.Data), size)
+	}
+	if _, err := rf.f.WriteAt(p.Data, int64(p.FirstPage*size)); err != nil {
+		return fmt.Errorf("writing %s: %w", rf.ts.Path, err)
+	}
+	w.result.Pages += uint64(len(p.Data)) / size
+	w.result.Bytes += uint64(len(p.Data))
+	return nil
+}
+
+// startRedo creates the redo file with a header starting at C's block and checkpoint C.
+func (w *datadirWriter) startRedo() error {
+	f, err := w.create(fmt.Sprintf("#innodb_redo/#ib_redo%d", redoFileID))
+	if err != nil {
+		return err
+	}
+	w.redo = f
+	start := w.header.CheckpointLSN / innodb.RedoBlockSize * innodb.RedoBlockSize
+	w.redoEnd = start
+	hdr := innodb.RedoFileHeader{Format: innodb.RedoFormat, LogUUID: 0x70616765, StartLSN: start, Creator: "pagetrack"}
+	block := make([]byte, innodb.RedoDataOffset)
+	copy(block[0:], hdr.Encode())
+	copy(block[512:], innodb.EncodeCheckpointBlock(w.header.CheckpointLSN))
+	copy(block[1536:], innodb.EncodeCheckpointBlock(0))
+	_, err = f.WriteAt(block, 0)
+	return err
+}
+
+func (w *datadirWriter) redoSegment(seg *shared.RedoSegment) error {
+	if seg.StartLSN != w.redoEnd {
+		return fmt.Errorf("redo segment starts at LSN %d, expected %d: the stream's redo has a gap", seg.StartLSN, w.redoEnd)
+	}
+	if len(seg.Data)%innodb.RedoBlockSize != 0 {
+		return fmt.Errorf("redo segment at LSN %d is not a whole number of blocks", seg.StartLSN)
+	}
+	start := w.header.CheckpointLSN / innodb.RedoBlockSize * innodb.RedoBlockSize
+	if _, err := w.redo.WriteAt(seg.Data, int64(innodb.RedoDataOffset+seg.StartLSN-start)); err != nil {
+		return fmt.Errorf("writing redo: %w", err)
+	}
+	w.redoEnd += uint64(len(seg.Data))
+	return nil
+}
+
+func (w *datadirWriter) binlogChunk(c *shared.BinlogChunk) error {
+	if w.binlog == nil {
+		if strings.ContainsAny(c.Name, `/\`) || c.Name == "" || c.Name == "." || c.Name == ".." {
+			return fmt.Errorf("stream names an unsafe binlog file %q", c.Name)
+		}
+		f, err := w.create(c.Name)
+		if err != nil {
+			return err
+		}
+		w.binlog, w.binName = f, c.Name
+	}
+	if c.Name != w.binName {
+		return fmt.Errorf("stream carries two binlog files (%s, %s)", w.binName, c.Name)
+	}
+	_, err := w.binlog.WriteAt(c.Data, int64(c.Offset))
+	return err
+}
+
+func (w *datadirWriter) fileChunk(c *shared.FileChunk) error {
+	f := w.extra[c.Path]
+	if f == nil {
+		var err error
+		if f, err = w.create(c.Path); err != nil {
+			return err
+		}
+		w.extra[c.Path] = f
+	}
+	_, err := f.WriteAt(c.Data, int64(c.Offset))
+	return err
+}
+
+// finish sizes every file as the backup recorded, cuts the redo at E, writes the binlog
+// index and the mysql/ directory, and makes it all durable.
+func (w *datadirWriter) finish() error {
+	t := w.trailer
+	if t.CheckpointLSN != w.header.CheckpointLSN {
+		return fmt.Errorf("trailer checkpoint %d differs from the header's %d", t.CheckpointLSN, w.header.CheckpointLSN)
+	}
+	if t.MaxPageLSN > t.EndLSN {
+		return fmt.Errorf("the backup holds a page with LSN %d beyond its end point %d; it cannot be recovered", t.MaxPageLSN, t.EndLSN)
+	}
+	for _, rf := range w.files {
+		if err := rf.f.Truncate(int64(rf.ts.SizePages) * int64(rf.ts.PageSize)); err != nil {
+			return fmt.Errorf("sizing %s: %w", rf.ts.Path, err)
+		}
+	}
+	if err := w.cutRedo(); err != nil {
+		return err
+	}
+	if w.binlog != nil {
+		index, err := w.create(w.header.BinlogBasename + ".index")
+		if err != nil {
+			return err
+		}
+		w.extra[w.header.BinlogBasename+".index"] = index
+		if _, err := index.WriteString("./" + w.binName + "\n"); err != nil {
+			return err
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(w.root, "mysql"), 0o750); err != nil {
+		return err
+	}
+	w.dirs[filepath.Join(w.root, "mysql")] = true
+	w.dirs[w.root] = true
+	return w.sync()
+}
+
+// cutRedo ends the redo exactly at E: the block holding E gets data_len = E − block start, and
+// nothing after it remains, so recovery stops where the binlog position says it must.
+func (w *datadirWriter) cutRedo() error {
+	e := w.trailer.EndLSN
+	start := w.header.CheckpointLSN / innodb.RedoBlockSize * innodb.RedoBlockSize
+	last := e / innodb.RedoBlockSize * innodb.RedoBlockSize
+	if e < w.header.CheckpointLSN || last+innodb.RedoBlockSize > w.redoEnd {
+		return fmt.Errorf("the stream's redo covers LSN %d..%d but the end point is %d; the backup is incomplete", start, w.redoEnd, e)
+	}
+	off := int64(innodb.RedoDataOffset + last - start)
+	block := make([]byte, innodb.RedoBlockSize)
+	if _, err := w.redo.ReadAt(block, off); err != nil {
+		return err
+	}
+	if err := innodb.CutRedoBlock(block, last, e); err != nil {
+		return fmt.Errorf("cutting the redo at the end point %d: %w", e, err)
+	}
+	if _, err := w.redo.WriteAt(block, off); err != nil {
+		return err
+	}
+	used := off + innodb.RedoBlockSize
+	size := (used+redoSizeAlign-1)/redoSizeAlign*redoSizeAlign + redoSizeSlack
+	// Truncate to the cut first so no block past E survives, then extend with zeros.
+	if err := w.redo.Truncate(used); err != nil {
+		return err
+	}
+	return w.redo.Truncate(size)
+}
+
+func (w *datadirWriter) sync() error {
+	all := []*os.File{w.redo, w.binlog}
+	for _, rf := range w.files {
+		all = append(all, rf.f)
+	}
+	for _, f := range w.extra {
+		all = append(all, f)
+	}
+	for _, f := range all {
+		if f == nil {
+			continue
+		}
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("fsync %s: %w", f.Name(), err)
+		}
+	}
+	for dir := range w.dirs {
+		if err := syncDir(dir); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("fsync %s: %w", dir, err)
+	}
+	return nil
+}
+
+func (w *datadirWriter) closeAll() {
+	for _, rf := range w.files {
+		rf.f.Close()
+	}
+	for _, f := range w.extra {
+		f.Close()
+	}
+	if w.redo != nil {
+		w.redo.Close()
+	}
+	if w.binlog != nil {
+		w.binlog.Close()
+	}
+}
