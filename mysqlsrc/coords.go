@@ -26,6 +26,11 @@ func readLogStatus(ctx context.Context, q interface {
 	if err := q.QueryRowContext(ctx, "SELECT LOCAL, STORAGE_ENGINES FROM performance_schema.log_status").Scan(&local, &engines); err != nil {
 		return coordinates{}, fmt.Errorf("reading performance_schema.log_status: %w", err)
 	}
+	return parseLogStatus(local, engines)
+}
+
+// parseLogStatus decodes the LOCAL and STORAGE_ENGINES JSON columns of log_status.
+func parseLogStatus(local, engines string) (coordinates, error) {
 	var l struct {
 		GTIDExecuted string      `json:"gtid_executed"`
 		BinlogFile   string      `json:"binary_log_file"`

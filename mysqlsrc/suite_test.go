@@ -16,3 +16,7 @@ func TestSuiteInProcess(t *testing.T) {
 		return mysqlsrc.New(hclog.New(&hclog.LoggerOptions{Name: "mysqlsrc", Level: hclog.Info, Output: hclog.DefaultOutput}))
 	})
 }
+
+func TestRedoOverrunInProcess(t *testing.T) {
+	sourcetest.RunRedoOverrun(t, func(t *testing.T) shared.Source { return mysqlsrc.New(hclog.New(&hclog.LoggerOptions{Name: "mysqlsrc", Level: hclog.Debug})) })
+}

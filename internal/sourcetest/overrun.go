@@ -1,0 +1,107 @@
+package sourcetest
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pagetrack/pagetrack/internal/testmysql"
+	"github.com/pagetrack/pagetrack/shared"
+)
+
+// RunRedoOverrun checks that a backup whose redo follower falls behind the server's redo ring
+// fails loudly instead of producing an unrecoverable backup. The server runs with the smallest
+// redo capacity (8 MiB) under a write load, and the follower is slowed by the test-only
+// PAGETRACK_TEST_REDO_DELAY throttle (one 64 KiB read per 500 ms, 128 KiB/s), so the ring
+// is recycled past the follower. The backup starts only once the load has written 16 MiB of
+// redo, so the load is known to outpace the follower many times over.
+func RunRedoOverrun(t *testing.T, newSource NewSource) {
+	srv := testmysql.Start(t, testmysql.Options{RedoCapacity: 8 << 20})
+	srv.MustExec("CREATE DATABASE churn")
+	srv.MustExec("CREATE TABLE churn.t (id INT PRIMARY KEY, b LONGBLOB)")
+	t.Setenv("PAGETRACK_TEST_REDO_DELAY", "500ms")
+	src := newSource(t)
+
+	ctx, stopLoad := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	loadErr := make(chan error, 3)
+	for c := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			loadErr <- writeLoad(ctx, srv.Root, c)
+		}()
+	}
+	t0 := time.Now()
+	if err := waitForRedo(ctx, srv.Root, 16<<20); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("load wrote 16 MiB of redo in %s", time.Since(t0))
+	stream, err := src.Backup(context.Background(), &shared.BackupRequest{Config: Config(srv)})
+	if err == nil {
+		_, err = drain(stream)
+	}
+	t.Logf("backup ended after %s", time.Since(t0))
+	stopLoad()
+	wg.Wait()
+	t.Logf("load stopped after %s", time.Since(t0))
+	close(loadErr)
+	for e := range loadErr {
+		if e != nil && !errors.Is(e, context.Canceled) {
+			t.Fatalf("write load failed: %v", e)
+		}
+	}
+	if err == nil {
+		t.Fatal("the backup succeeded although its redo follower was slower than the redo ring")
+	}
+	for _, want := range []string{"redo log overrun", "innodb_redo_log_capacity is 8388608 bytes", "not usable"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not contain %q", err, want)
+		}
+	}
+}
+
+// waitForRedo waits until the server's LSN has advanced by n bytes.
+func waitForRedo(ctx context.Context, db *sql.DB, n uint64) error {
+	lsn := func() (uint64, error) {
+		var v uint64
+		err := db.QueryRowContext(ctx, "SELECT VARIABLE_VALUE FROM performance_schema.global_status WHERE VARIABLE_NAME = 'Innodb_redo_log_current_lsn'").Scan(&v)
+		return v, err
+	}
+	start, err := lsn()
+	if err != nil {
+		return err
+	}
+	for {
+		now, err := lsn()
+		if err != nil {
+			return err
+		}
+		if now-start >= n {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// writeLoad rewrites large rows until ctx ends: several MB of redo per second.
+func writeLoad(ctx context.Context, db *sql.DB, client int) error {
+	for i := 0; ; i++ {
+		_, err := db.ExecContext(ctx, "REPLACE INTO churn.t VALUES (?, REPEAT(?, 200000))", client*1000+i%100, fmt.Sprint(i%10))
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
