@@ -41,7 +41,7 @@ func (s *Source) Restore(ctx context.Context, req *shared.RestoreRequest, record
 		return nil, err
 	}
 	s.log.Info("datadir written", "target", target, "files", result.Files, "pages", result.Pages, "bytes", result.Bytes,
-		"checkpoint_lsn", w.header.CheckpointLSN, "end_lsn", w.trailer.EndLSN)
+		"checkpoint_lsn", lsn(w.header.CheckpointLSN), "end_lsn", lsn(w.trailer.EndLSN))
 	if req.Verify {
 		if err := s.verify(ctx, target, w.header, result); err != nil {
 			return result, err

@@ -21,13 +21,45 @@ import (
 // is recycled past the follower. The backup starts only once the load has written 16 MiB of
 // redo, so the load is known to outpace the follower many times over.
 func RunRedoOverrun(t *testing.T, newSource NewSource) {
+	srv := StartOverrunServer(t)
+	src := newSource(t)
+	stop := StartRedoLoad(t, srv)
+	stream, err := src.Backup(context.Background(), &shared.BackupRequest{Config: Config(srv)})
+	if err == nil {
+		_, err = drain(stream)
+	}
+	stop()
+	CheckOverrunError(t, err)
+}
+
+// StartOverrunServer starts a server with the smallest redo capacity (8 MiB) and sets the
+// follower throttle for the rest of the test (the plugin, in or out of process, reads it).
+func StartOverrunServer(t *testing.T) *testmysql.Server {
 	srv := testmysql.Start(t, testmysql.Options{RedoCapacity: 8 << 20})
 	srv.MustExec("CREATE DATABASE churn")
 	srv.MustExec("CREATE TABLE churn.t (id INT PRIMARY KEY, b LONGBLOB)")
 	t.Setenv("PAGETRACK_TEST_REDO_DELAY", "500ms")
-	src := newSource(t)
+	return srv
+}
 
-	ctx, stopLoad := context.WithCancel(context.Background())
+// CheckOverrunError asserts that err is the overrun refusal.
+func CheckOverrunError(t *testing.T, err error) {
+	t.Helper()
+	if err == nil {
+		t.Fatal("the backup succeeded although its redo follower was slower than the redo ring")
+	}
+	for _, want := range []string{"redo log overrun", "innodb_redo_log_capacity is 8388608 bytes", "not usable"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not contain %q", err, want)
+		}
+	}
+}
+
+// StartRedoLoad runs three clients rewriting large rows and returns once they have written
+// 16 MiB of redo, so the load is known to outpace the throttled follower many times over.
+// The returned function stops the load and fails the test if the load itself failed.
+func StartRedoLoad(t *testing.T, srv *testmysql.Server) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	loadErr := make(chan error, 3)
 	for c := range 3 {
@@ -37,33 +69,21 @@ func RunRedoOverrun(t *testing.T, newSource NewSource) {
 			loadErr <- writeLoad(ctx, srv.Root, c)
 		}()
 	}
-	t0 := time.Now()
+	stop = func() {
+		cancel()
+		wg.Wait()
+		close(loadErr)
+		for e := range loadErr {
+			if e != nil && !errors.Is(e, context.Canceled) {
+				t.Errorf("write load failed: %v", e)
+			}
+		}
+	}
 	if err := waitForRedo(ctx, srv.Root, 16<<20); err != nil {
+		stop()
 		t.Fatal(err)
 	}
-	t.Logf("load wrote 16 MiB of redo in %s", time.Since(t0))
-	stream, err := src.Backup(context.Background(), &shared.BackupRequest{Config: Config(srv)})
-	if err == nil {
-		_, err = drain(stream)
-	}
-	t.Logf("backup ended after %s", time.Since(t0))
-	stopLoad()
-	wg.Wait()
-	t.Logf("load stopped after %s", time.Since(t0))
-	close(loadErr)
-	for e := range loadErr {
-		if e != nil && !errors.Is(e, context.Canceled) {
-			t.Fatalf("write load failed: %v", e)
-		}
-	}
-	if err == nil {
-		t.Fatal("the backup succeeded although its redo follower was slower than the redo ring")
-	}
-	for _, want := range []string{"redo log overrun", "innodb_redo_log_capacity is 8388608 bytes", "not usable"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error %q does not contain %q", err, want)
-		}
-	}
+	return stop
 }
 
 // waitForRedo waits until the server's LSN has advanced by n bytes.

@@ -138,8 +138,10 @@ func writeSeed(t *testing.T, fuzzName, seedName string, values ...any) {
 	}
 }
 
-// writePageSeed writes a whole page as a FuzzValidatePage seed: all of it in the head.
+// writePageSeed writes a FuzzValidatePage seed made of the header and trailer bytes of page.
+// With fix=false the seed stands for a page whose body was zeroed (so it fails unless the page
+// was all zero); with fix=true the target recomputes the checksum and gets a valid page.
 func writePageSeed(t *testing.T, seedName string, page []byte, zip, fix bool) {
 	t.Helper()
-	writeSeed(t, "FuzzValidatePage", seedName, page, []byte{}, uint32(len(page)), zip, fix)
+	writeSeed(t, "FuzzValidatePage", seedName, page[:fuzzPageHead], page[len(page)-fuzzPageTail:], uint32(len(page)), zip, fix)
 }

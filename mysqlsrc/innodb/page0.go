@@ -25,18 +25,18 @@ type FSPFlags uint32
 
 // Bits of FSPFlags.
 const (
-	fspPostAntelope  = 1 << 0
-	fspZipSSizeShift = 1 // 4 bits: 0 = not compressed, else zip size 512<<z
-	fspAtomicBlobs   = 1 << 5
-	fspPageSSizeShft = 6 // 4 bits: 0 = 16 KiB, else page size 512<<s
-	fspDataDir       = 1 << 10
-	fspShared        = 1 << 11
-	fspTemporary     = 1 << 12
-	fspKnownBits     = 1<<15 - 1 // bits 13 (encryption) and 14 (SDI) are known and not checked
+	fspPostAntelope   = 1 << 0
+	fspZipSSizeShift  = 1 // 4 bits: 0 = not compressed, else zip size 512<<z
+	fspAtomicBlobs    = 1 << 5
+	fspPageSSizeShift = 6 // 4 bits: 0 = 16 KiB, else page size 512<<s
+	fspDataDir        = 1 << 10
+	fspShared         = 1 << 11
+	fspTemporary      = 1 << 12
+	fspKnownBits      = 1<<15 - 1 // bits 13 (encryption) and 14 (SDI) are known and not checked
 )
 
 func (f FSPFlags) zipSSize() uint32  { return uint32(f) >> fspZipSSizeShift & 0xF }
-func (f FSPFlags) pageSSize() uint32 { return uint32(f) >> fspPageSSizeShft & 0xF }
+func (f FSPFlags) pageSSize() uint32 { return uint32(f) >> fspPageSSizeShift & 0xF }
 
 // LogicalPageSize returns the uncompressed page size (innodb_page_size) from PAGE_SSIZE, bits
 // 6..9: 0 means 16384 (the original size, stored as 0 for compatibility), else 512<<s.

@@ -11,8 +11,7 @@ func TestWriteSyntheticSeeds(t *testing.T) {
 	if !writingSeeds() {
 		t.Skip("set " + writeSeedsEnv + "=1 to rewrite the seed corpus")
 	}
-	// Pages are kept at 4 KiB or less: see writeRealPageSeeds.
-	page0 := makePage0(5, 0x4021|3<<6, 7) // file-per-table with 4 KiB pages
+	page0 := makePage0(5, 0x4021, 7)
 	zipPage0 := makePage0(6, 0x4027, 24)
 	writeSeed(t, "FuzzParsePage0", "file-per-table", page0[:64])
 	writeSeed(t, "FuzzParsePage0", "zip4", zipPage0[:128])
@@ -21,10 +20,10 @@ func TestWriteSyntheticSeeds(t *testing.T) {
 	be.PutUint32(badPageSize[fspFlags:], 0x4021|1<<6) // PAGE_SSIZE 1: 1 KiB pages do not exist
 	writeSeed(t, "FuzzParsePage0", "bad-page-ssize", badPageSize)
 
-	writePageSeed(t, "page0-4K", page0, false, false)
-	writePageSeed(t, "zip4-page0", zipPage0, true, false)
+	writePageSeed(t, "page0-16K", page0, false, true)
+	writePageSeed(t, "zip4-page0", zipPage0, true, true)
 	writePageSeed(t, "torn-trailer-4K", flipped(makePage(pageSpec{size: 4096, number: 9, spaceID: 5, lsn: 4017496779, typ: 17855}), 4093), false, false)
-	writePageSeed(t, "zip1K-bad-body", flipped(makePage(pageSpec{size: 1024, zip: true, number: 9, spaceID: 5, lsn: 1, typ: 17855}), 600), true, false)
+	writePageSeed(t, "zip1K-bad-checksum", flipped(makePage(pageSpec{size: 1024, zip: true, number: 9, spaceID: 5, lsn: 1, typ: 17855}), 2), true, false)
 	writePageSeed(t, "zero-4K-fixed", make([]byte, 4096), false, true)
 
 	header := sampleRedoHeader.Encode()

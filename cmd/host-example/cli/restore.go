@@ -1,0 +1,162 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+
+	"github.com/pagetrack/pagetrack/cmd/host-example/internal/config"
+	"github.com/pagetrack/pagetrack/cmd/host-example/internal/repo"
+	"github.com/pagetrack/pagetrack/shared"
+)
+
+const restoreUsage = `Usage:
+  host-example restore -r REPO SNAPSHOT --target DIR [--verify] [--plugin PATH]
+
+Writes the snapshot into a new datadir DIR, which must be absent or empty. SNAPSHOT is a
+snapshot id, a unique prefix of one, or "latest". Every stored record is checked against its
+checksum and the whole stream against its digest while it is restored; a damaged snapshot
+fails the restore. With --verify the plugin starts a temporary server on the restored datadir,
+lets crash recovery finish, checks every table and shuts the server down.
+
+Flags:
+  -r, --repo REPO      repository (or -c CONFIG with repository = "…" in it)
+  -c, --config CONFIG  configuration file; used for its repository and plugin blocks
+  -t, --target DIR     directory to write the datadir into (required)
+      --verify         check the restored datadir with a temporary server
+      --plugin PATH    plugin executable; default: the plugin "TYPE" block of the
+                       configuration, else pagetrack-TYPE next to host-example
+  -v, --verbose        debug logs on stderr
+
+Example:
+  host-example restore -r /backups/repo latest --target /var/lib/mysql-restored --verify
+
+` + exitStatusHelp
+
+func runRestore(ctx context.Context, e *env, args []string) error {
+	fs := e.flagSet("restore")
+	var repoFlag, cfgPath, target, pluginPath string
+	var verify bool
+	stringFlag(fs, &repoFlag, "r", "repo")
+	stringFlag(fs, &cfgPath, "c", "config")
+	stringFlag(fs, &target, "t", "target")
+	stringFlag(fs, &pluginPath, "plugin")
+	boolFlag(fs, &verify, "verify")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(pos) == 0:
+		return usageErrorf("no snapshot given; name one by id (a unique prefix is enough) or \"latest\"")
+	case len(pos) > 1:
+		return usageErrorf("unexpected argument %q: restore takes one snapshot", pos[1])
+	case target == "":
+		return usageErrorf("no target directory: pass --target DIR")
+	}
+	var cf *config.File
+	if cfgPath != "" {
+		if cf, err = e.loadConfig(cfgPath); err != nil {
+			return err
+		}
+	}
+	dir, err := repoPath(repoFlag, cf)
+	if err != nil {
+		return err
+	}
+	r, err := repo.Open(dir)
+	if err != nil {
+		return err
+	}
+	snap, err := repo.Find(ctx, r, pos[0])
+	if err != nil {
+		return err
+	}
+	target, err = filepath.Abs(target)
+	if err != nil {
+		return err
+	}
+	ref, err := e.pluginRef(snap.SourceType, pluginPath, cf)
+	if err != nil {
+		return err
+	}
+	src, stop, err := e.startSource(ctx, ref)
+	defer stop()
+	if err != nil {
+		return err
+	}
+
+	e.log().Info("restore starting", "snapshot", snap.ID, "source", snap.Source, "target", target, "verify", verify)
+	res, err := e.restore(ctx, r, snap, ref, src, &shared.RestoreRequest{TargetDir: target, Verify: verify})
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("interrupted: the restore of snapshot %s into %s did not finish; the directory may hold a partly written datadir: remove it before trying again", snap.ID, target)
+		}
+		var de *damagedError
+		if errors.As(err, &de) {
+			return fmt.Errorf("restore into %s failed: %w", target, err)
+		}
+		return fmt.Errorf("restore of snapshot %s into %s failed: %w", snap.ID, target, err)
+	}
+	printRestoreSummary(e, snap, target, verify, res)
+	if verify && !res.Verified {
+		return fmt.Errorf("the %s plugin wrote %s but did not report verifying it, although --verify was given; do not trust it before checking it yourself", ref.Type, target)
+	}
+	return nil
+}
+
+// restore feeds the stored stream of snap to the plugin's Restore.
+func (e *env) restore(ctx context.Context, r repo.Repository, snap *repo.Snapshot, ref PluginRef, src shared.Source, req *shared.RestoreRequest) (*shared.RestoreResult, error) {
+	sr, err := r.OpenStream(ctx, snap.ID)
+	if err != nil {
+		if errors.Is(err, repo.ErrCorrupt) {
+			return nil, &damagedError{id: snap.ID, msg: err.Error()}
+		}
+		return nil, err
+	}
+	defer sr.Close()
+	stream := newRestoreStream(snap, sr)
+	res, err := src.Restore(ctx, req, stream)
+	if stream.err != nil {
+		// The stream's own error is the cause; whatever the plugin made of it is not.
+		return nil, fmt.Errorf("%w; %s may hold a partly written datadir: do not start a server on it, remove it", stream.err, req.TargetDir)
+	}
+	if err != nil {
+		return nil, pluginError(ref, err)
+	}
+	if !stream.complete() {
+		return nil, fmt.Errorf("the %s plugin finished after %d of the snapshot's records without reading the rest; the restored datadir cannot be trusted", ref.Type, stream.n)
+	}
+	if res == nil {
+		res = &shared.RestoreResult{}
+	}
+	return res, nil
+}
+
+func printRestoreSummary(e *env, s *repo.Snapshot, target string, verify bool, res *shared.RestoreResult) {
+	e.printf("restored snapshot %s (%s, %s) into %s\n", s.ID, s.Source, s.Time.Local().Format("2006-01-02 15:04:05 MST"), target)
+	e.printf("  files      %d\n", res.Files)
+	e.printf("  pages      %d\n", res.Pages)
+	e.printf("  written    %s\n", formatBytes(res.Bytes))
+	e.printf("  consistent at LSN %d", s.EndLSN)
+	if s.BinlogFile != "" {
+		e.printf(", binlog %s:%d", s.BinlogFile, s.BinlogPos)
+	}
+	e.printf("\n")
+	if s.GTIDExecuted != "" {
+		e.printf("  GTID set   %s\n", oneLine(s.GTIDExecuted))
+	}
+	switch {
+	case res.Verified:
+		line := fmt.Sprintf("  verified   yes: %d tables checked", res.TablesChecked)
+		if res.RecoveredTo != 0 {
+			line += fmt.Sprintf(", crash recovery reached LSN %d", res.RecoveredTo)
+		}
+		e.printf("%s\n", line)
+	case verify:
+		e.printf("  verified   NO: the plugin did not report a verification\n")
+	default:
+		e.printf("  verified   no (--verify starts a server on it and checks every table)\n")
+	}
+}

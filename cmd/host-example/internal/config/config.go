@@ -1,0 +1,274 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// File is a parsed configuration file. Source block bodies are left for Source.Decode.
+type File struct {
+	// Path is the file name as the user gave it; diagnostics use it.
+	Path string
+	// Dir is the absolute directory holding the file; relative paths are resolved against it.
+	Dir string
+	// Repository is the absolute repository path, or "" when the file sets none.
+	Repository string
+	// Plugins maps a source type to its plugin block.
+	Plugins map[string]*Plugin
+	// Sources are the source blocks in file order.
+	Sources []*Source
+
+	body    hcl.Body
+	evalCtx *hcl.EvalContext
+}
+
+// Plugin is a plugin "TYPE" { path = "…" } block.
+type Plugin struct {
+	Type string
+	// Path is the plugin executable, absolute.
+	Path      string
+	DeclRange hcl.Range
+}
+
+// Source is a source "TYPE" "NAME" { … } block, its body not yet decoded.
+type Source struct {
+	Type      string
+	Name      string
+	DeclRange hcl.Range
+
+	body    hcl.Body
+	evalCtx *hcl.EvalContext
+}
+
+// Options adjust how a file is read.
+type Options struct {
+	// LookupEnv backs the env() function; nil means os.LookupEnv.
+	LookupEnv func(name string) (string, bool)
+}
+
+var fileSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "repository"}},
+	Blocks: []hcl.BlockHeaderSchema{
+		{Type: "plugin", LabelNames: []string{"type"}},
+		{Type: "source", LabelNames: []string{"type", "name"}},
+	},
+}
+
+var pluginSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "path", Required: true}},
+}
+
+// Load reads and parses the configuration file at path.
+func Load(path string, opts Options) (*File, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil, fmt.Errorf("configuration file %s does not exist", path)
+		}
+		return nil, fmt.Errorf("reading configuration file: %w", err)
+	}
+	return Parse(src, path, opts)
+}
+
+// Parse parses configuration text; filename names it in diagnostics and anchors relative paths.
+func Parse(src []byte, filename string, opts Options) (*File, error) {
+	abs, err := filepath.Abs(filename)
+	if err != nil {
+		return nil, fmt.Errorf("resolving %s: %w", filename, err)
+	}
+	f := &File{
+		Path:    filename,
+		Dir:     filepath.Dir(abs),
+		Plugins: map[string]*Plugin{},
+		evalCtx: newEvalContext(opts.LookupEnv),
+	}
+	hf, diags := hclparse.NewParser().ParseHCL(src, filename)
+	if diags.HasErrors() {
+		return nil, &Error{Diags: diags}
+	}
+	f.body = hf.Body
+	content, diags := hf.Body.Content(fileSchema)
+	if diags.HasErrors() {
+		return nil, &Error{Diags: diags}
+	}
+
+	if attr, ok := content.Attributes["repository"]; ok {
+		v, d := stringAttr(attr, f.evalCtx)
+		diags = append(diags, d...)
+		if !d.HasErrors() {
+			f.Repository = f.resolve(v)
+		}
+	}
+
+	for _, b := range content.Blocks {
+		switch b.Type {
+		case "plugin":
+			diags = append(diags, f.addPlugin(b)...)
+		case "source":
+			diags = append(diags, f.addSource(b)...)
+		}
+	}
+	if diags.HasErrors() {
+		return nil, &Error{Diags: diags}
+	}
+	return f, nil
+}
+
+func (f *File) addPlugin(b *hcl.Block) hcl.Diagnostics {
+	typ := b.Labels[0]
+	if prev, ok := f.Plugins[typ]; ok {
+		return hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Duplicate plugin block",
+			Detail:   fmt.Sprintf("A plugin block for source type %q was already declared at %s; keep one.", typ, pos(prev.DeclRange)),
+			Subject:  b.DefRange.Ptr(),
+		}}
+	}
+	content, diags := b.Body.Content(pluginSchema)
+	if diags.HasErrors() {
+		return diags
+	}
+	path, d := stringAttr(content.Attributes["path"], f.evalCtx)
+	if d.HasErrors() {
+		return d
+	}
+	if path == "" {
+		return hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Empty plugin path",
+			Detail:   fmt.Sprintf("The argument \"path\" of plugin %q must name the plugin executable.", typ),
+			Subject:  content.Attributes["path"].Expr.Range().Ptr(),
+		}}
+	}
+	f.Plugins[typ] = &Plugin{Type: typ, Path: f.resolve(path), DeclRange: b.DefRange}
+	return nil
+}
+
+func (f *File) addSource(b *hcl.Block) hcl.Diagnostics {
+	typ, name := b.Labels[0], b.Labels[1]
+	if typ == "" || name == "" {
+		return hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Invalid source block",
+			Detail:   "A source block needs a type and a name, e.g. source \"mysql\" \"primary\" { … }.",
+			Subject:  b.DefRange.Ptr(),
+		}}
+	}
+	for _, prev := range f.Sources {
+		if prev.Name == name {
+			return hcl.Diagnostics{{
+				Severity: hcl.DiagError,
+				Summary:  "Duplicate source name",
+				Detail:   fmt.Sprintf("A source named %q was already declared at %s; source names must be unique.", name, pos(prev.DeclRange)),
+				Subject:  b.DefRange.Ptr(),
+			}}
+		}
+	}
+	f.Sources = append(f.Sources, &Source{Type: typ, Name: name, DeclRange: b.DefRange, body: b.Body, evalCtx: f.evalCtx})
+	return nil
+}
+
+// Source picks the source block to use: the one named name, or the only one when name is "".
+func (f *File) Source(name string) (*Source, error) {
+	start := f.body.MissingItemRange()
+	if len(f.Sources) == 0 {
+		return nil, &Error{Diags: hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Missing source block",
+			Detail:   "The configuration declares no source block; add one, e.g. source \"mysql\" \"primary\" { … }, with the attributes the plugin documents.",
+			Subject:  &start,
+		}}}
+	}
+	names := make([]string, len(f.Sources))
+	for i, s := range f.Sources {
+		names[i] = fmt.Sprintf("%q", s.Name)
+	}
+	if name == "" {
+		if len(f.Sources) == 1 {
+			return f.Sources[0], nil
+		}
+		return nil, &Error{Diags: hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Several source blocks",
+			Detail:   fmt.Sprintf("The configuration declares the sources %s; choose one with --source NAME.", strings.Join(names, ", ")),
+			Subject:  f.Sources[1].DeclRange.Ptr(),
+		}}}
+	}
+	for _, s := range f.Sources {
+		if s.Name == name {
+			return s, nil
+		}
+	}
+	return nil, &Error{Diags: hcl.Diagnostics{{
+		Severity: hcl.DiagError,
+		Summary:  "No such source",
+		Detail:   fmt.Sprintf("There is no source block named %q; the configuration declares %s.", name, strings.Join(names, ", ")),
+		Subject:  &start,
+	}}}
+}
+
+func (f *File) resolve(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(f.Dir, p)
+}
+
+func stringAttr(attr *hcl.Attribute, ctx *hcl.EvalContext) (string, hcl.Diagnostics) {
+	v, diags := attr.Expr.Value(ctx)
+	if diags.HasErrors() {
+		return "", diags
+	}
+	if v.IsNull() || !v.IsKnown() || !v.Type().Equals(cty.String) {
+		return "", hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Incorrect attribute value type",
+			Detail:   fmt.Sprintf("The argument %q must be a string.", attr.Name),
+			Subject:  attr.Expr.Range().Ptr(),
+		}}
+	}
+	return v.AsString(), nil
+}
+
+// Error is a set of configuration diagnostics. Its message lists each as
+// FILE:LINE:COLUMN: SUMMARY: DETAIL, one per line, with secret values redacted.
+type Error struct {
+	Diags   hcl.Diagnostics
+	secrets []string
+}
+
+func (e *Error) Error() string {
+	var lines []string
+	for _, d := range e.Diags {
+		if d.Severity != hcl.DiagError {
+			continue
+		}
+		lines = append(lines, formatDiag(d))
+	}
+	if len(lines) == 0 {
+		return "invalid configuration"
+	}
+	return redact(strings.Join(lines, "\n"), e.secrets)
+}
+
+func formatDiag(d *hcl.Diagnostic) string {
+	msg := d.Summary
+	if d.Detail != "" {
+		msg += ": " + d.Detail
+	}
+	if d.Subject == nil {
+		return msg
+	}
+	return pos(*d.Subject) + ": " + msg
+}
+
+// pos formats a range's start as FILE:LINE:COLUMN.
+func pos(r hcl.Range) string {
+	return fmt.Sprintf("%s:%d:%d", r.Filename, r.Start.Line, r.Start.Column)
+}

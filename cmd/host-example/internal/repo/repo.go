@@ -1,0 +1,172 @@
+package repo
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/pagetrack/pagetrack/shared"
+)
+
+// Repository is where backups are kept.
+type Repository interface {
+	// Location names the repository in messages (a path, a URL).
+	Location() string
+	// NewStream starts storing the stream of a new snapshot under a fresh id.
+	NewStream(ctx context.Context) (StreamWriter, error)
+	// Snapshots lists the recorded snapshots, oldest first.
+	Snapshots(ctx context.Context) ([]*Snapshot, error)
+	// OpenStream reads back the stream of the snapshot id.
+	OpenStream(ctx context.Context, id string) (StreamReader, error)
+}
+
+// StreamWriter stores one stream. Nothing it writes is visible until Commit succeeds.
+type StreamWriter interface {
+	// ID is the id the snapshot will have.
+	ID() string
+	// Append stores one record. The writer does not keep rec after it returns.
+	Append(rec *shared.Record) error
+	// Commit makes the stream durable and then records snap (whose ID must be ID()),
+	// filling in snap.StoredBytes. On error nothing is recorded and nothing is left behind.
+	Commit(snap *Snapshot) error
+	// Abort discards the stream. It is a no-op after a successful Commit, so it can be deferred.
+	Abort() error
+}
+
+// StreamReader yields the stored records of one stream; Next returns io.EOF at the end. Each
+// record is checked against its stored checksum; a mismatch is an error wrapping ErrCorrupt.
+type StreamReader interface {
+	Next() (*shared.Record, error)
+	Close() error
+}
+
+// ErrCorrupt marks stored data that fails its checks.
+var ErrCorrupt = errors.New("stored data is corrupt")
+
+// Snapshot describes one recorded backup. Its JSON form is both what REPO/snapshots/ID.json
+// holds and what `host-example snapshots --json` prints, as an array. The field names are
+// stable: fields may be added, none is renamed or changes meaning.
+//
+//	id              16 hex characters
+//	time            when the host started the backup (RFC 3339, UTC)
+//	finished        when the host recorded it
+//	source          name of the source block ("primary")
+//	source_type     type of the source block, which names the plugin ("mysql")
+//	kind            "full"
+//	config          the source's non-sensitive configuration attributes
+//	server_version  server version, as the server reports it
+//	server_uuid     server_uuid of the backed-up server
+//	page_size       innodb_page_size
+//	stream_format   version of the record stream (shared.StreamFormat)
+//	checkpoint_lsn  LSN crash recovery of the restored datadir starts from
+//	end_lsn         LSN the restored datadir is consistent at
+//	max_page_lsn    highest page LSN copied
+//	binlog_file     binary log file of the consistent position ("" if binary logging is off)
+//	binlog_pos      position in binlog_file
+//	gtid_executed   GTID set at end_lsn ("" if none)
+//	tablespaces, pages, page_bytes, redo_bytes, binlog_bytes, files, records
+//	                counts from the stream's trailer
+//	stored_bytes    size of the stored (compressed) stream
+//	stream_digest   SHA-256 stream digest, hex (see shared.Digester)
+type Snapshot struct {
+	ID            string         `json:"id"`
+	Time          time.Time      `json:"time"`
+	Finished      time.Time      `json:"finished"`
+	Source        string         `json:"source"`
+	SourceType    string         `json:"source_type"`
+	Kind          string         `json:"kind"`
+	Config        map[string]any `json:"config"`
+	ServerVersion string         `json:"server_version"`
+	ServerUUID    string         `json:"server_uuid"`
+	PageSize      uint32         `json:"page_size"`
+	StreamFormat  uint32         `json:"stream_format"`
+	CheckpointLSN uint64         `json:"checkpoint_lsn"`
+	EndLSN        uint64         `json:"end_lsn"`
+	MaxPageLSN    uint64         `json:"max_page_lsn"`
+	BinlogFile    string         `json:"binlog_file"`
+	BinlogPos     uint64         `json:"binlog_pos"`
+	GTIDExecuted  string         `json:"gtid_executed"`
+	Tablespaces   uint64         `json:"tablespaces"`
+	Pages         uint64         `json:"pages"`
+	PageBytes     uint64         `json:"page_bytes"`
+	RedoBytes     uint64         `json:"redo_bytes"`
+	BinlogBytes   uint64         `json:"binlog_bytes"`
+	Files         uint64         `json:"files"`
+	Records       uint64         `json:"records"`
+	StoredBytes   int64          `json:"stored_bytes"`
+	StreamDigest  string         `json:"stream_digest"`
+}
+
+// Kinds of snapshot.
+const KindFull = "full"
+
+// NewID returns a fresh snapshot id: 16 random hex characters.
+func NewID() string { return randomHex(8) }
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	return hex.EncodeToString(b)
+}
+
+func validID(id string) bool {
+	if len(id) != 16 {
+		return false
+	}
+	_, err := hex.DecodeString(id)
+	return err == nil && strings.ToLower(id) == id
+}
+
+// SortSnapshots orders snapshots oldest first (by time, then id).
+func SortSnapshots(snaps []*Snapshot) {
+	sort.SliceStable(snaps, func(i, j int) bool {
+		if !snaps[i].Time.Equal(snaps[j].Time) {
+			return snaps[i].Time.Before(snaps[j].Time)
+		}
+		return snaps[i].ID < snaps[j].ID
+	})
+}
+
+// Find picks a snapshot by reference: "latest" (the newest) or a unique prefix of its id.
+func Find(ctx context.Context, r Repository, ref string) (*Snapshot, error) {
+	snaps, err := r.Snapshots(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(snaps) == 0 {
+		return nil, fmt.Errorf("repository %s holds no snapshots yet", r.Location())
+	}
+	if ref == "latest" {
+		return snaps[len(snaps)-1], nil
+	}
+	if ref == "" {
+		return nil, fmt.Errorf("no snapshot given; name one by id (a unique prefix is enough) or \"latest\"")
+	}
+	var matches []*Snapshot
+	for _, s := range snaps {
+		if s.ID == ref {
+			return s, nil
+		}
+		if strings.HasPrefix(s.ID, strings.ToLower(ref)) {
+			matches = append(matches, s)
+		}
+	}
+	switch len(matches) {
+	case 0:
+		return nil, fmt.Errorf("no snapshot %q in %s; `host-example snapshots -r %s` lists them", ref, r.Location(), r.Location())
+	case 1:
+		return matches[0], nil
+	}
+	var ids []string
+	for _, s := range matches {
+		ids = append(ids, s.ID)
+	}
+	return nil, fmt.Errorf("snapshot prefix %q is ambiguous: it matches %s; give more characters", ref, strings.Join(ids, ", "))
+}
