@@ -84,7 +84,7 @@ func (b *backup) run(ctx context.Context) (err error) {
 		return err
 	}
 	c := start.Checkpoint
-	log.Info("backup lock held", "checkpoint_lsn", lsn(c), "lsn", lsn(start.LSN))
+	log.Info("backup lock held", "checkpoint_lsn", exact(c), "lsn", exact(start.LSN))
 
 	follower, err := startRedoFollower(ctx, log, b.o.datadir, b.o.spoolDir, c, b.info.redoCapacity)
 	if err != nil {
@@ -126,7 +126,7 @@ func (b *backup) run(ctx context.Context) (err error) {
 		totalPages += f.pages
 		totalBytes += f.pages * uint64(f.pageSize)
 	}
-	log.Info("copying tablespaces", "files", len(files), "pages", totalPages, "bytes", totalBytes)
+	log.Info("copying tablespaces", "files", len(files), "pages", totalPages, "bytes", exact(totalBytes))
 
 	copier := &pageCopier{emit: b.send, totalPages: totalPages, totalBytes: totalBytes}
 	if err := copier.copyRanges(ctx, ranges, b.o.parallelism); err != nil {
@@ -162,7 +162,7 @@ func (b *backup) run(ctx context.Context) (err error) {
 	if err := lock.release(); err != nil {
 		return fmt.Errorf("UNLOCK INSTANCE: %w", err)
 	}
-	log.Info("backup lock released", "end_lsn", lsn(e), "binlog_file", end.BinlogFile, "binlog_pos", end.BinlogPos, "grown_files", grown)
+	log.Info("backup lock released", "end_lsn", exact(e), "binlog_file", end.BinlogFile, "binlog_pos", exact(end.BinlogPos), "grown_files", grown)
 
 	redoBytes, err := follower.emit(ctx, e, b.send)
 	if err != nil {
@@ -182,7 +182,7 @@ func (b *backup) run(ctx context.Context) (err error) {
 	if b.info.binlogBasename == "" {
 		trailer.BinlogFile, trailer.BinlogPos = "", 0
 	}
-	log.Info("backup complete", "checkpoint_lsn", lsn(c), "end_lsn", lsn(e), "pages", trailer.Pages, "redo_bytes", redoBytes,
+	log.Info("backup complete", "checkpoint_lsn", exact(c), "end_lsn", exact(e), "pages", trailer.Pages, "redo_bytes", exact(redoBytes),
 		"rereads", copier.rereads.Load(), "seconds", time.Since(started).Seconds())
 	select {
 	case b.out <- &shared.Record{Trailer: trailer}:

@@ -108,6 +108,16 @@ func checkVersion(version string) error {
 	return nil
 }
 
+// RequiredGrants are the statements that give account (e.g. 'backup'@'localhost') exactly
+// the privileges a backup uses. The README lists the same statements.
+func RequiredGrants(account string) []string {
+	return []string{
+		"GRANT " + strings.Join(requiredGlobal, ", ") + " ON *.* TO " + account,
+		"GRANT SELECT ON performance_schema.log_status TO " + account,
+		"GRANT SELECT ON performance_schema.global_status TO " + account,
+	}
+}
+
 // requiredGlobal are the global privileges a backup uses: BACKUP_ADMIN for the backup lock and
 // log_status, PROCESS for INFORMATION_SCHEMA.INNODB_*, SYSTEM_VARIABLES_ADMIN to set
 // mysqlbackup.backupid for page tracking.

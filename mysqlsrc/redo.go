@@ -363,6 +363,6 @@ func (r *redoFollower) emit(ctx context.Context, end uint64, send func(context.C
 		}
 		sent += uint64(len(tail))
 	}
-	r.log.Debug("redo follower done", "blocks", r.blocksOut, "rescans", r.rescans, "polls", r.polls, "bytes", sent)
+	r.log.Debug("redo follower done", "blocks", r.blocksOut, "rescans", r.rescans, "polls", r.polls, "bytes", exact(sent))
 	return sent, nil
 }

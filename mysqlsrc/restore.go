@@ -40,8 +40,8 @@ func (s *Source) Restore(ctx context.Context, req *shared.RestoreRequest, record
 		clearDir(target)
 		return nil, err
 	}
-	s.log.Info("datadir written", "target", target, "files", result.Files, "pages", result.Pages, "bytes", result.Bytes,
-		"checkpoint_lsn", lsn(w.header.CheckpointLSN), "end_lsn", lsn(w.trailer.EndLSN))
+	s.log.Info("datadir written", "target", target, "files", result.Files, "pages", result.Pages, "bytes", exact(result.Bytes),
+		"checkpoint_lsn", exact(w.header.CheckpointLSN), "end_lsn", exact(w.trailer.EndLSN))
 	if req.Verify {
 		if err := s.verify(ctx, target, w.header, result); err != nil {
 			return result, err

@@ -58,7 +58,7 @@ func (s *Source) verify(ctx context.Context, datadir string, h *shared.Header, r
 		return fmt.Errorf("verify: %w", stopErr)
 	}
 	result.Verified, result.TablesChecked = true, n
-	s.log.Info("restored datadir verified", "tables_checked", n, "recovered_to_lsn", lsn(result.RecoveredTo))
+	s.log.Info("restored datadir verified", "tables_checked", n, "recovered_to_lsn", exact(result.RecoveredTo))
 	return nil
 }
 

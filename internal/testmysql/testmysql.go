@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pagetrack/pagetrack/mysqlsrc"
 	"github.com/pagetrack/pagetrack/mysqlsrc/mysqld"
 )
 
@@ -28,13 +29,6 @@ const (
 	BackupUser     = "pagetrack"
 	BackupPassword = "pagetrack-secret"
 )
-
-// BackupGrants are the grants the backup user needs (mirrored in the README).
-var BackupGrants = []string{
-	"GRANT BACKUP_ADMIN, PROCESS, SYSTEM_VARIABLES_ADMIN ON *.* TO %s",
-	"GRANT SELECT ON performance_schema.log_status TO %s",
-	"GRANT SELECT ON performance_schema.global_status TO %s",
-}
 
 // Options adjust a test server.
 type Options struct {
@@ -159,8 +153,8 @@ func Start(t testing.TB, o Options) *Server {
 	}
 	user := fmt.Sprintf("'%s'@'%%'", BackupUser)
 	s.MustExec(fmt.Sprintf("CREATE USER %s IDENTIFIED BY '%s'", user, BackupPassword))
-	for _, g := range BackupGrants {
-		s.MustExec(fmt.Sprintf(g, user))
+	for _, g := range mysqlsrc.RequiredGrants(user) {
+		s.MustExec(g)
 	}
 	return s
 }

@@ -153,8 +153,10 @@ func (b *Binaries) commonArgs(o Options) []string {
 
 // Initialize creates a new datadir with an empty root password.
 func (b *Binaries) Initialize(ctx context.Context, o Options) error {
-	if err := os.MkdirAll(filepath.Join(o.RunDir, "files"), 0o750); err != nil {
-		return err
+	for _, dir := range []string{filepath.Join(o.RunDir, "files"), filepath.Dir(o.DataDir)} {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return err
+		}
 	}
 	args := append(b.commonArgs(o), "--initialize-insecure")
 	args = append(args, o.Args...)
