@@ -18,5 +18,7 @@ func TestSuiteInProcess(t *testing.T) {
 }
 
 func TestRedoOverrunInProcess(t *testing.T) {
-	sourcetest.RunRedoOverrun(t, func(t *testing.T) shared.Source { return mysqlsrc.New(hclog.New(&hclog.LoggerOptions{Name: "mysqlsrc", Level: hclog.Debug})) })
+	sourcetest.RunRedoOverrun(t, func(t *testing.T) shared.Source {
+		return mysqlsrc.New(hclog.New(&hclog.LoggerOptions{Name: "mysqlsrc", Level: hclog.Debug}))
+	})
 }

@@ -3,16 +3,15 @@ package shared
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash"
 )
 
-// Digester computes the stream digest a Trailer carries: SHA-256 over a fixed binary encoding
-// of every record from the Header up to (not including) the Trailer, Progress records left out.
-// The encoding is defined here, not by protobuf, so that hosts which store records in their own
-// form compute the same digest.
+// Digester computes the stream digest a Trailer carries: SHA-256 over the record codec's
+// encoding (see codec.go) of every record from the Header up to, not including, the Trailer,
+// Progress records left out. Hosts that store records in their own form compute the same
+// digest from the Go values.
 type Digester struct {
 	h   hash.Hash
 	n   uint64
@@ -24,67 +23,17 @@ func NewDigester() *Digester { return &Digester{h: sha256.New()} }
 
 // Add folds r into the digest. Progress and Trailer records are ignored.
 func (d *Digester) Add(r *Record) {
-	b := d.buf[:0]
-	var payload []byte // written after b, unbuffered: pages are large
-	switch {
-	case r.Header != nil:
-		h := r.Header
-		b = append(b, 'H')
-		b = binary.BigEndian.AppendUint32(b, h.StreamFormat)
-		b = appendString(b, h.ServerVersion)
-		b = appendString(b, h.ServerUUID)
-		b = binary.BigEndian.AppendUint32(b, h.PageSize)
-		b = binary.BigEndian.AppendUint64(b, h.CheckpointLSN)
-		b = binary.BigEndian.AppendUint64(b, uint64(h.StartedAt.UnixNano()))
-		b = appendString(b, h.BinlogBasename)
-		b = appendString(b, h.GTIDMode)
-		b = binary.BigEndian.AppendUint64(b, uint64(h.LowerCaseTableNames))
-	case r.Tablespace != nil:
-		t := r.Tablespace
-		b = append(b, 'T')
-		b = binary.BigEndian.AppendUint32(b, t.FileIndex)
-		b = appendString(b, t.Path)
-		b = binary.BigEndian.AppendUint32(b, t.SpaceID)
-		b = binary.BigEndian.AppendUint32(b, t.Flags)
-		b = binary.BigEndian.AppendUint32(b, t.PageSize)
-		b = binary.BigEndian.AppendUint32(b, t.ZipSize)
-		b = binary.BigEndian.AppendUint64(b, t.SizePages)
-	case r.Pages != nil:
-		b = append(b, 'P')
-		b = binary.BigEndian.AppendUint32(b, r.Pages.FileIndex)
-		b = binary.BigEndian.AppendUint64(b, r.Pages.FirstPage)
-		b, payload = appendLen(b, r.Pages.Data)
-	case r.Redo != nil:
-		b = append(b, 'R')
-		b = binary.BigEndian.AppendUint64(b, r.Redo.StartLSN)
-		b, payload = appendLen(b, r.Redo.Data)
-	case r.Binlog != nil:
-		b = append(b, 'B')
-		b = appendString(b, r.Binlog.Name)
-		b = binary.BigEndian.AppendUint64(b, r.Binlog.Offset)
-		b, payload = appendLen(b, r.Binlog.Data)
-	case r.File != nil:
-		b = append(b, 'F')
-		b = appendString(b, r.File.Path)
-		b = binary.BigEndian.AppendUint64(b, r.File.Offset)
-		b, payload = appendLen(b, r.File.Data)
-	default:
+	if r.Progress != nil || r.Trailer != nil {
 		return
 	}
-	d.buf = b[:0]
-	d.h.Write(b)
+	head, payload := appendRecordHead(d.buf[:0], r)
+	if len(head) == 0 {
+		return
+	}
+	d.h.Write(head)
 	d.h.Write(payload)
+	d.buf = head[:0]
 	d.n++
-}
-
-// appendLen appends data's length and hands data back to be hashed after the prefix.
-func appendLen(b, data []byte) ([]byte, []byte) {
-	return binary.BigEndian.AppendUint64(b, uint64(len(data))), data
-}
-
-func appendString(b []byte, s string) []byte {
-	b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
-	return append(b, s...)
 }
 
 // Records is the number of records folded in so far.
