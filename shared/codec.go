@@ -1,0 +1,239 @@
+package shared
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// The record codec is a stable binary encoding of a Record, independent of protobuf, so that a
+// host can store records and compute the stream digest without knowing the wire protocol.
+//
+// An encoded record is one kind byte followed by the record's fields in declaration order:
+// unsigned integers as big-endian u32/u64, strings as a u32 length and the bytes, byte
+// payloads as a u64 length and the bytes, times as u64 Unix nanoseconds.
+//
+//	'H' Header     'T' Tablespace  'P' PageBatch  'R' RedoSegment
+//	'B' BinlogChunk 'F' FileChunk  'G' Progress   'Z' Trailer
+//
+// The stream digest is SHA-256 over the encodings of every record except Progress and Trailer.
+
+// AppendRecord appends r's encoding to b.
+func AppendRecord(b []byte, r *Record) []byte {
+	b, payload := appendRecordHead(b, r)
+	return append(b, payload...)
+}
+
+// appendRecordHead appends everything but a trailing byte payload, which it returns, so the
+// digester can hash large payloads without copying them.
+func appendRecordHead(b []byte, r *Record) ([]byte, []byte) {
+	var e enc
+	e.b = b
+	var payload []byte
+	switch {
+	case r.Header != nil:
+		h := r.Header
+		e.byte('H')
+		e.u32(h.StreamFormat)
+		e.str(h.ServerVersion)
+		e.str(h.ServerUUID)
+		e.u32(h.PageSize)
+		e.u64(h.CheckpointLSN)
+		e.time(h.StartedAt)
+		e.str(h.BinlogBasename)
+		e.str(h.GTIDMode)
+		e.u64(uint64(h.LowerCaseTableNames))
+	case r.Tablespace != nil:
+		t := r.Tablespace
+		e.byte('T')
+		e.u32(t.FileIndex)
+		e.str(t.Path)
+		e.u32(t.SpaceID)
+		e.u32(t.Flags)
+		e.u32(t.PageSize)
+		e.u32(t.ZipSize)
+		e.u64(t.SizePages)
+	case r.Pages != nil:
+		e.byte('P')
+		e.u32(r.Pages.FileIndex)
+		e.u64(r.Pages.FirstPage)
+		payload = e.lenOf(r.Pages.Data)
+	case r.Redo != nil:
+		e.byte('R')
+		e.u64(r.Redo.StartLSN)
+		payload = e.lenOf(r.Redo.Data)
+	case r.Binlog != nil:
+		e.byte('B')
+		e.str(r.Binlog.Name)
+		e.u64(r.Binlog.Offset)
+		payload = e.lenOf(r.Binlog.Data)
+	case r.File != nil:
+		e.byte('F')
+		e.str(r.File.Path)
+		e.u64(r.File.Offset)
+		payload = e.lenOf(r.File.Data)
+	case r.Progress != nil:
+		p := r.Progress
+		e.byte('G')
+		e.str(p.Phase)
+		e.u64(p.PagesDone)
+		e.u64(p.PagesTotal)
+		e.u64(p.BytesDone)
+		e.u64(p.BytesTotal)
+	case r.Trailer != nil:
+		t := r.Trailer
+		e.byte('Z')
+		e.u64(t.EndLSN)
+		e.u64(t.CheckpointLSN)
+		e.u64(t.MaxPageLSN)
+		e.str(t.BinlogFile)
+		e.u64(t.BinlogPos)
+		e.str(t.GTIDExecuted)
+		e.u64(t.Tablespaces)
+		e.u64(t.Pages)
+		e.u64(t.PageBytes)
+		e.u64(t.RedoBytes)
+		e.u64(t.BinlogBytes)
+		e.u64(t.Files)
+		e.u64(t.Records)
+		e.time(t.FinishedAt)
+		payload = e.lenOf(t.Digest)
+	}
+	return e.b, payload
+}
+
+// DecodeRecord decodes one record that occupies all of b. Byte payloads alias b.
+func DecodeRecord(b []byte) (*Record, error) {
+	d := dec{b: b}
+	r := &Record{}
+	switch kind := d.byte(); kind {
+	case 'H':
+		h := &Header{}
+		h.StreamFormat = d.u32()
+		h.ServerVersion = d.str()
+		h.ServerUUID = d.str()
+		h.PageSize = d.u32()
+		h.CheckpointLSN = d.u64()
+		h.StartedAt = d.time()
+		h.BinlogBasename = d.str()
+		h.GTIDMode = d.str()
+		h.LowerCaseTableNames = int64(d.u64())
+		r.Header = h
+	case 'T':
+		t := &Tablespace{}
+		t.FileIndex = d.u32()
+		t.Path = d.str()
+		t.SpaceID = d.u32()
+		t.Flags = d.u32()
+		t.PageSize = d.u32()
+		t.ZipSize = d.u32()
+		t.SizePages = d.u64()
+		r.Tablespace = t
+	case 'P':
+		r.Pages = &PageBatch{FileIndex: d.u32(), FirstPage: d.u64()}
+		r.Pages.Data = d.bytes()
+	case 'R':
+		r.Redo = &RedoSegment{StartLSN: d.u64()}
+		r.Redo.Data = d.bytes()
+	case 'B':
+		r.Binlog = &BinlogChunk{Name: d.str(), Offset: d.u64()}
+		r.Binlog.Data = d.bytes()
+	case 'F':
+		r.File = &FileChunk{Path: d.str(), Offset: d.u64()}
+		r.File.Data = d.bytes()
+	case 'G':
+		r.Progress = &Progress{Phase: d.str(), PagesDone: d.u64(), PagesTotal: d.u64(), BytesDone: d.u64(), BytesTotal: d.u64()}
+	case 'Z':
+		t := &Trailer{}
+		t.EndLSN = d.u64()
+		t.CheckpointLSN = d.u64()
+		t.MaxPageLSN = d.u64()
+		t.BinlogFile = d.str()
+		t.BinlogPos = d.u64()
+		t.GTIDExecuted = d.str()
+		t.Tablespaces = d.u64()
+		t.Pages = d.u64()
+		t.PageBytes = d.u64()
+		t.RedoBytes = d.u64()
+		t.BinlogBytes = d.u64()
+		t.Files = d.u64()
+		t.Records = d.u64()
+		t.FinishedAt = d.time()
+		t.Digest = d.bytes()
+		r.Trailer = t
+	default:
+		if d.err == nil {
+			return nil, fmt.Errorf("record: unknown kind byte 0x%02x", kind)
+		}
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	if len(d.b) != 0 {
+		return nil, fmt.Errorf("record: %d trailing bytes", len(d.b))
+	}
+	return r, nil
+}
+
+type enc struct{ b []byte }
+
+func (e *enc) byte(v byte)  { e.b = append(e.b, v) }
+func (e *enc) u32(v uint32) { e.b = binary.BigEndian.AppendUint32(e.b, v) }
+func (e *enc) u64(v uint64) { e.b = binary.BigEndian.AppendUint64(e.b, v) }
+func (e *enc) str(s string) { e.u32(uint32(len(s))); e.b = append(e.b, s...) }
+func (e *enc) time(t time.Time) {
+	if t.IsZero() {
+		e.u64(0)
+		return
+	}
+	e.u64(uint64(t.UnixNano()))
+}
+func (e *enc) lenOf(p []byte) []byte { e.u64(uint64(len(p))); return p }
+
+var errShort = errors.New("record: truncated")
+
+type dec struct {
+	b   []byte
+	err error
+}
+
+func (d *dec) take(n uint64) []byte {
+	if d.err != nil {
+		return nil
+	}
+	if uint64(len(d.b)) < n {
+		d.err = errShort
+		return nil
+	}
+	v := d.b[:n:n]
+	d.b = d.b[n:]
+	return v
+}
+func (d *dec) byte() byte {
+	if v := d.take(1); v != nil {
+		return v[0]
+	}
+	return 0
+}
+func (d *dec) u32() uint32 {
+	if v := d.take(4); v != nil {
+		return binary.BigEndian.Uint32(v)
+	}
+	return 0
+}
+func (d *dec) u64() uint64 {
+	if v := d.take(8); v != nil {
+		return binary.BigEndian.Uint64(v)
+	}
+	return 0
+}
+func (d *dec) str() string   { return string(d.take(uint64(d.u32()))) }
+func (d *dec) bytes() []byte { return d.take(d.u64()) }
+func (d *dec) time() time.Time {
+	n := d.u64()
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(n)).UTC()
+}
