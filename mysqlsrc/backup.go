@@ -282,14 +282,23 @@ func (b *backup) sendBinlog(ctx context.Context, end coordinates) (uint64, error
 	if b.info.binlogBasename == "" || end.BinlogFile == "" {
 		return 0, nil
 	}
-	path := filepath.Join(filepath.Dir(b.info.binlogBasename), end.BinlogFile)
-	if !filepath.IsAbs(path) {
-		path = filepath.Join(b.o.datadir, path)
-	}
+	path := hostPath(filepath.Join(filepath.Dir(b.info.binlogBasename), end.BinlogFile), b.info.datadir, b.o.datadir)
 	name := end.BinlogFile
 	return b.sendFile(ctx, path, int64(end.BinlogPos), func(off uint64, data []byte) *shared.Record {
 		return &shared.Record{Binlog: &shared.BinlogChunk{Name: name, Offset: off, Data: data}}
 	})
+}
+
+// hostPath turns a path as the server sees it into the path this host reads: the server's
+// datadir may be mounted elsewhere here (the datadir check compares server uuids, not paths).
+func hostPath(serverPath, serverDatadir, hostDatadir string) string {
+	if !filepath.IsAbs(serverPath) {
+		return filepath.Join(hostDatadir, serverPath)
+	}
+	if rel, err := filepath.Rel(serverDatadir, serverPath); err == nil && !strings.HasPrefix(rel, "..") {
+		return filepath.Join(hostDatadir, rel)
+	}
+	return serverPath
 }
 
 // sendFile streams a file (its first limit bytes when limit ≥ 0) as records made by mk. An

@@ -101,3 +101,17 @@ func FuzzSafePath(f *testing.F) {
 		}
 	})
 }
+
+func TestHostPath(t *testing.T) {
+	cases := []struct{ server, want string }{
+		{"/var/lib/mysql/binlog.000003", "/mnt/db/binlog.000003"},
+		{"./binlog.000003", "/mnt/db/binlog.000003"},
+		{"/var/log/mysql/binlog.000003", "/var/log/mysql/binlog.000003"},
+		{"/var/lib/mysql-other/binlog.000003", "/var/lib/mysql-other/binlog.000003"},
+	}
+	for _, c := range cases {
+		if got := hostPath(c.server, "/var/lib/mysql/", "/mnt/db"); got != c.want {
+			t.Errorf("hostPath(%q) = %q, want %q", c.server, got, c.want)
+		}
+	}
+}

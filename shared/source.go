@@ -22,7 +22,8 @@ type Source interface {
 
 	// Backup takes one backup and streams it as records: a Header first, a Trailer last. A
 	// stream that ends without a Trailer whose digest matches is a failed backup; the host must
-	// not record it. Recv returns io.EOF after the Trailer.
+	// not record it. Recv returns io.EOF after the Trailer. The backup holds the server's
+	// backup lock until the stream ends: a caller that stops reading early must cancel ctx.
 	Backup(ctx context.Context, req *BackupRequest) (RecordStream, error)
 
 	// Restore consumes a stored stream (Header .. Trailer, in the order Backup produced it)

@@ -1,9 +1,10 @@
-package innodb
+package innodb_test
 
 import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -14,10 +15,20 @@ import (
 	"testing"
 
 	"github.com/pagetrack/pagetrack/internal/testmysql"
+	"github.com/pagetrack/pagetrack/mysqlsrc/innodb"
 )
 
-// mysqlSpaceID is the fixed space id of mysql.ibd (the data dictionary tablespace).
-const mysqlSpaceID = 0xFFFFFFFE
+// This test is in package innodb_test because internal/testmysql imports mysqlsrc, which
+// imports innodb: an in-package test importing testmysql would be an import cycle.
+
+const (
+	// mysqlSpaceID is the fixed space id of mysql.ibd (the data dictionary tablespace).
+	mysqlSpaceID = 0xFFFFFFFE
+	// page0Prefix is how much of a file ParsePage0 needs.
+	page0Prefix = 64
+	// filPageFlushLSN is the offset of FIL_PAGE_FILE_FLUSH_LSN, written on ibdata1's page 0.
+	filPageFlushLSN = 26
+)
 
 // realDatadir is a datadir written by a real MySQL server and cleanly shut down, with what the
 // server said about it while it ran.
@@ -209,7 +220,7 @@ func checkRealTablespaces(t *testing.T, d *realDatadir, files []string, maxCheck
 		if err != nil {
 			t.Fatal(err)
 		}
-		p0, err := ParsePage0(data[:page0MinLen])
+		p0, err := innodb.ParsePage0(data[:page0Prefix])
 		if err != nil {
 			t.Errorf("%s: %v", rel, err)
 			continue
@@ -236,21 +247,21 @@ func checkRealTablespaces(t *testing.T, d *realDatadir, files []string, maxCheck
 		for i := 0; i < len(data)/pageSize; i++ {
 			page := data[i*pageSize : (i+1)*pageSize]
 			totalPages++
-			if err := ValidatePage(page, zip); err != nil {
+			if err := innodb.ValidatePage(page, zip); err != nil {
 				t.Errorf("%s: %v", rel, err)
 				continue
 			}
-			if IsZeroPage(page) {
+			if innodb.IsZeroPage(page) {
 				zeroPages++
 				continue
 			}
-			if PageNumber(page) != uint32(i) || PageSpaceID(page) != p0.SpaceID {
-				t.Errorf("%s: page at index %d says page %d of space %d", rel, i, PageNumber(page), PageSpaceID(page))
+			if innodb.PageNumber(page) != uint32(i) || innodb.PageSpaceID(page) != p0.SpaceID {
+				t.Errorf("%s: page at index %d says page %d of space %d", rel, i, innodb.PageNumber(page), innodb.PageSpaceID(page))
 			}
-			maxPageLSN = max(maxPageLSN, PageLSN(page))
+			maxPageLSN = max(maxPageLSN, innodb.PageLSN(page))
 		}
 		if rel == "ibdata1" {
-			t.Logf("ibdata1 page 0 FIL_PAGE_FILE_FLUSH_LSN = %d", be.Uint64(data[filPageFlushLSN:]))
+			t.Logf("ibdata1 page 0 FIL_PAGE_FILE_FLUSH_LSN = %d", binary.BigEndian.Uint64(data[filPageFlushLSN:]))
 		}
 		t.Logf("%-22s space %-10d flags 0x%04x page %5d bytes, %5d pages", rel, p0.SpaceID, uint32(p0.Flags), pageSize, len(data)/pageSize)
 	}
@@ -259,13 +270,13 @@ func checkRealTablespaces(t *testing.T, d *realDatadir, files []string, maxCheck
 	if maxCheckpoint != 0 && maxPageLSN > maxCheckpoint {
 		t.Errorf("a page has LSN %d, after the clean-shutdown checkpoint %d", maxPageLSN, maxCheckpoint)
 	}
-	if writingSeeds() {
+	if innodb.WritingSeeds() {
 		writeRealPageSeeds(t, d.dir)
 	}
 }
 
 // checkRealSpaceID compares page 0's space id with what the server reported.
-func checkRealSpaceID(t *testing.T, d *realDatadir, rel string, p0 Page0) {
+func checkRealSpaceID(t *testing.T, d *realDatadir, rel string, p0 innodb.Page0) {
 	t.Helper()
 	switch rel {
 	case "mysql.ibd":
@@ -293,10 +304,12 @@ type redoFile struct {
 	id     uint64
 	name   string
 	data   []byte
-	header RedoFileHeader
+	header innodb.RedoFileHeader
 }
 
-func (f *redoFile) endLSN() uint64 { return f.header.StartLSN + uint64(len(f.data)) - RedoDataOffset }
+func (f *redoFile) endLSN() uint64 {
+	return f.header.StartLSN + uint64(len(f.data)) - innodb.RedoDataOffset
+}
 
 func readRedoFiles(t *testing.T, dir string) []*redoFile {
 	names, err := filepath.Glob(filepath.Join(dir, "#innodb_redo", "#ib_redo*"))
@@ -336,15 +349,15 @@ func checkRealRedo(t *testing.T, d *realDatadir) uint64 {
 		if len(f.data) != int(d.redoCapacity/32) {
 			t.Errorf("%s: %d bytes, want capacity/32 = %d", f.name, len(f.data), d.redoCapacity/32)
 		}
-		h, err := ParseRedoFileHeader(f.data[:RedoBlockSize])
+		h, err := innodb.ParseRedoFileHeader(f.data[:innodb.RedoBlockSize])
 		if err != nil {
 			t.Fatalf("%s: %v", f.name, err)
 		}
 		f.header = h
-		if h.Format != RedoFormat || !strings.HasPrefix(h.Creator, "MySQL") {
+		if h.Format != innodb.RedoFormat || !strings.HasPrefix(h.Creator, "MySQL") {
 			t.Errorf("%s: header %+v", f.name, h)
 		}
-		if !bytes.Equal(h.Encode(), f.data[:RedoBlockSize]) {
+		if !bytes.Equal(h.Encode(), f.data[:innodb.RedoBlockSize]) {
 			t.Errorf("%s: Encode(Parse(header)) differs from the file's header", f.name)
 		}
 		if i > 0 {
@@ -353,11 +366,11 @@ func checkRealRedo(t *testing.T, d *realDatadir) uint64 {
 				t.Errorf("%s (start %d, uuid %x) does not follow %s (end %d, uuid %x)", f.name, h.StartLSN, h.LogUUID, prev.name, prev.endLSN(), prev.header.LogUUID)
 			}
 		}
-		if !IsZeroPage(f.data[1024:1536]) {
+		if !innodb.IsZeroPage(f.data[1024:1536]) {
 			t.Errorf("%s: encryption block at 1024 is not zero with redo encryption off", f.name)
 		}
 		for _, off := range []int{512, 1536} {
-			c, err := ParseCheckpointBlock(f.data[off : off+RedoBlockSize])
+			c, err := innodb.ParseCheckpointBlock(f.data[off : off+innodb.RedoBlockSize])
 			if err != nil {
 				t.Errorf("%s: checkpoint at %d: %v", f.name, off, err)
 				continue
@@ -382,14 +395,14 @@ func checkRealRedo(t *testing.T, d *realDatadir) uint64 {
 	}
 	for _, f := range files {
 		// Only logged: the facts say full files carry FILE_FULL and the current one does not.
-		flaggedFull, wholeBeforeCheckpoint := f.header.Flags&RedoFlagFileFull != 0, f.endLSN() <= maxCheckpoint
+		flaggedFull, wholeBeforeCheckpoint := f.header.Flags&innodb.RedoFlagFileFull != 0, f.endLSN() <= maxCheckpoint
 		if flaggedFull != wholeBeforeCheckpoint {
 			t.Logf("note: %s flags 0x%x, range [%d, %d), checkpoint %d", f.name, f.header.Flags, f.header.StartLSN, f.endLSN(), maxCheckpoint)
 		}
 		checkRealRedoBlocks(t, f, maxCheckpoint)
 	}
 	checkRealCut(t, checkpointFile, maxCheckpoint)
-	if writingSeeds() {
+	if innodb.WritingSeeds() {
 		writeRealRedoSeeds(t, checkpointFile, maxCheckpoint)
 	}
 	return maxCheckpoint
@@ -399,18 +412,18 @@ func checkRealRedo(t *testing.T, d *realDatadir) uint64 {
 // for their LSN, and all but the one holding the checkpoint are full.
 func checkRealRedoBlocks(t *testing.T, f *redoFile, checkpoint uint64) {
 	checked := 0
-	for off := RedoDataOffset; off+RedoBlockSize <= len(f.data); off += RedoBlockSize {
-		blockLSN := f.header.StartLSN + uint64(off-RedoDataOffset)
+	for off := innodb.RedoDataOffset; off+innodb.RedoBlockSize <= len(f.data); off += innodb.RedoBlockSize {
+		blockLSN := f.header.StartLSN + uint64(off-innodb.RedoDataOffset)
 		if blockLSN > checkpoint {
 			break
 		}
-		h, err := CheckRedoBlockAt(f.data[off:off+RedoBlockSize], blockLSN)
+		h, err := innodb.CheckRedoBlockAt(f.data[off:off+innodb.RedoBlockSize], blockLSN)
 		if err != nil {
 			t.Errorf("%s at offset %d: %v", f.name, off, err)
 			continue
 		}
 		checked++
-		if last := checkpoint < blockLSN+RedoBlockSize; !last && h.DataLen != RedoBlockSize {
+		if last := checkpoint < blockLSN+innodb.RedoBlockSize; !last && h.DataLen != innodb.RedoBlockSize {
 			t.Errorf("%s at offset %d: data_len %d before the end of the log", f.name, off, h.DataLen)
 		}
 	}
@@ -422,23 +435,23 @@ func checkRealRedoBlocks(t *testing.T, f *redoFile, checkpoint uint64) {
 // checkRealCut cuts the block that holds the checkpoint at the checkpoint, as a restore does
 // at its end LSN, and checks the result; it also reports what follows the end of the log.
 func checkRealCut(t *testing.T, f *redoFile, checkpoint uint64) {
-	blockLSN := checkpoint / RedoBlockSize * RedoBlockSize
-	off := RedoDataOffset + int(blockLSN-f.header.StartLSN)
-	block := bytes.Clone(f.data[off : off+RedoBlockSize])
-	h, err := CheckRedoBlockAt(block, blockLSN)
+	blockLSN := checkpoint / innodb.RedoBlockSize * innodb.RedoBlockSize
+	off := innodb.RedoDataOffset + int(blockLSN-f.header.StartLSN)
+	block := bytes.Clone(f.data[off : off+innodb.RedoBlockSize])
+	h, err := innodb.CheckRedoBlockAt(block, blockLSN)
 	if err != nil {
 		t.Fatalf("checkpoint block: %v", err)
 	}
 	t.Logf("checkpoint %d is at offset %d of its block; the block has data_len %d, first_rec_group %d", checkpoint-blockLSN, checkpoint-blockLSN, h.DataLen, h.FirstRecGroup)
-	if err := CutRedoBlock(block, blockLSN, checkpoint); err != nil {
+	if err := innodb.CutRedoBlock(block, blockLSN, checkpoint); err != nil {
 		t.Fatalf("cutting the checkpoint block at the checkpoint: %v", err)
 	}
-	if h, err := CheckRedoBlockAt(block, blockLSN); err != nil || uint64(h.DataLen) != checkpoint-blockLSN {
+	if h, err := innodb.CheckRedoBlockAt(block, blockLSN); err != nil || uint64(h.DataLen) != checkpoint-blockLSN {
 		t.Fatalf("cut block: %+v, %v", h, err)
 	}
-	if next := off + RedoBlockSize; next+RedoBlockSize <= len(f.data) {
-		_, err := CheckRedoBlockAt(f.data[next:next+RedoBlockSize], blockLSN+RedoBlockSize)
-		t.Logf("block after the checkpoint block: %v (zero: %v)", err, IsZeroPage(f.data[next:next+RedoBlockSize]))
+	if next := off + innodb.RedoBlockSize; next+innodb.RedoBlockSize <= len(f.data) {
+		_, err := innodb.CheckRedoBlockAt(f.data[next:next+innodb.RedoBlockSize], blockLSN+innodb.RedoBlockSize)
+		t.Logf("block after the checkpoint block: %v (zero: %v)", err, innodb.IsZeroPage(f.data[next:next+innodb.RedoBlockSize]))
 	}
 }
 
@@ -460,28 +473,28 @@ func writeRealPageSeeds(t *testing.T, dir string) {
 		{"real-ibdata1", "ibdata1"}, {"real-undo", "undo_001"}, {"real-mysql", "mysql.ibd"}, {"real-general", "gts.ibd"},
 		{"real-file-per-table", "pt/plain.ibd"}, {"real-zip8", "pt/zip8.ibd"}, {"real-zip4", "pt/zip4.ibd"},
 	} {
-		writeSeed(t, "FuzzParsePage0", s.name, read(s.rel, 0, 128))
+		innodb.WriteSeed(t, "FuzzParsePage0", s.name, read(s.rel, 0, 128))
 	}
-	writePageSeed(t, "real-page0-16K", read("pt/plain.ibd", 0, 16384), false, true)
-	writePageSeed(t, "real-index-page-16K", read("pt/plain.ibd", 4*16384, 16384), false, true)
-	writePageSeed(t, "real-zip4-page0", read("pt/zip4.ibd", 0, 4096), true, true)
-	writePageSeed(t, "real-zip8-page3-body-zeroed", read("pt/zip8.ibd", 3*8192, 8192), true, false)
+	innodb.WritePageSeed(t, "real-page0-16K", read("pt/plain.ibd", 0, 16384), false, true)
+	innodb.WritePageSeed(t, "real-index-page-16K", read("pt/plain.ibd", 4*16384, 16384), false, true)
+	innodb.WritePageSeed(t, "real-zip4-page0", read("pt/zip4.ibd", 0, 4096), true, true)
+	innodb.WritePageSeed(t, "real-zip8-page3-body-zeroed", read("pt/zip8.ibd", 3*8192, 8192), true, false)
 }
 
 // writeRealRedoSeeds adds redo blocks from the real log to the fuzz seed corpus.
 func writeRealRedoSeeds(t *testing.T, f *redoFile, checkpoint uint64) {
-	writeSeed(t, "FuzzParseRedoFileHeader", "real-header", f.data[:RedoBlockSize], false)
+	innodb.WriteSeed(t, "FuzzParseRedoFileHeader", "real-header", f.data[:innodb.RedoBlockSize], false)
 	for _, off := range []int{512, 1536} {
-		writeSeed(t, "FuzzParseCheckpointBlock", fmt.Sprintf("real-slot-%d", off), f.data[off:off+RedoBlockSize], false)
+		innodb.WriteSeed(t, "FuzzParseCheckpointBlock", fmt.Sprintf("real-slot-%d", off), f.data[off:off+innodb.RedoBlockSize], false)
 	}
-	blockLSN := checkpoint / RedoBlockSize * RedoBlockSize
-	off := RedoDataOffset + int(blockLSN-f.header.StartLSN)
-	tail := f.data[off : off+RedoBlockSize]
-	writeSeed(t, "FuzzCheckRedoBlockAt", "real-tail-block", tail, blockLSN, uint8(0))
-	writeSeed(t, "FuzzCutRedoBlock", "real-tail-block", tail, blockLSN, int16(checkpoint-blockLSN), false)
-	if off >= RedoDataOffset+RedoBlockSize {
-		full := f.data[off-RedoBlockSize : off]
-		writeSeed(t, "FuzzCheckRedoBlockAt", "real-full-block", full, blockLSN-RedoBlockSize, uint8(0))
-		writeSeed(t, "FuzzCutRedoBlock", "real-full-block", full, blockLSN-RedoBlockSize, int16(300), false)
+	blockLSN := checkpoint / innodb.RedoBlockSize * innodb.RedoBlockSize
+	off := innodb.RedoDataOffset + int(blockLSN-f.header.StartLSN)
+	tail := f.data[off : off+innodb.RedoBlockSize]
+	innodb.WriteSeed(t, "FuzzCheckRedoBlockAt", "real-tail-block", tail, blockLSN, uint8(0))
+	innodb.WriteSeed(t, "FuzzCutRedoBlock", "real-tail-block", tail, blockLSN, int16(checkpoint-blockLSN), false)
+	if off >= innodb.RedoDataOffset+innodb.RedoBlockSize {
+		full := f.data[off-innodb.RedoBlockSize : off]
+		innodb.WriteSeed(t, "FuzzCheckRedoBlockAt", "real-full-block", full, blockLSN-innodb.RedoBlockSize, uint8(0))
+		innodb.WriteSeed(t, "FuzzCutRedoBlock", "real-full-block", full, blockLSN-innodb.RedoBlockSize, int16(300), false)
 	}
 }
