@@ -165,7 +165,9 @@ func host(ctx context.Context, bin string, args ...string) error {
 	return nil
 }
 
-func indent(s string) string { return "    " + strings.ReplaceAll(strings.TrimSpace(s), "\n", "\n    ") }
+func indent(s string) string {
+	return "    " + strings.ReplaceAll(strings.TrimSpace(s), "\n", "\n    ")
+}
 
 type server struct {
 	proc    *mysqld.Process
