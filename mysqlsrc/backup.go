@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pagetrack/pagetrack/pagemap"
 	"github.com/pagetrack/pagetrack/shared"
 )
 
@@ -47,12 +48,14 @@ type backup struct {
 	// digest must follow the order records enter the stream.
 	sendMu sync.Mutex
 	digest *shared.Digester
+	sent   uint64 // payload bytes sent
 }
 
 func (b *backup) send(ctx context.Context, r *shared.Record) error {
 	b.sendMu.Lock()
 	defer b.sendMu.Unlock()
 	b.digest.Add(r)
+	b.sent += payloadLen(r)
 	select {
 	case b.out <- r:
 		return nil
@@ -63,10 +66,14 @@ func (b *backup) send(ctx context.Context, r *shared.Record) error {
 
 // run takes the backup. Every error path releases the lock and the spool; the stream then ends
 // without a trailer, which a host must treat as a failed backup.
-func (b *backup) run(ctx context.Context) (err error) {
+func (b *backup) run(ctx context.Context, req *shared.BackupRequest) (err error) {
 	log := b.src.log
 	started := time.Now().UTC()
 
+	plan, err := b.prepareTracking(ctx, req)
+	if err != nil {
+		return err
+	}
 	lock, err := lockInstance(ctx, b.db, b.o.lockWaitTimeout)
 	if err != nil {
 		return err
@@ -84,7 +91,7 @@ func (b *backup) run(ctx context.Context) (err error) {
 		return err
 	}
 	c := start.Checkpoint
-	log.Info("backup lock held", "checkpoint_lsn", exact(c), "lsn", exact(start.LSN))
+	log.Info("backup lock held", "checkpoint_lsn", exact(c), "lsn", exact(start.LSN), "method", plan.method)
 
 	follower, err := startRedoFollower(ctx, log, b.o.datadir, b.o.spoolDir, c, b.info.redoCapacity)
 	if err != nil {
@@ -95,11 +102,10 @@ func (b *backup) run(ctx context.Context) (err error) {
 	header := &shared.Header{
 		StreamFormat: shared.StreamFormat, ServerVersion: b.info.version, ServerUUID: b.info.uuid,
 		PageSize: b.info.pageSize, CheckpointLSN: c, StartedAt: started,
-		BinlogBasename: filepath.Base(b.info.binlogBasename), GTIDMode: b.info.gtidMode,
-		LowerCaseTableNames: b.info.lowerCaseTableNames,
+		GTIDMode: b.info.gtidMode, LowerCaseTableNames: b.info.lowerCaseTableNames,
 	}
-	if b.info.binlogBasename == "" {
-		header.BinlogBasename = ""
+	if b.info.binlogBasename != "" {
+		header.BinlogBasename = filepath.Base(b.info.binlogBasename)
 	}
 	if err := b.send(ctx, &shared.Record{Header: header}); err != nil {
 		return err
@@ -116,17 +122,40 @@ func (b *backup) run(ctx context.Context) (err error) {
 	if err := crossCheckDatafiles(ctx, lock.conn, files); err != nil {
 		return err
 	}
-	var totalPages, totalBytes uint64
+	dict, err := readDictionary(ctx, lock)
+	if err != nil {
+		return err
+	}
+
 	var ranges []pageRange
+	var inSet uint64
+	if plan.base == nil {
+		for _, f := range files {
+			ranges = append(ranges, split(f, 0, f.pages)...)
+		}
+	} else {
+		var changed *pagemap.PageSet
+		if plan.method == shared.MethodPageTracking {
+			if changed, err = b.changedSet(ctx, plan, lock, c); err != nil {
+				return err
+			}
+		}
+		if plan.method != shared.MethodPageTracking {
+			log.Info("incremental falls back to a page-LSN scan: every page is read, those newer than the base are kept", "reason", plan.reason)
+		}
+		ranges, inSet = b.planIncremental(files, plan, changed, dict)
+	}
+	var totalPages, totalBytes uint64
 	for _, f := range files {
 		if err := b.send(ctx, &shared.Record{Tablespace: tablespaceRecord(f)}); err != nil {
 			return err
 		}
-		ranges = append(ranges, split(f, 0, f.pages)...)
-		totalPages += f.pages
-		totalBytes += f.pages * uint64(f.pageSize)
 	}
-	log.Info("copying tablespaces", "files", len(files), "pages", totalPages, "bytes", exact(totalBytes))
+	for _, r := range ranges {
+		totalPages += r.count
+		totalBytes += r.count * uint64(r.file.pageSize)
+	}
+	log.Info("reading tablespaces", "files", len(files), "pages", totalPages, "bytes", exact(totalBytes))
 
 	copier := &pageCopier{emit: b.send, totalPages: totalPages, totalBytes: totalBytes}
 	if err := copier.copyRanges(ctx, ranges, b.o.parallelism); err != nil {
@@ -172,17 +201,28 @@ func (b *backup) run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	state, err := b.state(plan, c, e, files, dict)
+	if err != nil {
+		return err
+	}
 	trailer := &shared.Trailer{
 		EndLSN: e, CheckpointLSN: c, MaxPageLSN: copier.maxPageLSN.Load(),
 		BinlogFile: end.BinlogFile, BinlogPos: end.BinlogPos, GTIDExecuted: end.GTIDExecuted,
 		Tablespaces: uint64(len(files)), Pages: copier.pages.Load(), PageBytes: copier.bytes.Load(),
 		RedoBytes: redoBytes, BinlogBytes: binlogBytes, Files: uint64(len(extras)),
-		Records: b.digest.Records(), Digest: b.digest.Sum(), FinishedAt: time.Now().UTC(),
+		Kind: shared.KindFull, Method: plan.method, FallbackReason: plan.reason,
+		PagesInSet: inSet, PagesRead: copier.readPages.Load(),
+		BytesRead: copier.readBytes.Load() + uint64(len(files))*page0ReadBytes, BytesSent: b.sent,
+		SourceState: state, Records: b.digest.Records(), Digest: b.digest.Sum(), FinishedAt: time.Now().UTC(),
+	}
+	if plan.base != nil {
+		trailer.Kind, trailer.BaseCheckpointLSN = shared.KindIncremental, plan.base.CheckpointLSN
 	}
 	if b.info.binlogBasename == "" {
 		trailer.BinlogFile, trailer.BinlogPos = "", 0
 	}
-	log.Info("backup complete", "checkpoint_lsn", exact(c), "end_lsn", exact(e), "pages", trailer.Pages, "redo_bytes", exact(redoBytes),
+	log.Info("backup complete", "kind", trailer.Kind, "method", trailer.Method, "checkpoint_lsn", exact(c), "end_lsn", exact(e),
+		"pages_sent", trailer.Pages, "pages_read", trailer.PagesRead, "bytes_read", exact(trailer.BytesRead), "redo_bytes", exact(redoBytes),
 		"rereads", copier.rereads.Load(), "seconds", time.Since(started).Seconds())
 	select {
 	case b.out <- &shared.Record{Trailer: trailer}:
@@ -192,10 +232,41 @@ func (b *backup) run(ctx context.Context) (err error) {
 	}
 }
 
+// page0ReadBytes is what discovery reads of each file's page 0.
+const page0ReadBytes = 128
+
+// state records what the next incremental needs to know about this backup.
+func (b *backup) state(p *trackingPlan, c, e uint64, files []*tablespaceFile, dict *dictionary) ([]byte, error) {
+	s := &sourceState{
+		Version: stateVersion, ServerUUID: b.info.uuid, ServerStarted: p.start,
+		CheckpointLSN: c, EndLSN: e, TrackingReset: p.reset, TrackingGroup: p.group,
+		Indexes: dict.indexes, Encrypted: dict.encrypted,
+	}
+	for _, f := range files {
+		s.Files = append(s.Files, stateFile{Path: f.rel, SpaceID: f.page0.SpaceID, PageSize: uint32(f.pageSize), SizePages: f.pages})
+	}
+	return s.encode()
+}
+
+func payloadLen(r *shared.Record) uint64 {
+	switch {
+	case r.Pages != nil:
+		return uint64(len(r.Pages.Data))
+	case r.Redo != nil:
+		return uint64(len(r.Redo.Data))
+	case r.Binlog != nil:
+		return uint64(len(r.Binlog.Data))
+	case r.File != nil:
+		return uint64(len(r.File.Data))
+	}
+	return 0
+}
+
 func tablespaceRecord(f *tablespaceFile) *shared.Tablespace {
 	return &shared.Tablespace{
 		FileIndex: f.index, Path: f.rel, SpaceID: f.page0.SpaceID, Flags: uint32(f.page0.Flags),
 		PageSize: uint32(f.pageSize), ZipSize: uint32(f.page0.Flags.ZipSize()), SizePages: f.pages,
+		Incremental: f.incremental,
 	}
 }
 

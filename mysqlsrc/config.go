@@ -3,6 +3,7 @@ package mysqlsrc
 import (
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/go-sql-driver/mysql"
 
@@ -21,6 +22,12 @@ var schema = shared.Schema{Attributes: []shared.Attribute{
 		Description: "where the redo captured during a backup is spooled (default: the system temp dir)"},
 	{Name: "lock_wait_timeout", Type: shared.TypeInt,
 		Description: "seconds to wait for LOCK INSTANCE FOR BACKUP behind running DDL (default 60)"},
+	{Name: "require_page_tracking", Type: shared.TypeBool,
+		Description: "fail an incremental that cannot use page tracking instead of reading every page (default false)"},
+	{Name: "install_component", Type: shared.TypeBool,
+		Description: "install component_mysqlbackup when it is missing (default false; needs INSERT ON mysql.component)"},
+	{Name: "tracking_wait_timeout", Type: shared.TypeInt,
+		Description: "seconds to wait for the checkpoint to pass the page tracking reset point (default 600)"},
 }}
 
 // options are a validated configuration.
@@ -30,6 +37,10 @@ type options struct {
 	parallelism     int
 	spoolDir        string
 	lockWaitTimeout int64
+
+	requirePageTracking bool
+	installComponent    bool
+	trackingWait        time.Duration
 }
 
 func parseOptions(cfg shared.Config) (*options, error) {
@@ -46,12 +57,18 @@ func parseOptions(cfg shared.Config) (*options, error) {
 		parallelism:     int(cfg.Int("parallelism", 2)),
 		spoolDir:        cfg.String("spool_dir", os.TempDir()),
 		lockWaitTimeout: cfg.Int("lock_wait_timeout", 60),
+
+		requirePageTracking: cfg.Bool("require_page_tracking", false),
+		installComponent:    cfg.Bool("install_component", false),
+		trackingWait:        time.Duration(cfg.Int("tracking_wait_timeout", 600)) * time.Second,
 	}
 	switch {
 	case o.datadir == "":
 		return nil, shared.InvalidConfig(`attribute "datadir" is empty; set it to the server's data directory (SELECT @@datadir)`)
 	case o.parallelism < 1 || o.parallelism > 64:
 		return nil, shared.InvalidConfig(fmt.Sprintf(`attribute "parallelism" must be between 1 and 64, got %d`, o.parallelism))
+	case o.trackingWait < time.Second:
+		return nil, shared.InvalidConfig(fmt.Sprintf(`attribute "tracking_wait_timeout" must be at least 1 second, got %d`, cfg.Int("tracking_wait_timeout", 0)))
 	case o.lockWaitTimeout < 1:
 		return nil, shared.InvalidConfig(fmt.Sprintf(`attribute "lock_wait_timeout" must be at least 1 second, got %d`, o.lockWaitTimeout))
 	}

@@ -19,11 +19,13 @@ const (
 	rereadPause = 5 * time.Millisecond
 )
 
-// pageRange is a run of pages of one file to copy.
+// pageRange is a run of pages of one file to read. With keep set, only the pages it accepts
+// are sent (the page-LSN scan of an incremental); the others are read and dropped.
 type pageRange struct {
 	file  *tablespaceFile
 	first uint64
 	count uint64
+	keep  func(page []byte) bool
 }
 
 // pageCopier reads page ranges, validates every page and emits PageBatch records.
@@ -37,6 +39,7 @@ type pageCopier struct {
 	bytes      atomic.Uint64
 	rereads    atomic.Uint64
 	readBytes  atomic.Uint64
+	readPages  atomic.Uint64
 }
 
 // batchPages is how many pages of a given size fit one record.
@@ -109,11 +112,16 @@ func (c *pageCopier) copyRange(ctx context.Context, f *os.File, r pageRange) err
 	off := int64(r.first) * int64(size)
 	n, err := f.ReadAt(buf, off)
 	c.readBytes.Add(uint64(n))
+	c.readPages.Add(r.count)
 	if err != nil && n < len(buf) {
 		return fmt.Errorf("reading %s pages %d..%d: %w", r.file.rel, r.first, r.first+r.count-1, err)
 	}
 	zip := r.file.page0.Flags.ZipSize() != 0
 	var maxLSN uint64
+	var kept []bool // nil: every page is sent
+	if r.keep != nil {
+		kept = make([]bool, r.count)
+	}
 	for i := range int(r.count) {
 		page := buf[i*size : (i+1)*size]
 		if innodb.IsZeroPage(page) {
@@ -125,6 +133,9 @@ func (c *pageCopier) copyRange(ctx context.Context, f *os.File, r pageRange) err
 			}
 		}
 		maxLSN = max(maxLSN, innodb.PageLSN(page))
+		if kept != nil {
+			kept[i] = r.keep(page)
+		}
 	}
 	for {
 		cur := c.maxPageLSN.Load()
@@ -132,11 +143,27 @@ func (c *pageCopier) copyRange(ctx context.Context, f *os.File, r pageRange) err
 			break
 		}
 	}
-	pages := c.pages.Add(r.count)
-	bytes := c.bytes.Add(uint64(len(buf)))
-	if err := c.emit(ctx, &shared.Record{Pages: &shared.PageBatch{FileIndex: r.file.index, FirstPage: r.first, Data: buf}}); err != nil {
-		return err
+	for i := 0; i < int(r.count); {
+		if kept != nil && !kept[i] {
+			i++
+			continue
+		}
+		j := i + 1
+		for kept != nil && j < int(r.count) && kept[j] {
+			j++
+		}
+		if kept == nil {
+			j = int(r.count)
+		}
+		c.pages.Add(uint64(j - i))
+		c.bytes.Add(uint64((j - i) * size))
+		batch := &shared.PageBatch{FileIndex: r.file.index, FirstPage: r.first + uint64(i), Data: buf[i*size : j*size]}
+		if err := c.emit(ctx, &shared.Record{Pages: batch}); err != nil {
+			return err
+		}
+		i = j
 	}
+	pages, bytes := c.readPages.Load(), c.readBytes.Load()
 	if c.batches.Add(1)%progressEvery != 0 {
 		return nil
 	}

@@ -163,6 +163,14 @@ func checkPrivileges(ctx context.Context, db *sql.DB, o *options) error {
 	if err != nil {
 		return fmt.Errorf("reading performance_schema.log_status: %w", err)
 	}
+	var uptime string
+	err = db.QueryRowContext(ctx, "SELECT VARIABLE_VALUE FROM performance_schema.global_status WHERE VARIABLE_NAME = 'Uptime'").Scan(&uptime)
+	if errors.As(err, &me) && (me.Number == 1142 || me.Number == 1227) {
+		return shared.Precondition(fmt.Sprintf("user %s cannot read performance_schema.global_status (needed to notice server restarts between backups); as an administrator run: GRANT SELECT ON performance_schema.global_status TO %s", grantee, grantee))
+	}
+	if err != nil {
+		return fmt.Errorf("reading performance_schema.global_status: %w", err)
+	}
 	return nil
 }
 

@@ -198,6 +198,9 @@ func (w *datadirWriter) create(rel string) (*os.File, error) {
 }
 
 func (w *datadirWriter) tablespace(ts *shared.Tablespace) error {
+	if ts.Incremental {
+		return fmt.Errorf("the stream holds only the changed pages of %s: an incremental snapshot is restored from the merge of its chain (full and every incremental up to it), which the host must send", ts.Path)
+	}
 	if ts.PageSize == 0 || ts.PageSize&(ts.PageSize-1) != 0 || ts.PageSize > 65536 {
 		return fmt.Errorf("tablespace %s has an invalid page size %d", ts.Path, ts.PageSize)
 	}

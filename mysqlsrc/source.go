@@ -58,7 +58,7 @@ func (s *Source) Backup(ctx context.Context, req *shared.BackupRequest) (shared.
 		defer close(stream.done)
 		defer cancel()
 		defer db.Close()
-		err := b.run(ctx)
+		err := b.run(ctx, req)
 		if err != nil {
 			s.log.Error("backup failed", "error", err)
 			stream.err = err

@@ -21,6 +21,8 @@ type tablespaceFile struct {
 	page0    innodb.Page0
 	pageSize int // physical
 	pages    uint64
+	// incremental: this backup sends only the file's changes over the base chain.
+	incremental bool
 }
 
 // findTablespaces walks the datadir for every InnoDB file a restore needs — the system

@@ -54,6 +54,7 @@ func appendRecordHead(b []byte, r *Record) ([]byte, []byte) {
 		e.u32(t.PageSize)
 		e.u32(t.ZipSize)
 		e.u64(t.SizePages)
+		e.bool(t.Incremental)
 	case r.Pages != nil:
 		e.byte('P')
 		e.u32(r.Pages.FileIndex)
@@ -98,6 +99,15 @@ func appendRecordHead(b []byte, r *Record) ([]byte, []byte) {
 		e.u64(t.Files)
 		e.u64(t.Records)
 		e.time(t.FinishedAt)
+		e.str(t.Kind)
+		e.str(t.Method)
+		e.str(t.FallbackReason)
+		e.u64(t.BaseCheckpointLSN)
+		e.u64(t.PagesInSet)
+		e.u64(t.PagesRead)
+		e.u64(t.BytesRead)
+		e.u64(t.BytesSent)
+		e.bytes(t.SourceState)
 		payload = e.lenOf(t.Digest)
 	}
 	return e.b, payload
@@ -129,6 +139,7 @@ func DecodeRecord(b []byte) (*Record, error) {
 		t.PageSize = d.u32()
 		t.ZipSize = d.u32()
 		t.SizePages = d.u64()
+		t.Incremental = d.bool()
 		r.Tablespace = t
 	case 'P':
 		r.Pages = &PageBatch{FileIndex: d.u32(), FirstPage: d.u64()}
@@ -160,6 +171,15 @@ func DecodeRecord(b []byte) (*Record, error) {
 		t.Files = d.u64()
 		t.Records = d.u64()
 		t.FinishedAt = d.time()
+		t.Kind = d.str()
+		t.Method = d.str()
+		t.FallbackReason = d.str()
+		t.BaseCheckpointLSN = d.u64()
+		t.PagesInSet = d.u64()
+		t.PagesRead = d.u64()
+		t.BytesRead = d.u64()
+		t.BytesSent = d.u64()
+		t.SourceState = d.bytes()
 		t.Digest = d.bytes()
 		r.Trailer = t
 	default:
@@ -190,6 +210,14 @@ func (e *enc) time(t time.Time) {
 	e.u64(uint64(t.UnixNano()))
 }
 func (e *enc) lenOf(p []byte) []byte { e.u64(uint64(len(p))); return p }
+func (e *enc) bytes(p []byte)        { e.b = append(e.b, e.lenOf(p)...) }
+func (e *enc) bool(v bool) {
+	if v {
+		e.byte(1)
+	} else {
+		e.byte(0)
+	}
+}
 
 var errShort = errors.New("record: truncated")
 
@@ -230,6 +258,19 @@ func (d *dec) u64() uint64 {
 }
 func (d *dec) str() string   { return string(d.take(uint64(d.u32()))) }
 func (d *dec) bytes() []byte { return d.take(d.u64()) }
+func (d *dec) bool() bool {
+	switch v := d.byte(); v {
+	case 0:
+		return false
+	case 1:
+		return true
+	default:
+		if d.err == nil {
+			d.err = fmt.Errorf("record: bool byte 0x%02x", v)
+		}
+		return false
+	}
+}
 func (d *dec) time() time.Time {
 	n := d.u64()
 	if n == 0 {

@@ -12,14 +12,16 @@ func codecSamples() []*Record {
 	at := time.Date(2026, 11, 21, 6, 30, 0, 123456789, time.UTC)
 	return []*Record{
 		{Header: &Header{StreamFormat: 1, ServerVersion: "9.7.4-2", ServerUUID: "u", PageSize: 16384, CheckpointLSN: 19476193, StartedAt: at, BinlogBasename: "binlog", GTIDMode: "ON", LowerCaseTableNames: 1}},
-		{Tablespace: &Tablespace{FileIndex: 3, Path: "db/t#p#p0.ibd", SpaceID: 4294967279, Flags: 0x4029, PageSize: 8192, ZipSize: 8192, SizePages: 7}},
+		{Tablespace: &Tablespace{FileIndex: 3, Path: "db/t#p#p0.ibd", SpaceID: 4294967279, Flags: 0x4029, PageSize: 8192, ZipSize: 8192, SizePages: 7, Incremental: true}},
 		{Pages: &PageBatch{FileIndex: 3, FirstPage: 1 << 33, Data: bytes.Repeat([]byte{7}, 8192)}},
 		{Redo: &RedoSegment{StartLSN: 19475968, Data: make([]byte, 1024)}},
 		{Binlog: &BinlogChunk{Name: "binlog.000001", Offset: 4, Data: []byte("events")}},
 		{File: &FileChunk{Path: "mysql/general_log.CSV", Offset: 0, Data: []byte{}}},
 		{Progress: &Progress{Phase: "pages", PagesDone: 1, PagesTotal: 2, BytesDone: 3, BytesTotal: 4}},
 		{Trailer: &Trailer{EndLSN: 9, CheckpointLSN: 8, MaxPageLSN: 7, BinlogFile: "binlog.000001", BinlogPos: 691, GTIDExecuted: "u:1-2",
-			Tablespaces: 1, Pages: 2, PageBytes: 3, RedoBytes: 4, BinlogBytes: 5, Files: 6, Records: 7, Digest: bytes.Repeat([]byte{1}, 32), FinishedAt: at}},
+			Tablespaces: 1, Pages: 2, PageBytes: 3, RedoBytes: 4, BinlogBytes: 5, Files: 6, Records: 7, Digest: bytes.Repeat([]byte{1}, 32), FinishedAt: at,
+			Kind: KindIncremental, Method: MethodLSNScan, FallbackReason: "server restarted", BaseCheckpointLSN: 5,
+			PagesInSet: 10, PagesRead: 11, BytesRead: 12, BytesSent: 13, SourceState: []byte(`{"v":1}`)}},
 	}
 }
 

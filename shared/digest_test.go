@@ -70,6 +70,8 @@ func mutate(t *testing.T, f reflect.Value) {
 	switch f.Kind() {
 	case reflect.String:
 		f.SetString(f.String() + "x")
+	case reflect.Bool:
+		f.SetBool(!f.Bool())
 	case reflect.Uint32, reflect.Uint64:
 		f.SetUint(f.Uint() + 1)
 	case reflect.Int64, reflect.Int:

@@ -23,6 +23,7 @@ type fake struct {
 	validate  func(ctx context.Context, cfg shared.Config) error
 	backup    func(ctx context.Context, req *shared.BackupRequest) (shared.RecordStream, error)
 	restore   func(ctx context.Context, req *shared.RestoreRequest, records shared.RecordStream) (*shared.RestoreResult, error)
+	purge     func(ctx context.Context, req *shared.PurgeRequest) (*shared.PurgeResult, error)
 }
 
 var errNotFaked = errors.New("not implemented by this fake")
@@ -56,6 +57,13 @@ func (f *fake) Restore(ctx context.Context, req *shared.RestoreRequest, records 
 		return nil, errNotFaked
 	}
 	return f.restore(ctx, req, records)
+}
+
+func (f *fake) Purge(ctx context.Context, req *shared.PurgeRequest) (*shared.PurgeResult, error) {
+	if f.purge == nil {
+		return nil, errNotFaked
+	}
+	return f.purge(ctx, req)
 }
 
 // streamFunc is a RecordStream made of a function.
@@ -149,13 +157,14 @@ func allRecords() []*shared.Record {
 			LowerCaseTableNames: 1,
 		}},
 		{Tablespace: &shared.Tablespace{
-			FileIndex: 7,
-			Path:      "db1/t1.ibd",
-			SpaceID:   42,
-			Flags:     0x4021,
-			PageSize:  8192,
-			ZipSize:   8192,
-			SizePages: 96,
+			FileIndex:   7,
+			Path:        "db1/t1.ibd",
+			SpaceID:     42,
+			Flags:       0x4021,
+			PageSize:    8192,
+			ZipSize:     8192,
+			SizePages:   96,
+			Incremental: true,
 		}},
 		{Pages: &shared.PageBatch{FileIndex: 7, FirstPage: 3, Data: bytes.Repeat([]byte{0xA5, 0x5A}, 8192)}},
 		{Progress: &shared.Progress{Phase: "copying pages", PagesDone: 5, PagesTotal: 96, BytesDone: 81920, BytesTotal: 1572864}},
@@ -168,21 +177,30 @@ func allRecords() []*shared.Record {
 		d.Add(r)
 	}
 	return append(recs, &shared.Record{Trailer: &shared.Trailer{
-		EndLSN:        1240000,
-		CheckpointLSN: 1234567,
-		MaxPageLSN:    1239000,
-		BinlogFile:    "binlog.000003",
-		BinlogPos:     175,
-		GTIDExecuted:  "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-77",
-		Tablespaces:   1,
-		Pages:         2,
-		PageBytes:     16384,
-		RedoBytes:     1024,
-		BinlogBytes:   18,
-		Files:         1,
-		Records:       d.Records(),
-		Digest:        d.Sum(),
-		FinishedAt:    testFinished,
+		EndLSN:            1240000,
+		CheckpointLSN:     1234567,
+		MaxPageLSN:        1239000,
+		BinlogFile:        "binlog.000003",
+		BinlogPos:         175,
+		GTIDExecuted:      "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-77",
+		Tablespaces:       1,
+		Pages:             2,
+		PageBytes:         16384,
+		RedoBytes:         1024,
+		BinlogBytes:       18,
+		Files:             1,
+		Records:           d.Records(),
+		Digest:            d.Sum(),
+		FinishedAt:        testFinished,
+		Kind:              shared.KindIncremental,
+		Method:            shared.MethodPageTracking,
+		FallbackReason:    "none",
+		BaseCheckpointLSN: 1200000,
+		PagesInSet:        3,
+		PagesRead:         4,
+		BytesRead:         65536,
+		BytesSent:         16384,
+		SourceState:       []byte(`{"version":1}`),
 	}})
 }
 

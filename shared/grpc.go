@@ -171,6 +171,23 @@ func (c *gRPCClient) ValidateConfig(ctx context.Context, cfg Config) error {
 	return nil
 }
 
+func (c *gRPCClient) Purge(ctx context.Context, req *PurgeRequest) (*PurgeResult, error) {
+	if req == nil {
+		return nil, InvalidConfig("Purge needs a PurgeRequest, got nil")
+	}
+	pcfg, err := configToProto(req.Config)
+	if err != nil {
+		return nil, err
+	}
+	cctx, release := c.callContext(ctx)
+	defer release()
+	resp, err := c.client.Purge(cctx, &sourcev1.PurgeRequest{Config: pcfg, FloorLsn: req.FloorLSN})
+	if err != nil {
+		return nil, c.fromStatus(ctx, err)
+	}
+	return &PurgeResult{PurgedUpTo: resp.GetPurgedUpTo(), Message: resp.GetMessage()}, nil
+}
+
 // Backup starts the call and waits for its first record, so that errors the source reports
 // before streaming (invalid configuration, preconditions) come back from Backup itself, as
 // they do in process. To abandon the stream before its end, cancel ctx.
@@ -183,7 +200,11 @@ func (c *gRPCClient) Backup(ctx context.Context, req *BackupRequest) (RecordStre
 		return nil, err
 	}
 	cctx, release := c.callContext(ctx)
-	stream, err := c.client.Backup(cctx, &sourcev1.BackupRequest{Config: pcfg})
+	preq := &sourcev1.BackupRequest{Config: pcfg}
+	if req.Base != nil {
+		preq.Base = &sourcev1.BaseSnapshot{State: req.Base.State}
+	}
+	stream, err := c.client.Backup(cctx, preq)
 	if err != nil {
 		release()
 		return nil, c.fromStatus(ctx, err)
@@ -305,12 +326,25 @@ func (s *gRPCServer) ValidateConfig(ctx context.Context, req *sourcev1.ValidateC
 	return &sourcev1.ValidateConfigResponse{}, nil
 }
 
+func (s *gRPCServer) Purge(ctx context.Context, req *sourcev1.PurgeRequest) (*sourcev1.PurgeResult, error) {
+	cfg := configFromProto(req.GetConfig())
+	res, err := s.impl.Purge(ctx, &PurgeRequest{Config: cfg, FloorLSN: req.GetFloorLsn()})
+	if err != nil {
+		return nil, toStatus(err, s.secrets(ctx, cfg)...)
+	}
+	return &sourcev1.PurgeResult{PurgedUpTo: res.PurgedUpTo, Message: res.Message}, nil
+}
+
 // Backup sends the implementation's records until io.EOF, the first error, or the end of the
 // call (the host cancelled or went away).
 func (s *gRPCServer) Backup(req *sourcev1.BackupRequest, stream grpc.ServerStreamingServer[sourcev1.Record]) error {
 	ctx := stream.Context()
 	cfg := configFromProto(req.GetConfig())
-	records, err := s.impl.Backup(ctx, &BackupRequest{Config: cfg})
+	breq := &BackupRequest{Config: cfg}
+	if req.GetBase() != nil {
+		breq.Base = &BaseSnapshot{State: req.GetBase().GetState()}
+	}
+	records, err := s.impl.Backup(ctx, breq)
 	if err != nil {
 		return toStatus(err, s.secrets(ctx, cfg)...)
 	}
@@ -599,13 +633,14 @@ func recordToProto(r *Record) (*sourcev1.Record, error) {
 	case r.Tablespace != nil:
 		t := r.Tablespace
 		return &sourcev1.Record{Record: &sourcev1.Record_Tablespace{Tablespace: &sourcev1.Tablespace{
-			FileIndex: t.FileIndex,
-			Path:      t.Path,
-			SpaceId:   t.SpaceID,
-			Flags:     t.Flags,
-			PageSize:  t.PageSize,
-			ZipSize:   t.ZipSize,
-			SizePages: t.SizePages,
+			FileIndex:   t.FileIndex,
+			Path:        t.Path,
+			SpaceId:     t.SpaceID,
+			Flags:       t.Flags,
+			PageSize:    t.PageSize,
+			ZipSize:     t.ZipSize,
+			SizePages:   t.SizePages,
+			Incremental: t.Incremental,
 		}}}, nil
 	case r.Pages != nil:
 		p := r.Pages
@@ -645,21 +680,30 @@ func recordToProto(r *Record) (*sourcev1.Record, error) {
 	default:
 		t := r.Trailer
 		return &sourcev1.Record{Record: &sourcev1.Record_Trailer{Trailer: &sourcev1.Trailer{
-			EndLsn:        t.EndLSN,
-			CheckpointLsn: t.CheckpointLSN,
-			MaxPageLsn:    t.MaxPageLSN,
-			BinlogFile:    t.BinlogFile,
-			BinlogPos:     t.BinlogPos,
-			GtidExecuted:  t.GTIDExecuted,
-			Tablespaces:   t.Tablespaces,
-			Pages:         t.Pages,
-			PageBytes:     t.PageBytes,
-			RedoBytes:     t.RedoBytes,
-			BinlogBytes:   t.BinlogBytes,
-			Files:         t.Files,
-			Records:       t.Records,
-			Digest:        t.Digest,
-			FinishedAt:    timeToProto(t.FinishedAt),
+			EndLsn:            t.EndLSN,
+			CheckpointLsn:     t.CheckpointLSN,
+			MaxPageLsn:        t.MaxPageLSN,
+			BinlogFile:        t.BinlogFile,
+			BinlogPos:         t.BinlogPos,
+			GtidExecuted:      t.GTIDExecuted,
+			Tablespaces:       t.Tablespaces,
+			Pages:             t.Pages,
+			PageBytes:         t.PageBytes,
+			RedoBytes:         t.RedoBytes,
+			BinlogBytes:       t.BinlogBytes,
+			Files:             t.Files,
+			Records:           t.Records,
+			Digest:            t.Digest,
+			FinishedAt:        timeToProto(t.FinishedAt),
+			Kind:              t.Kind,
+			Method:            t.Method,
+			FallbackReason:    t.FallbackReason,
+			BaseCheckpointLsn: t.BaseCheckpointLSN,
+			PagesInSet:        t.PagesInSet,
+			PagesRead:         t.PagesRead,
+			BytesRead:         t.BytesRead,
+			BytesSent:         t.BytesSent,
+			SourceState:       t.SourceState,
 		}}}, nil
 	}
 }
@@ -682,13 +726,14 @@ func recordFromProto(p *sourcev1.Record) (*Record, error) {
 	case *sourcev1.Record_Tablespace:
 		t := k.Tablespace
 		return &Record{Tablespace: &Tablespace{
-			FileIndex: t.GetFileIndex(),
-			Path:      t.GetPath(),
-			SpaceID:   t.GetSpaceId(),
-			Flags:     t.GetFlags(),
-			PageSize:  t.GetPageSize(),
-			ZipSize:   t.GetZipSize(),
-			SizePages: t.GetSizePages(),
+			FileIndex:   t.GetFileIndex(),
+			Path:        t.GetPath(),
+			SpaceID:     t.GetSpaceId(),
+			Flags:       t.GetFlags(),
+			PageSize:    t.GetPageSize(),
+			ZipSize:     t.GetZipSize(),
+			SizePages:   t.GetSizePages(),
+			Incremental: t.GetIncremental(),
 		}}, nil
 	case *sourcev1.Record_Pages:
 		pb := k.Pages
@@ -728,21 +773,30 @@ func recordFromProto(p *sourcev1.Record) (*Record, error) {
 	case *sourcev1.Record_Trailer:
 		t := k.Trailer
 		return &Record{Trailer: &Trailer{
-			EndLSN:        t.GetEndLsn(),
-			CheckpointLSN: t.GetCheckpointLsn(),
-			MaxPageLSN:    t.GetMaxPageLsn(),
-			BinlogFile:    t.GetBinlogFile(),
-			BinlogPos:     t.GetBinlogPos(),
-			GTIDExecuted:  t.GetGtidExecuted(),
-			Tablespaces:   t.GetTablespaces(),
-			Pages:         t.GetPages(),
-			PageBytes:     t.GetPageBytes(),
-			RedoBytes:     t.GetRedoBytes(),
-			BinlogBytes:   t.GetBinlogBytes(),
-			Files:         t.GetFiles(),
-			Records:       t.GetRecords(),
-			Digest:        t.GetDigest(),
-			FinishedAt:    timeFromProto(t.GetFinishedAt()),
+			EndLSN:            t.GetEndLsn(),
+			CheckpointLSN:     t.GetCheckpointLsn(),
+			MaxPageLSN:        t.GetMaxPageLsn(),
+			BinlogFile:        t.GetBinlogFile(),
+			BinlogPos:         t.GetBinlogPos(),
+			GTIDExecuted:      t.GetGtidExecuted(),
+			Tablespaces:       t.GetTablespaces(),
+			Pages:             t.GetPages(),
+			PageBytes:         t.GetPageBytes(),
+			RedoBytes:         t.GetRedoBytes(),
+			BinlogBytes:       t.GetBinlogBytes(),
+			Files:             t.GetFiles(),
+			Records:           t.GetRecords(),
+			Digest:            t.GetDigest(),
+			FinishedAt:        timeFromProto(t.GetFinishedAt()),
+			Kind:              t.GetKind(),
+			Method:            t.GetMethod(),
+			FallbackReason:    t.GetFallbackReason(),
+			BaseCheckpointLSN: t.GetBaseCheckpointLsn(),
+			PagesInSet:        t.GetPagesInSet(),
+			PagesRead:         t.GetPagesRead(),
+			BytesRead:         t.GetBytesRead(),
+			BytesSent:         t.GetBytesSent(),
+			SourceState:       t.GetSourceState(),
 		}}, nil
 	}
 	return nil, errors.New("the record has no field set")

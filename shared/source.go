@@ -27,8 +27,16 @@ type Source interface {
 	Backup(ctx context.Context, req *BackupRequest) (RecordStream, error)
 
 	// Restore consumes a stored stream (Header .. Trailer, in the order Backup produced it)
-	// and writes a datadir into req.TargetDir, which must be empty or absent.
+	// and writes a datadir into req.TargetDir, which must be empty or absent. To restore an
+	// incremental, the host merges its chain into one stream first: the newest version of
+	// every page, the target snapshot's tablespace list, redo, binlog and files, no
+	// Tablespace marked Incremental, and a trailer whose digest covers what was sent.
 	Restore(ctx context.Context, req *RestoreRequest, records RecordStream) (*RestoreResult, error)
+
+	// Purge tells the source that no kept backup needs change tracking older than
+	// req.FloorLSN (the oldest checkpoint any kept chain still builds on), so the server may
+	// drop it. Call it only after the snapshots that move the floor are durably stored.
+	Purge(ctx context.Context, req *PurgeRequest) (*PurgeResult, error)
 }
 
 // RecordStream yields records one at a time; Recv returns io.EOF, unwrapped, at the end.
@@ -78,6 +86,27 @@ type Schema struct {
 // BackupRequest asks for one backup.
 type BackupRequest struct {
 	Config Config
+	// Base is the snapshot an incremental builds on; nil asks for a full backup.
+	Base *BaseSnapshot
+}
+
+// BaseSnapshot identifies the base of an incremental to the source.
+type BaseSnapshot struct {
+	// State is the SourceState of the base's Trailer, handed back unchanged.
+	State []byte
+}
+
+// PurgeRequest carries the retention floor for change tracking.
+type PurgeRequest struct {
+	Config   Config
+	FloorLSN uint64
+}
+
+// PurgeResult says what the server purged.
+type PurgeResult struct {
+	// PurgedUpTo is the LSN up to which tracking data is gone (0: nothing was purged).
+	PurgedUpTo uint64
+	Message    string
 }
 
 // RestoreRequest asks for a datadir to be written from a stream.
@@ -148,6 +177,9 @@ type Tablespace struct {
 	ZipSize  uint32
 	// SizePages is the file's length in pages at this backup.
 	SizePages uint64
+	// Incremental: the stream holds only this file's pages that changed since the base; the
+	// others come from the base chain. False: the stream holds every page of the file.
+	Incremental bool
 }
 
 // PageBatch holds Count contiguous pages of one file, starting at FirstPage.
@@ -212,4 +244,31 @@ type Trailer struct {
 	Records    uint64
 	Digest     []byte
 	FinishedAt time.Time
+
+	// Kind is "full" or "incremental"; Method how changed pages were found: "full",
+	// "page-tracking" or "lsn-scan" (every page read, those newer than the base kept), with
+	// FallbackReason saying why page tracking was not used.
+	Kind              string
+	Method            string
+	FallbackReason    string
+	BaseCheckpointLSN uint64
+	// What the backup cost: distinct pages in the changed-page set, pages and bytes read
+	// from the server's files, and payload bytes sent in this stream.
+	PagesInSet uint64
+	PagesRead  uint64
+	BytesRead  uint64
+	BytesSent  uint64
+	// SourceState is the source's own record of this backup (opaque to the host), handed
+	// back as BaseSnapshot.State when an incremental builds on it.
+	SourceState []byte
 }
+
+// Backup kinds and methods.
+const (
+	KindFull        = "full"
+	KindIncremental = "incremental"
+
+	MethodFull         = "full"
+	MethodPageTracking = "page-tracking"
+	MethodLSNScan      = "lsn-scan"
+)

@@ -34,6 +34,7 @@ func Run(t *testing.T, newSource NewSource) {
 	t.Run("Refusals", func(t *testing.T) { testRefusals(t, src, srv) })
 	t.Run("FullBackupRestoreVerify", func(t *testing.T) { testFullBackup(t, src, srv) })
 	t.Run("RestoreRefusals", func(t *testing.T) { testRestoreRefusals(t, src, srv) })
+	t.Run("Incremental", func(t *testing.T) { testIncremental(t, src, srv) })
 }
 
 // Config is the configuration for srv.

@@ -461,8 +461,10 @@ func (*ValidateConfigResponse) Descriptor() ([]byte, []int) {
 }
 
 type BackupRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Config        *Config                `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Config *Config                `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	// Set for an incremental: the base snapshot's source state.
+	Base          *BaseSnapshot `protobuf:"bytes,2,opt,name=base,proto3" json:"base,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -504,6 +506,161 @@ func (x *BackupRequest) GetConfig() *Config {
 	return nil
 }
 
+func (x *BackupRequest) GetBase() *BaseSnapshot {
+	if x != nil {
+		return x.Base
+	}
+	return nil
+}
+
+type BaseSnapshot struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	State         []byte                 `protobuf:"bytes,1,opt,name=state,proto3" json:"state,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BaseSnapshot) Reset() {
+	*x = BaseSnapshot{}
+	mi := &file_source_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BaseSnapshot) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BaseSnapshot) ProtoMessage() {}
+
+func (x *BaseSnapshot) ProtoReflect() protoreflect.Message {
+	mi := &file_source_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BaseSnapshot.ProtoReflect.Descriptor instead.
+func (*BaseSnapshot) Descriptor() ([]byte, []int) {
+	return file_source_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *BaseSnapshot) GetState() []byte {
+	if x != nil {
+		return x.State
+	}
+	return nil
+}
+
+type PurgeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Config        *Config                `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	FloorLsn      uint64                 `protobuf:"varint,2,opt,name=floor_lsn,json=floorLsn,proto3" json:"floor_lsn,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PurgeRequest) Reset() {
+	*x = PurgeRequest{}
+	mi := &file_source_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PurgeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PurgeRequest) ProtoMessage() {}
+
+func (x *PurgeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_source_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PurgeRequest.ProtoReflect.Descriptor instead.
+func (*PurgeRequest) Descriptor() ([]byte, []int) {
+	return file_source_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *PurgeRequest) GetConfig() *Config {
+	if x != nil {
+		return x.Config
+	}
+	return nil
+}
+
+func (x *PurgeRequest) GetFloorLsn() uint64 {
+	if x != nil {
+		return x.FloorLsn
+	}
+	return 0
+}
+
+type PurgeResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PurgedUpTo    uint64                 `protobuf:"varint,1,opt,name=purged_up_to,json=purgedUpTo,proto3" json:"purged_up_to,omitempty"`
+	Message       string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PurgeResult) Reset() {
+	*x = PurgeResult{}
+	mi := &file_source_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PurgeResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PurgeResult) ProtoMessage() {}
+
+func (x *PurgeResult) ProtoReflect() protoreflect.Message {
+	mi := &file_source_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PurgeResult.ProtoReflect.Descriptor instead.
+func (*PurgeResult) Descriptor() ([]byte, []int) {
+	return file_source_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *PurgeResult) GetPurgedUpTo() uint64 {
+	if x != nil {
+		return x.PurgedUpTo
+	}
+	return 0
+}
+
+func (x *PurgeResult) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
 type RestoreRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	TargetDir     string                 `protobuf:"bytes,1,opt,name=target_dir,json=targetDir,proto3" json:"target_dir,omitempty"`
@@ -514,7 +671,7 @@ type RestoreRequest struct {
 
 func (x *RestoreRequest) Reset() {
 	*x = RestoreRequest{}
-	mi := &file_source_proto_msgTypes[8]
+	mi := &file_source_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -526,7 +683,7 @@ func (x *RestoreRequest) String() string {
 func (*RestoreRequest) ProtoMessage() {}
 
 func (x *RestoreRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[8]
+	mi := &file_source_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -539,7 +696,7 @@ func (x *RestoreRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreRequest.ProtoReflect.Descriptor instead.
 func (*RestoreRequest) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{8}
+	return file_source_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *RestoreRequest) GetTargetDir() string {
@@ -569,7 +726,7 @@ type RestoreMessage struct {
 
 func (x *RestoreMessage) Reset() {
 	*x = RestoreMessage{}
-	mi := &file_source_proto_msgTypes[9]
+	mi := &file_source_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -581,7 +738,7 @@ func (x *RestoreMessage) String() string {
 func (*RestoreMessage) ProtoMessage() {}
 
 func (x *RestoreMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[9]
+	mi := &file_source_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -594,7 +751,7 @@ func (x *RestoreMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreMessage.ProtoReflect.Descriptor instead.
 func (*RestoreMessage) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{9}
+	return file_source_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RestoreMessage) GetMessage() isRestoreMessage_Message {
@@ -654,7 +811,7 @@ type RestoreResult struct {
 
 func (x *RestoreResult) Reset() {
 	*x = RestoreResult{}
-	mi := &file_source_proto_msgTypes[10]
+	mi := &file_source_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -666,7 +823,7 @@ func (x *RestoreResult) String() string {
 func (*RestoreResult) ProtoMessage() {}
 
 func (x *RestoreResult) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[10]
+	mi := &file_source_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -679,7 +836,7 @@ func (x *RestoreResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreResult.ProtoReflect.Descriptor instead.
 func (*RestoreResult) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{10}
+	return file_source_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RestoreResult) GetFiles() int64 {
@@ -744,7 +901,7 @@ type Record struct {
 
 func (x *Record) Reset() {
 	*x = Record{}
-	mi := &file_source_proto_msgTypes[11]
+	mi := &file_source_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -756,7 +913,7 @@ func (x *Record) String() string {
 func (*Record) ProtoMessage() {}
 
 func (x *Record) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[11]
+	mi := &file_source_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -769,7 +926,7 @@ func (x *Record) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Record.ProtoReflect.Descriptor instead.
 func (*Record) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{11}
+	return file_source_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Record) GetRecord() isRecord_Record {
@@ -921,7 +1078,7 @@ type Header struct {
 
 func (x *Header) Reset() {
 	*x = Header{}
-	mi := &file_source_proto_msgTypes[12]
+	mi := &file_source_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -933,7 +1090,7 @@ func (x *Header) String() string {
 func (*Header) ProtoMessage() {}
 
 func (x *Header) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[12]
+	mi := &file_source_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -946,7 +1103,7 @@ func (x *Header) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Header.ProtoReflect.Descriptor instead.
 func (*Header) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{12}
+	return file_source_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Header) GetStreamFormat() uint32 {
@@ -1021,13 +1178,14 @@ type Tablespace struct {
 	PageSize      uint32                 `protobuf:"varint,5,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	ZipSize       uint32                 `protobuf:"varint,6,opt,name=zip_size,json=zipSize,proto3" json:"zip_size,omitempty"`
 	SizePages     uint64                 `protobuf:"varint,7,opt,name=size_pages,json=sizePages,proto3" json:"size_pages,omitempty"`
+	Incremental   bool                   `protobuf:"varint,8,opt,name=incremental,proto3" json:"incremental,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Tablespace) Reset() {
 	*x = Tablespace{}
-	mi := &file_source_proto_msgTypes[13]
+	mi := &file_source_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1039,7 +1197,7 @@ func (x *Tablespace) String() string {
 func (*Tablespace) ProtoMessage() {}
 
 func (x *Tablespace) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[13]
+	mi := &file_source_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1052,7 +1210,7 @@ func (x *Tablespace) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tablespace.ProtoReflect.Descriptor instead.
 func (*Tablespace) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{13}
+	return file_source_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Tablespace) GetFileIndex() uint32 {
@@ -1104,6 +1262,13 @@ func (x *Tablespace) GetSizePages() uint64 {
 	return 0
 }
 
+func (x *Tablespace) GetIncremental() bool {
+	if x != nil {
+		return x.Incremental
+	}
+	return false
+}
+
 type PageBatch struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	FileIndex     uint32                 `protobuf:"varint,1,opt,name=file_index,json=fileIndex,proto3" json:"file_index,omitempty"`
@@ -1115,7 +1280,7 @@ type PageBatch struct {
 
 func (x *PageBatch) Reset() {
 	*x = PageBatch{}
-	mi := &file_source_proto_msgTypes[14]
+	mi := &file_source_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1127,7 +1292,7 @@ func (x *PageBatch) String() string {
 func (*PageBatch) ProtoMessage() {}
 
 func (x *PageBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[14]
+	mi := &file_source_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1140,7 +1305,7 @@ func (x *PageBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PageBatch.ProtoReflect.Descriptor instead.
 func (*PageBatch) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{14}
+	return file_source_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *PageBatch) GetFileIndex() uint32 {
@@ -1174,7 +1339,7 @@ type RedoSegment struct {
 
 func (x *RedoSegment) Reset() {
 	*x = RedoSegment{}
-	mi := &file_source_proto_msgTypes[15]
+	mi := &file_source_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1186,7 +1351,7 @@ func (x *RedoSegment) String() string {
 func (*RedoSegment) ProtoMessage() {}
 
 func (x *RedoSegment) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[15]
+	mi := &file_source_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1199,7 +1364,7 @@ func (x *RedoSegment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RedoSegment.ProtoReflect.Descriptor instead.
 func (*RedoSegment) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{15}
+	return file_source_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RedoSegment) GetStartLsn() uint64 {
@@ -1227,7 +1392,7 @@ type BinlogChunk struct {
 
 func (x *BinlogChunk) Reset() {
 	*x = BinlogChunk{}
-	mi := &file_source_proto_msgTypes[16]
+	mi := &file_source_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1239,7 +1404,7 @@ func (x *BinlogChunk) String() string {
 func (*BinlogChunk) ProtoMessage() {}
 
 func (x *BinlogChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[16]
+	mi := &file_source_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1252,7 +1417,7 @@ func (x *BinlogChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BinlogChunk.ProtoReflect.Descriptor instead.
 func (*BinlogChunk) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{16}
+	return file_source_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *BinlogChunk) GetName() string {
@@ -1287,7 +1452,7 @@ type FileChunk struct {
 
 func (x *FileChunk) Reset() {
 	*x = FileChunk{}
-	mi := &file_source_proto_msgTypes[17]
+	mi := &file_source_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1299,7 +1464,7 @@ func (x *FileChunk) String() string {
 func (*FileChunk) ProtoMessage() {}
 
 func (x *FileChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[17]
+	mi := &file_source_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1312,7 +1477,7 @@ func (x *FileChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileChunk.ProtoReflect.Descriptor instead.
 func (*FileChunk) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{17}
+	return file_source_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *FileChunk) GetPath() string {
@@ -1349,7 +1514,7 @@ type Progress struct {
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_source_proto_msgTypes[18]
+	mi := &file_source_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1361,7 +1526,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[18]
+	mi := &file_source_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1374,7 +1539,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{18}
+	return file_source_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Progress) GetPhase() string {
@@ -1429,14 +1594,23 @@ type Trailer struct {
 	Records       uint64                 `protobuf:"varint,13,opt,name=records,proto3" json:"records,omitempty"`
 	Digest        []byte                 `protobuf:"bytes,14,opt,name=digest,proto3" json:"digest,omitempty"`
 	// Unset for the zero time.
-	FinishedAt    *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=finished_at,json=finishedAt,proto3" json:"finished_at,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	FinishedAt        *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=finished_at,json=finishedAt,proto3" json:"finished_at,omitempty"`
+	Kind              string                 `protobuf:"bytes,16,opt,name=kind,proto3" json:"kind,omitempty"`
+	Method            string                 `protobuf:"bytes,17,opt,name=method,proto3" json:"method,omitempty"`
+	FallbackReason    string                 `protobuf:"bytes,18,opt,name=fallback_reason,json=fallbackReason,proto3" json:"fallback_reason,omitempty"`
+	BaseCheckpointLsn uint64                 `protobuf:"varint,19,opt,name=base_checkpoint_lsn,json=baseCheckpointLsn,proto3" json:"base_checkpoint_lsn,omitempty"`
+	PagesInSet        uint64                 `protobuf:"varint,20,opt,name=pages_in_set,json=pagesInSet,proto3" json:"pages_in_set,omitempty"`
+	PagesRead         uint64                 `protobuf:"varint,21,opt,name=pages_read,json=pagesRead,proto3" json:"pages_read,omitempty"`
+	BytesRead         uint64                 `protobuf:"varint,22,opt,name=bytes_read,json=bytesRead,proto3" json:"bytes_read,omitempty"`
+	BytesSent         uint64                 `protobuf:"varint,23,opt,name=bytes_sent,json=bytesSent,proto3" json:"bytes_sent,omitempty"`
+	SourceState       []byte                 `protobuf:"bytes,24,opt,name=source_state,json=sourceState,proto3" json:"source_state,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *Trailer) Reset() {
 	*x = Trailer{}
-	mi := &file_source_proto_msgTypes[19]
+	mi := &file_source_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1448,7 +1622,7 @@ func (x *Trailer) String() string {
 func (*Trailer) ProtoMessage() {}
 
 func (x *Trailer) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[19]
+	mi := &file_source_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1461,7 +1635,7 @@ func (x *Trailer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Trailer.ProtoReflect.Descriptor instead.
 func (*Trailer) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{19}
+	return file_source_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Trailer) GetEndLsn() uint64 {
@@ -1569,6 +1743,69 @@ func (x *Trailer) GetFinishedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Trailer) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *Trailer) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *Trailer) GetFallbackReason() string {
+	if x != nil {
+		return x.FallbackReason
+	}
+	return ""
+}
+
+func (x *Trailer) GetBaseCheckpointLsn() uint64 {
+	if x != nil {
+		return x.BaseCheckpointLsn
+	}
+	return 0
+}
+
+func (x *Trailer) GetPagesInSet() uint64 {
+	if x != nil {
+		return x.PagesInSet
+	}
+	return 0
+}
+
+func (x *Trailer) GetPagesRead() uint64 {
+	if x != nil {
+		return x.PagesRead
+	}
+	return 0
+}
+
+func (x *Trailer) GetBytesRead() uint64 {
+	if x != nil {
+		return x.BytesRead
+	}
+	return 0
+}
+
+func (x *Trailer) GetBytesSent() uint64 {
+	if x != nil {
+		return x.BytesSent
+	}
+	return 0
+}
+
+func (x *Trailer) GetSourceState() []byte {
+	if x != nil {
+		return x.SourceState
+	}
+	return nil
+}
+
 var File_source_proto protoreflect.FileDescriptor
 
 const file_source_proto_rawDesc = "" +
@@ -1598,9 +1835,19 @@ const file_source_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\v2\x1a.pagetrack.source.v1.ValueR\x05value:\x028\x01\"L\n" +
 	"\x15ValidateConfigRequest\x123\n" +
 	"\x06config\x18\x01 \x01(\v2\x1b.pagetrack.source.v1.ConfigR\x06config\"\x18\n" +
-	"\x16ValidateConfigResponse\"D\n" +
+	"\x16ValidateConfigResponse\"{\n" +
 	"\rBackupRequest\x123\n" +
-	"\x06config\x18\x01 \x01(\v2\x1b.pagetrack.source.v1.ConfigR\x06config\"G\n" +
+	"\x06config\x18\x01 \x01(\v2\x1b.pagetrack.source.v1.ConfigR\x06config\x125\n" +
+	"\x04base\x18\x02 \x01(\v2!.pagetrack.source.v1.BaseSnapshotR\x04base\"$\n" +
+	"\fBaseSnapshot\x12\x14\n" +
+	"\x05state\x18\x01 \x01(\fR\x05state\"`\n" +
+	"\fPurgeRequest\x123\n" +
+	"\x06config\x18\x01 \x01(\v2\x1b.pagetrack.source.v1.ConfigR\x06config\x12\x1b\n" +
+	"\tfloor_lsn\x18\x02 \x01(\x04R\bfloorLsn\"I\n" +
+	"\vPurgeResult\x12 \n" +
+	"\fpurged_up_to\x18\x01 \x01(\x04R\n" +
+	"purgedUpTo\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"G\n" +
 	"\x0eRestoreRequest\x12\x1d\n" +
 	"\n" +
 	"target_dir\x18\x01 \x01(\tR\ttargetDir\x12\x16\n" +
@@ -1639,7 +1886,7 @@ const file_source_proto_rawDesc = "" +
 	"started_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\x12'\n" +
 	"\x0fbinlog_basename\x18\a \x01(\tR\x0ebinlogBasename\x12\x1b\n" +
 	"\tgtid_mode\x18\b \x01(\tR\bgtidMode\x123\n" +
-	"\x16lower_case_table_names\x18\t \x01(\x03R\x13lowerCaseTableNames\"\xc7\x01\n" +
+	"\x16lower_case_table_names\x18\t \x01(\x03R\x13lowerCaseTableNames\"\xe9\x01\n" +
 	"\n" +
 	"Tablespace\x12\x1d\n" +
 	"\n" +
@@ -1650,7 +1897,8 @@ const file_source_proto_rawDesc = "" +
 	"\tpage_size\x18\x05 \x01(\rR\bpageSize\x12\x19\n" +
 	"\bzip_size\x18\x06 \x01(\rR\azipSize\x12\x1d\n" +
 	"\n" +
-	"size_pages\x18\a \x01(\x04R\tsizePages\"]\n" +
+	"size_pages\x18\a \x01(\x04R\tsizePages\x12 \n" +
+	"\vincremental\x18\b \x01(\bR\vincremental\"]\n" +
 	"\tPageBatch\x12\x1d\n" +
 	"\n" +
 	"file_index\x18\x01 \x01(\rR\tfileIndex\x12\x1d\n" +
@@ -1677,7 +1925,7 @@ const file_source_proto_rawDesc = "" +
 	"\n" +
 	"bytes_done\x18\x04 \x01(\x04R\tbytesDone\x12\x1f\n" +
 	"\vbytes_total\x18\x05 \x01(\x04R\n" +
-	"bytesTotal\"\xee\x03\n" +
+	"bytesTotal\"\x95\x06\n" +
 	"\aTrailer\x12\x17\n" +
 	"\aend_lsn\x18\x01 \x01(\x04R\x06endLsn\x12%\n" +
 	"\x0echeckpoint_lsn\x18\x02 \x01(\x04R\rcheckpointLsn\x12 \n" +
@@ -1700,17 +1948,31 @@ const file_source_proto_rawDesc = "" +
 	"\arecords\x18\r \x01(\x04R\arecords\x12\x16\n" +
 	"\x06digest\x18\x0e \x01(\fR\x06digest\x12;\n" +
 	"\vfinished_at\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"finishedAt*b\n" +
+	"finishedAt\x12\x12\n" +
+	"\x04kind\x18\x10 \x01(\tR\x04kind\x12\x16\n" +
+	"\x06method\x18\x11 \x01(\tR\x06method\x12'\n" +
+	"\x0ffallback_reason\x18\x12 \x01(\tR\x0efallbackReason\x12.\n" +
+	"\x13base_checkpoint_lsn\x18\x13 \x01(\x04R\x11baseCheckpointLsn\x12 \n" +
+	"\fpages_in_set\x18\x14 \x01(\x04R\n" +
+	"pagesInSet\x12\x1d\n" +
+	"\n" +
+	"pages_read\x18\x15 \x01(\x04R\tpagesRead\x12\x1d\n" +
+	"\n" +
+	"bytes_read\x18\x16 \x01(\x04R\tbytesRead\x12\x1d\n" +
+	"\n" +
+	"bytes_sent\x18\x17 \x01(\x04R\tbytesSent\x12!\n" +
+	"\fsource_state\x18\x18 \x01(\fR\vsourceState*b\n" +
 	"\bAttrType\x12\x19\n" +
 	"\x15ATTR_TYPE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10ATTR_TYPE_STRING\x10\x01\x12\x11\n" +
 	"\rATTR_TYPE_INT\x10\x02\x12\x12\n" +
-	"\x0eATTR_TYPE_BOOL\x10\x032\xe9\x02\n" +
+	"\x0eATTR_TYPE_BOOL\x10\x032\xb7\x03\n" +
 	"\x06Source\x12Q\n" +
 	"\x06Schema\x12\".pagetrack.source.v1.SchemaRequest\x1a#.pagetrack.source.v1.SchemaResponse\x12i\n" +
 	"\x0eValidateConfig\x12*.pagetrack.source.v1.ValidateConfigRequest\x1a+.pagetrack.source.v1.ValidateConfigResponse\x12K\n" +
 	"\x06Backup\x12\".pagetrack.source.v1.BackupRequest\x1a\x1b.pagetrack.source.v1.Record0\x01\x12T\n" +
-	"\aRestore\x12#.pagetrack.source.v1.RestoreMessage\x1a\".pagetrack.source.v1.RestoreResult(\x01B6Z4github.com/pagetrack/pagetrack/shared/proto;sourcev1b\x06proto3"
+	"\aRestore\x12#.pagetrack.source.v1.RestoreMessage\x1a\".pagetrack.source.v1.RestoreResult(\x01\x12L\n" +
+	"\x05Purge\x12!.pagetrack.source.v1.PurgeRequest\x1a .pagetrack.source.v1.PurgeResultB6Z4github.com/pagetrack/pagetrack/shared/proto;sourcev1b\x06proto3"
 
 var (
 	file_source_proto_rawDescOnce sync.Once
@@ -1725,7 +1987,7 @@ func file_source_proto_rawDescGZIP() []byte {
 }
 
 var file_source_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_source_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_source_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_source_proto_goTypes = []any{
 	(AttrType)(0),                  // 0: pagetrack.source.v1.AttrType
 	(*SchemaRequest)(nil),          // 1: pagetrack.source.v1.SchemaRequest
@@ -1736,53 +1998,60 @@ var file_source_proto_goTypes = []any{
 	(*ValidateConfigRequest)(nil),  // 6: pagetrack.source.v1.ValidateConfigRequest
 	(*ValidateConfigResponse)(nil), // 7: pagetrack.source.v1.ValidateConfigResponse
 	(*BackupRequest)(nil),          // 8: pagetrack.source.v1.BackupRequest
-	(*RestoreRequest)(nil),         // 9: pagetrack.source.v1.RestoreRequest
-	(*RestoreMessage)(nil),         // 10: pagetrack.source.v1.RestoreMessage
-	(*RestoreResult)(nil),          // 11: pagetrack.source.v1.RestoreResult
-	(*Record)(nil),                 // 12: pagetrack.source.v1.Record
-	(*Header)(nil),                 // 13: pagetrack.source.v1.Header
-	(*Tablespace)(nil),             // 14: pagetrack.source.v1.Tablespace
-	(*PageBatch)(nil),              // 15: pagetrack.source.v1.PageBatch
-	(*RedoSegment)(nil),            // 16: pagetrack.source.v1.RedoSegment
-	(*BinlogChunk)(nil),            // 17: pagetrack.source.v1.BinlogChunk
-	(*FileChunk)(nil),              // 18: pagetrack.source.v1.FileChunk
-	(*Progress)(nil),               // 19: pagetrack.source.v1.Progress
-	(*Trailer)(nil),                // 20: pagetrack.source.v1.Trailer
-	nil,                            // 21: pagetrack.source.v1.Config.ValuesEntry
-	(*timestamppb.Timestamp)(nil),  // 22: google.protobuf.Timestamp
+	(*BaseSnapshot)(nil),           // 9: pagetrack.source.v1.BaseSnapshot
+	(*PurgeRequest)(nil),           // 10: pagetrack.source.v1.PurgeRequest
+	(*PurgeResult)(nil),            // 11: pagetrack.source.v1.PurgeResult
+	(*RestoreRequest)(nil),         // 12: pagetrack.source.v1.RestoreRequest
+	(*RestoreMessage)(nil),         // 13: pagetrack.source.v1.RestoreMessage
+	(*RestoreResult)(nil),          // 14: pagetrack.source.v1.RestoreResult
+	(*Record)(nil),                 // 15: pagetrack.source.v1.Record
+	(*Header)(nil),                 // 16: pagetrack.source.v1.Header
+	(*Tablespace)(nil),             // 17: pagetrack.source.v1.Tablespace
+	(*PageBatch)(nil),              // 18: pagetrack.source.v1.PageBatch
+	(*RedoSegment)(nil),            // 19: pagetrack.source.v1.RedoSegment
+	(*BinlogChunk)(nil),            // 20: pagetrack.source.v1.BinlogChunk
+	(*FileChunk)(nil),              // 21: pagetrack.source.v1.FileChunk
+	(*Progress)(nil),               // 22: pagetrack.source.v1.Progress
+	(*Trailer)(nil),                // 23: pagetrack.source.v1.Trailer
+	nil,                            // 24: pagetrack.source.v1.Config.ValuesEntry
+	(*timestamppb.Timestamp)(nil),  // 25: google.protobuf.Timestamp
 }
 var file_source_proto_depIdxs = []int32{
 	3,  // 0: pagetrack.source.v1.SchemaResponse.attributes:type_name -> pagetrack.source.v1.Attribute
 	0,  // 1: pagetrack.source.v1.Attribute.type:type_name -> pagetrack.source.v1.AttrType
-	21, // 2: pagetrack.source.v1.Config.values:type_name -> pagetrack.source.v1.Config.ValuesEntry
+	24, // 2: pagetrack.source.v1.Config.values:type_name -> pagetrack.source.v1.Config.ValuesEntry
 	5,  // 3: pagetrack.source.v1.ValidateConfigRequest.config:type_name -> pagetrack.source.v1.Config
 	5,  // 4: pagetrack.source.v1.BackupRequest.config:type_name -> pagetrack.source.v1.Config
-	9,  // 5: pagetrack.source.v1.RestoreMessage.request:type_name -> pagetrack.source.v1.RestoreRequest
-	12, // 6: pagetrack.source.v1.RestoreMessage.record:type_name -> pagetrack.source.v1.Record
-	13, // 7: pagetrack.source.v1.Record.header:type_name -> pagetrack.source.v1.Header
-	14, // 8: pagetrack.source.v1.Record.tablespace:type_name -> pagetrack.source.v1.Tablespace
-	15, // 9: pagetrack.source.v1.Record.pages:type_name -> pagetrack.source.v1.PageBatch
-	16, // 10: pagetrack.source.v1.Record.redo:type_name -> pagetrack.source.v1.RedoSegment
-	17, // 11: pagetrack.source.v1.Record.binlog:type_name -> pagetrack.source.v1.BinlogChunk
-	18, // 12: pagetrack.source.v1.Record.file:type_name -> pagetrack.source.v1.FileChunk
-	19, // 13: pagetrack.source.v1.Record.progress:type_name -> pagetrack.source.v1.Progress
-	20, // 14: pagetrack.source.v1.Record.trailer:type_name -> pagetrack.source.v1.Trailer
-	22, // 15: pagetrack.source.v1.Header.started_at:type_name -> google.protobuf.Timestamp
-	22, // 16: pagetrack.source.v1.Trailer.finished_at:type_name -> google.protobuf.Timestamp
-	4,  // 17: pagetrack.source.v1.Config.ValuesEntry.value:type_name -> pagetrack.source.v1.Value
-	1,  // 18: pagetrack.source.v1.Source.Schema:input_type -> pagetrack.source.v1.SchemaRequest
-	6,  // 19: pagetrack.source.v1.Source.ValidateConfig:input_type -> pagetrack.source.v1.ValidateConfigRequest
-	8,  // 20: pagetrack.source.v1.Source.Backup:input_type -> pagetrack.source.v1.BackupRequest
-	10, // 21: pagetrack.source.v1.Source.Restore:input_type -> pagetrack.source.v1.RestoreMessage
-	2,  // 22: pagetrack.source.v1.Source.Schema:output_type -> pagetrack.source.v1.SchemaResponse
-	7,  // 23: pagetrack.source.v1.Source.ValidateConfig:output_type -> pagetrack.source.v1.ValidateConfigResponse
-	12, // 24: pagetrack.source.v1.Source.Backup:output_type -> pagetrack.source.v1.Record
-	11, // 25: pagetrack.source.v1.Source.Restore:output_type -> pagetrack.source.v1.RestoreResult
-	22, // [22:26] is the sub-list for method output_type
-	18, // [18:22] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	9,  // 5: pagetrack.source.v1.BackupRequest.base:type_name -> pagetrack.source.v1.BaseSnapshot
+	5,  // 6: pagetrack.source.v1.PurgeRequest.config:type_name -> pagetrack.source.v1.Config
+	12, // 7: pagetrack.source.v1.RestoreMessage.request:type_name -> pagetrack.source.v1.RestoreRequest
+	15, // 8: pagetrack.source.v1.RestoreMessage.record:type_name -> pagetrack.source.v1.Record
+	16, // 9: pagetrack.source.v1.Record.header:type_name -> pagetrack.source.v1.Header
+	17, // 10: pagetrack.source.v1.Record.tablespace:type_name -> pagetrack.source.v1.Tablespace
+	18, // 11: pagetrack.source.v1.Record.pages:type_name -> pagetrack.source.v1.PageBatch
+	19, // 12: pagetrack.source.v1.Record.redo:type_name -> pagetrack.source.v1.RedoSegment
+	20, // 13: pagetrack.source.v1.Record.binlog:type_name -> pagetrack.source.v1.BinlogChunk
+	21, // 14: pagetrack.source.v1.Record.file:type_name -> pagetrack.source.v1.FileChunk
+	22, // 15: pagetrack.source.v1.Record.progress:type_name -> pagetrack.source.v1.Progress
+	23, // 16: pagetrack.source.v1.Record.trailer:type_name -> pagetrack.source.v1.Trailer
+	25, // 17: pagetrack.source.v1.Header.started_at:type_name -> google.protobuf.Timestamp
+	25, // 18: pagetrack.source.v1.Trailer.finished_at:type_name -> google.protobuf.Timestamp
+	4,  // 19: pagetrack.source.v1.Config.ValuesEntry.value:type_name -> pagetrack.source.v1.Value
+	1,  // 20: pagetrack.source.v1.Source.Schema:input_type -> pagetrack.source.v1.SchemaRequest
+	6,  // 21: pagetrack.source.v1.Source.ValidateConfig:input_type -> pagetrack.source.v1.ValidateConfigRequest
+	8,  // 22: pagetrack.source.v1.Source.Backup:input_type -> pagetrack.source.v1.BackupRequest
+	13, // 23: pagetrack.source.v1.Source.Restore:input_type -> pagetrack.source.v1.RestoreMessage
+	10, // 24: pagetrack.source.v1.Source.Purge:input_type -> pagetrack.source.v1.PurgeRequest
+	2,  // 25: pagetrack.source.v1.Source.Schema:output_type -> pagetrack.source.v1.SchemaResponse
+	7,  // 26: pagetrack.source.v1.Source.ValidateConfig:output_type -> pagetrack.source.v1.ValidateConfigResponse
+	15, // 27: pagetrack.source.v1.Source.Backup:output_type -> pagetrack.source.v1.Record
+	14, // 28: pagetrack.source.v1.Source.Restore:output_type -> pagetrack.source.v1.RestoreResult
+	11, // 29: pagetrack.source.v1.Source.Purge:output_type -> pagetrack.source.v1.PurgeResult
+	25, // [25:30] is the sub-list for method output_type
+	20, // [20:25] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_source_proto_init() }
@@ -1795,11 +2064,11 @@ func file_source_proto_init() {
 		(*Value_IntValue)(nil),
 		(*Value_BoolValue)(nil),
 	}
-	file_source_proto_msgTypes[9].OneofWrappers = []any{
+	file_source_proto_msgTypes[12].OneofWrappers = []any{
 		(*RestoreMessage_Request)(nil),
 		(*RestoreMessage_Record)(nil),
 	}
-	file_source_proto_msgTypes[11].OneofWrappers = []any{
+	file_source_proto_msgTypes[14].OneofWrappers = []any{
 		(*Record_Header)(nil),
 		(*Record_Tablespace)(nil),
 		(*Record_Pages)(nil),
@@ -1815,7 +2084,7 @@ func file_source_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_source_proto_rawDesc), len(file_source_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   21,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

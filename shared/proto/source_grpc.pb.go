@@ -30,6 +30,7 @@ const (
 	Source_ValidateConfig_FullMethodName = "/pagetrack.source.v1.Source/ValidateConfig"
 	Source_Backup_FullMethodName         = "/pagetrack.source.v1.Source/Backup"
 	Source_Restore_FullMethodName        = "/pagetrack.source.v1.Source/Restore"
+	Source_Purge_FullMethodName          = "/pagetrack.source.v1.Source/Purge"
 )
 
 // SourceClient is the client API for Source service.
@@ -47,6 +48,7 @@ type SourceClient interface {
 	// Restore writes a datadir from a stream. The first message carries the RestoreRequest,
 	// every following one a Record, in the order Backup produced them.
 	Restore(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[RestoreMessage, RestoreResult], error)
+	Purge(ctx context.Context, in *PurgeRequest, opts ...grpc.CallOption) (*PurgeResult, error)
 }
 
 type sourceClient struct {
@@ -109,6 +111,16 @@ func (c *sourceClient) Restore(ctx context.Context, opts ...grpc.CallOption) (gr
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Source_RestoreClient = grpc.ClientStreamingClient[RestoreMessage, RestoreResult]
 
+func (c *sourceClient) Purge(ctx context.Context, in *PurgeRequest, opts ...grpc.CallOption) (*PurgeResult, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PurgeResult)
+	err := c.cc.Invoke(ctx, Source_Purge_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SourceServer is the server API for Source service.
 // All implementations must embed UnimplementedSourceServer
 // for forward compatibility.
@@ -124,6 +136,7 @@ type SourceServer interface {
 	// Restore writes a datadir from a stream. The first message carries the RestoreRequest,
 	// every following one a Record, in the order Backup produced them.
 	Restore(grpc.ClientStreamingServer[RestoreMessage, RestoreResult]) error
+	Purge(context.Context, *PurgeRequest) (*PurgeResult, error)
 	mustEmbedUnimplementedSourceServer()
 }
 
@@ -145,6 +158,9 @@ func (UnimplementedSourceServer) Backup(*BackupRequest, grpc.ServerStreamingServ
 }
 func (UnimplementedSourceServer) Restore(grpc.ClientStreamingServer[RestoreMessage, RestoreResult]) error {
 	return status.Error(codes.Unimplemented, "method Restore not implemented")
+}
+func (UnimplementedSourceServer) Purge(context.Context, *PurgeRequest) (*PurgeResult, error) {
+	return nil, status.Error(codes.Unimplemented, "method Purge not implemented")
 }
 func (UnimplementedSourceServer) mustEmbedUnimplementedSourceServer() {}
 func (UnimplementedSourceServer) testEmbeddedByValue()                {}
@@ -221,6 +237,24 @@ func _Source_Restore_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Source_RestoreServer = grpc.ClientStreamingServer[RestoreMessage, RestoreResult]
 
+func _Source_Purge_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PurgeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SourceServer).Purge(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Source_Purge_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SourceServer).Purge(ctx, req.(*PurgeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Source_ServiceDesc is the grpc.ServiceDesc for Source service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -235,6 +269,10 @@ var Source_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ValidateConfig",
 			Handler:    _Source_ValidateConfig_Handler,
+		},
+		{
+			MethodName: "Purge",
+			Handler:    _Source_Purge_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -1,0 +1,232 @@
+package mysqlsrc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/pagetrack/pagetrack/mysqlsrc/innodb"
+	"github.com/pagetrack/pagetrack/pagemap"
+	"github.com/pagetrack/pagetrack/shared"
+)
+
+// restartTolerance absorbs the one-second granularity of Uptime and clock steps between the
+// two reads of now − Uptime.
+const restartTolerance = 3
+
+// trackingPlan is what a backup decided about page tracking before taking the backup lock.
+type trackingPlan struct {
+	base   *sourceState // nil for a full backup
+	method string
+	reason string // why page tracking is not used, for an incremental
+	reset  uint64 // R, 0 without the component
+	group  uint64
+	start  int64 // server start time
+}
+
+// fallBack switches an incremental to the page-LSN scan, or refuses when the configuration
+// demands page tracking.
+func (p *trackingPlan) fallBack(o *options, reason string) error {
+	if o.requirePageTracking {
+		return shared.Precondition("page tracking cannot be used for this incremental (" + reason + ") and require_page_tracking is set; take a full backup, or unset require_page_tracking to allow a page-LSN scan")
+	}
+	p.method, p.reason = shared.MethodLSNScan, reason
+	return nil
+}
+
+// prepareTracking decodes the base, resets page tracking (every backup sets a new reset point
+// so the next incremental can use it) and waits until the checkpoint passes it, and decides
+// whether this incremental may trust the tracked page list. Any doubt falls back to the
+// page-LSN scan, which is always correct: the tracked list silently missed pages after a
+// kill -9 restart, and cannot span a tracking stop/start or a purge.
+func (b *backup) prepareTracking(ctx context.Context, req *shared.BackupRequest) (*trackingPlan, error) {
+	p := &trackingPlan{method: shared.MethodFull}
+	var err error
+	if p.start, err = serverStarted(ctx, b.db); err != nil {
+		return nil, err
+	}
+	if req.Base != nil {
+		if p.base, err = decodeState(req.Base.State); err != nil {
+			return nil, shared.InvalidConfig(err.Error())
+		}
+		if p.base.ServerUUID != b.info.uuid {
+			return nil, shared.Precondition(fmt.Sprintf("the base snapshot was taken from server %s but the dsn reaches server %s; take a full backup of this server first", p.base.ServerUUID, b.info.uuid))
+		}
+		p.method = shared.MethodPageTracking
+	}
+	if !b.info.component && b.o.installComponent {
+		if _, err := b.db.ExecContext(ctx, "INSTALL COMPONENT 'file://component_mysqlbackup'"); err != nil {
+			return nil, fmt.Errorf("installing component_mysqlbackup (install_component = true; the backup user needs INSERT ON mysql.component): %w", err)
+		}
+		b.src.log.Info("installed component_mysqlbackup")
+		b.info.component = true
+	}
+	if !b.info.component {
+		if p.base != nil {
+			return p, p.fallBack(b.o, "component_mysqlbackup is not installed; run INSTALL COMPONENT 'file://component_mysqlbackup' (or set install_component = true) so later incrementals read only changed pages")
+		}
+		return p, nil
+	}
+
+	groupBefore, err := trackingGroupStart(ctx, b.db)
+	if err != nil {
+		return nil, err
+	}
+	if p.reset, err = resetTracking(ctx, b.db); err != nil {
+		return nil, err
+	}
+	if p.group, err = trackingGroupStart(ctx, b.db); err != nil {
+		return nil, err
+	}
+	if p.base != nil {
+		if reason := trackingUnusable(p.base, groupBefore, p.group, p.start); reason != "" {
+			if err := p.fallBack(b.o, reason); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if _, err := waitForCheckpoint(ctx, b.src.log, b.db, p.reset, b.o.trackingWait); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// trackingUnusable says why the tracked list between the base and now cannot be trusted, or
+// "" when it can.
+func trackingUnusable(base *sourceState, groupBefore, group uint64, started int64) string {
+	switch {
+	case base.TrackingReset == 0:
+		return "the base backup was taken without page tracking"
+	case groupBefore == 0:
+		return "page tracking was off on the server"
+	case group != base.TrackingGroup:
+		return fmt.Sprintf("page tracking was stopped and started again since the base (tracking group now starts at LSN %d, at the base it started at %d)", group, base.TrackingGroup)
+	case started > base.ServerStarted+restartTolerance || started < base.ServerStarted-restartTolerance:
+		return fmt.Sprintf("the server restarted since the base (it started at %s, the base saw a start at %s); after an unclean restart the tracked page list can miss pages",
+			time.Unix(started, 0).UTC().Format(time.RFC3339), time.Unix(base.ServerStarted, 0).UTC().Format(time.RFC3339))
+	}
+	return ""
+}
+
+// changedSet fetches the tracked pages between the base's checkpoint and this backup's, or
+// falls back when the server no longer has them.
+func (b *backup) changedSet(ctx context.Context, p *trackingPlan, lock *backupLock, checkpoint uint64) (*pagemap.PageSet, error) {
+	switch {
+	case checkpoint == p.base.CheckpointLSN:
+		// Nothing was flushed under a new checkpoint since the base: every change since the
+		// base is in the redo this backup carries from the same checkpoint. The server
+		// refuses an empty range (3803), so it is not asked.
+		return pagemap.NewPageSet(), nil
+	case checkpoint < p.base.CheckpointLSN:
+		return nil, p.fallBack(b.o, fmt.Sprintf("the server's checkpoint %d is behind the base's %d (was the datadir replaced?)", checkpoint, p.base.CheckpointLSN))
+	}
+	set, entries, err := changedPages(ctx, b.src.log, lock.conn, b.o.datadir, p.base.CheckpointLSN, checkpoint)
+	if errors.Is(err, errRangeNotTracked) {
+		return nil, p.fallBack(b.o, fmt.Sprintf("the server has no tracking data from the base's checkpoint %d to %d (purged, or tracking restarted)", p.base.CheckpointLSN, checkpoint))
+	}
+	if err != nil {
+		return nil, err
+	}
+	b.src.log.Info("changed pages from page tracking", "from_lsn", exact(p.base.CheckpointLSN), "to_lsn", exact(checkpoint), "entries", entries, "pages", set.Len())
+	return set, nil
+}
+
+// dictionary is what the server's data dictionary says about spaces, read under the lock.
+type dictionary struct {
+	indexes   map[uint32][]uint64
+	encrypted []uint32
+}
+
+func readDictionary(ctx context.Context, conn *backupLock) (*dictionary, error) {
+	d := &dictionary{indexes: map[uint32][]uint64{}}
+	rows, err := conn.conn.QueryContext(ctx, "SELECT SPACE, INDEX_ID FROM information_schema.INNODB_INDEXES ORDER BY SPACE, INDEX_ID")
+	if err != nil {
+		return nil, fmt.Errorf("reading INNODB_INDEXES: %w", err)
+	}
+	for rows.Next() {
+		var space uint32
+		var id uint64
+		if err := rows.Scan(&space, &id); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		d.indexes[space] = append(d.indexes[space], id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows, err = conn.conn.QueryContext(ctx, "SELECT SPACE FROM information_schema.INNODB_TABLESPACES WHERE ENCRYPTION = 'Y' ORDER BY SPACE")
+	if err != nil {
+		return nil, fmt.Errorf("reading INNODB_TABLESPACES: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var space uint32
+		if err := rows.Scan(&space); err != nil {
+			return nil, err
+		}
+		d.encrypted = append(d.encrypted, space)
+	}
+	return d, rows.Err()
+}
+
+// wholeReason says why an incremental must copy f whole, or "" when only its changes are needed.
+func wholeReason(f *tablespaceFile, base *sourceState, dict *dictionary) string {
+	bf, ok := base.file(f.rel)
+	space := f.page0.SpaceID
+	switch {
+	case !ok:
+		return "new since the base"
+	case bf.SpaceID != space:
+		return fmt.Sprintf("space id changed from %d to %d (undo truncation, or the table was dropped and recreated)", bf.SpaceID, space)
+	case bf.PageSize != uint32(f.pageSize):
+		return "page size changed"
+	case base.newIndexes(space, dict.indexes[space]):
+		return "an index was built since the base (index builds are not fully page-tracked)"
+	case slices.Contains(base.Encrypted, space) != slices.Contains(dict.encrypted, space):
+		return "encryption changed since the base"
+	}
+	return ""
+}
+
+// planIncremental decides, file by file, what an incremental reads: whole files where the base
+// cannot be built on, otherwise the changed pages (from the tracked set, or every page kept
+// only when newer than the base's checkpoint) plus the pages added since the base.
+func (b *backup) planIncremental(files []*tablespaceFile, p *trackingPlan, changed *pagemap.PageSet, dict *dictionary) ([]pageRange, uint64) {
+	var ranges []pageRange
+	var inSet uint64
+	baseC := p.base.CheckpointLSN
+	newerThanBase := func(page []byte) bool { return innodb.PageLSN(page) > baseC }
+	for _, f := range files {
+		if reason := wholeReason(f, p.base, dict); reason != "" {
+			b.src.log.Debug("copying file whole", "file", f.rel, "reason", reason)
+			ranges = append(ranges, split(f, 0, f.pages)...)
+			continue
+		}
+		f.incremental = true
+		bf, _ := p.base.file(f.rel)
+		kept := min(f.pages, bf.SizePages) // pages the base chain holds
+		if p.method == shared.MethodPageTracking {
+			space := f.page0.SpaceID
+			for _, run := range changed.ReadRuns(space, 0, uint32(batchPages(f.pageSize))) {
+				first, end := uint64(run.First), min(uint64(run.First)+uint64(run.Count), kept)
+				if first < end {
+					ranges = append(ranges, pageRange{file: f, first: first, count: end - first})
+					inSet += end - first
+				}
+			}
+		} else {
+			for _, r := range split(f, 0, kept) {
+				r.keep = newerThanBase
+				ranges = append(ranges, r)
+			}
+		}
+		if f.pages > kept {
+			ranges = append(ranges, split(f, kept, f.pages-kept)...)
+		}
+	}
+	return ranges, inSet
+}
