@@ -199,6 +199,27 @@ func (s *Server) MustExec(query string, args ...any) {
 	}
 }
 
+// Fill inserts rows first..first+count-1 into table (columns id, v, pad) in multi-row
+// statements: v is name-id, pad padBytes of server-generated random bytes.
+func (s *Server) Fill(table string, first, count, padBytes int) {
+	s.t.Helper()
+	pad := "''"
+	for left := padBytes; left > 0; left -= 1024 {
+		pad = fmt.Sprintf("CONCAT(%s, RANDOM_BYTES(%d))", pad, min(left, 1024)) // RANDOM_BYTES gives at most 1024
+	}
+	for lo := first; lo < first+count; lo += 500 {
+		var b strings.Builder
+		fmt.Fprintf(&b, "INSERT INTO %s (id, v, pad) VALUES ", table)
+		for id := lo; id < min(lo+500, first+count); id++ {
+			if id > lo {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "(%d, '%s-%d', %s)", id, table, id, pad)
+		}
+		s.MustExec(b.String())
+	}
+}
+
 // Stop shuts the server down cleanly; it is safe to call twice.
 func (s *Server) Stop() {
 	if s.Root != nil {
