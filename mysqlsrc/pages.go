@@ -20,12 +20,13 @@ const (
 )
 
 // pageRange is a run of pages of one file to read. With keep set, only the pages it accepts
-// are sent (the page-LSN scan of an incremental); the others are read and dropped.
+// are sent (the page-LSN scan of an incremental, or a read merged across a small gap); the
+// others are read and dropped.
 type pageRange struct {
 	file  *tablespaceFile
 	first uint64
 	count uint64
-	keep  func(page []byte) bool
+	keep  func(pageNo uint64, page []byte) bool
 }
 
 // pageCopier reads page ranges, validates every page and emits PageBatch records.
@@ -124,18 +125,24 @@ func (c *pageCopier) copyRange(ctx context.Context, f *os.File, r pageRange) err
 	}
 	for i := range int(r.count) {
 		page := buf[i*size : (i+1)*size]
+		pageNo := r.first + uint64(i)
+		if kept != nil {
+			if kept[i] = r.keep(pageNo, page); !kept[i] {
+				continue // read through, not sent: no need to validate it
+			}
+		}
 		if innodb.IsZeroPage(page) {
 			continue
 		}
 		if err := innodb.ValidatePage(page, zip); err != nil {
-			if err := c.reread(ctx, f, r.file, r.first+uint64(i), page, zip, err); err != nil {
+			if err := c.reread(ctx, f, r.file, pageNo, page, zip, err); err != nil {
 				return err
+			}
+			if kept != nil {
+				kept[i] = r.keep(pageNo, page) // decided again on the good copy
 			}
 		}
 		maxLSN = max(maxLSN, innodb.PageLSN(page))
-		if kept != nil {
-			kept[i] = r.keep(page)
-		}
 	}
 	for {
 		cur := c.maxPageLSN.Load()
