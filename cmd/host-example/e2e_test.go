@@ -74,12 +74,15 @@ func (h *host) mustRun(args ...string) string {
 
 // snapshot is the part of `snapshots --json` / `backup --json` the tests read.
 type snapshot struct {
-	ID            string `json:"id"`
-	Kind          string `json:"kind"`
-	CheckpointLSN uint64 `json:"checkpoint_lsn"`
-	EndLSN        uint64 `json:"end_lsn"`
-	GTIDExecuted  string `json:"gtid_executed"`
-	Pages         uint64 `json:"pages"`
+	ID             string `json:"id"`
+	Parent         string `json:"parent"`
+	Kind           string `json:"kind"`
+	Method         string `json:"method"`
+	FallbackReason string `json:"fallback_reason"`
+	CheckpointLSN  uint64 `json:"checkpoint_lsn"`
+	EndLSN         uint64 `json:"end_lsn"`
+	GTIDExecuted   string `json:"gtid_executed"`
+	Pages          uint64 `json:"pages"`
 }
 
 func (h *host) snapshots() []snapshot {

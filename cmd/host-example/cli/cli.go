@@ -52,6 +52,9 @@ type Options struct {
 	// Terminal reports whether w is a terminal, which turns the progress line on; nil means
 	// "stderr is an *os.File connected to a terminal".
 	Terminal func(w io.Writer) bool
+	// MergeStats, when set, receives what restoring an incremental read from the repository
+	// and sent to the plugin, once the restore is over (tests and diagnostics).
+	MergeStats func(MergeStats)
 }
 
 // Run runs host-example with args (without the program name) and returns the exit status.
@@ -217,7 +220,8 @@ Usage:
 
 Commands:
   init       create a repository
-  backup     take a backup and record it as a snapshot
+  backup     take a backup (an incremental on the source's newest snapshot, or
+             --full) and record it as a snapshot
   snapshots  list the snapshots of a repository
   restore    write a snapshot into a new datadir
 
@@ -228,6 +232,7 @@ Global flags:
 Example:
   host-example init -r /backups/repo
   host-example backup -c /etc/pagetrack/backup.hcl --full
+  host-example backup -c /etc/pagetrack/backup.hcl
   host-example snapshots -r /backups/repo
   host-example restore -r /backups/repo latest --target /var/lib/mysql-restored --verify
 

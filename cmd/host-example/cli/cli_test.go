@@ -40,6 +40,8 @@ type harness struct {
 	viaGRPC  bool
 	terminal bool
 	loads    int
+	// merge is what the last restore of an incremental reported (Options.MergeStats).
+	merge *cli.MergeStats
 }
 
 func newHarness(t *testing.T, viaGRPC bool) *harness {
@@ -100,6 +102,7 @@ func (h *harness) runCtx(ctx context.Context, args ...string) (int, string, stri
 		PluginPath: filepath.Join(h.dir, "pagetrack-fake"),
 		LookupEnv:  h.lookupEnv,
 		Terminal:   func(io.Writer) bool { return h.terminal },
+		MergeStats: func(s cli.MergeStats) { h.merge = &s },
 	})
 	for _, out := range []string{stdout.String(), stderr.String()} {
 		if strings.Contains(out, secret) {
@@ -180,7 +183,7 @@ func TestRoundTrip(t *testing.T) {
 		}
 		s := snaps[0]
 		for k, v := range map[string]any{
-			"source": "primary", "source_type": "fake", "kind": "full",
+			"source": "primary", "source_type": "fake", "kind": "full", "method": "full", "parent": "",
 			"server_version": "8.4.3", "page_size": 16384.0, "checkpoint_lsn": 18000000.0, "end_lsn": 18001200.0,
 			"binlog_file": "binlog.000003", "binlog_pos": 1234.0, "pages": 4.0, "records": 8.0,
 		} {
@@ -452,9 +455,11 @@ func TestSnapshotsJSONShape(t *testing.T) {
 		t.Fatalf("%d snapshots", len(snaps))
 	}
 	want := []string{
-		"binlog_bytes", "binlog_file", "binlog_pos", "checkpoint_lsn", "config", "end_lsn",
-		"files", "finished", "gtid_executed", "id", "kind", "max_page_lsn", "page_bytes",
-		"page_size", "pages", "records", "redo_bytes", "server_uuid", "server_version", "source",
+		"base_checkpoint_lsn", "binlog_bytes", "binlog_file", "binlog_pos", "bytes_read", "bytes_sent",
+		"checkpoint_lsn", "config", "end_lsn", "fallback_reason",
+		"files", "finished", "gtid_executed", "id", "kind", "max_page_lsn", "method", "page_bytes",
+		"page_size", "pages", "pages_in_set", "pages_read", "parent", "records", "redo_bytes",
+		"server_uuid", "server_version", "source", "source_state",
 		"source_type", "stored_bytes", "stream_digest", "stream_format", "tablespaces", "time",
 	}
 	var got []string
@@ -491,8 +496,10 @@ func TestUsage(t *testing.T) {
 		{[]string{"backup", "--help"}, 0, "Example:", ""},
 		{[]string{"restore", "-h"}, 0, "Example:", ""},
 		{[]string{"snapshots", "--help"}, 0, "stream_digest", ""},
+		{[]string{"snapshots", "--help"}, 0, "fallback_reason", ""},
+		{[]string{"backup", "--help"}, 0, "Without --full the backup is an incremental", ""},
 		{[]string{"init", "--help"}, 0, "Exit status:", ""},
-		{[]string{"backup", "-c", h.config()}, 2, "", "pass --full"},
+		{[]string{"snapshots", "-r", h.repo(), "-l", "--json"}, 2, "", "exclude each other"},
 		{[]string{"backup", "--full"}, 2, "", "-c CONFIG"},
 		{[]string{"backup", "--full", "-c", h.config(), "extra"}, 2, "", `unexpected argument "extra"`},
 		{[]string{"restore", "-r", h.repo(), "--target", "x"}, 2, "", "no snapshot given"},

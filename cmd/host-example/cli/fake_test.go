@@ -27,6 +27,11 @@ type fakeSource struct {
 
 	validate func(cfg shared.Config) error
 
+	// model, when set, makes Backup back up an in-memory datadir instead of sending records.
+	model *datadirModel
+	// purges records the Purge requests.
+	purges []*shared.PurgeRequest
+
 	// Restore reads at most restoreLimit records (all when 0) and returns result.
 	restoreLimit int
 	result       *shared.RestoreResult
@@ -74,13 +79,28 @@ func (f *fakeSource) Backup(ctx context.Context, req *shared.BackupRequest) (sha
 	if f.backupErr != nil {
 		return nil, f.backupErr
 	}
-	return &fakeStream{ctx: ctx, f: f}, nil
+	if f.model != nil {
+		recs, err := f.model.backup(req.Base)
+		if err != nil {
+			return nil, err
+		}
+		return &fakeStream{ctx: ctx, f: f, recs: recs}, nil
+	}
+	return &fakeStream{ctx: ctx, f: f, recs: f.records}, nil
+}
+
+func (f *fakeSource) Purge(_ context.Context, req *shared.PurgeRequest) (*shared.PurgeResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.purges = append(f.purges, req)
+	return &shared.PurgeResult{PurgedUpTo: req.FloorLSN, Message: "fake: nothing to purge"}, nil
 }
 
 type fakeStream struct {
-	ctx context.Context
-	f   *fakeSource
-	i   int
+	ctx  context.Context
+	f    *fakeSource
+	recs []*shared.Record
+	i    int
 }
 
 func (s *fakeStream) Recv() (*shared.Record, error) {
@@ -96,14 +116,14 @@ func (s *fakeStream) Recv() (*shared.Record, error) {
 			return nil, errors.New("fake: the host did not cancel the backup")
 		}
 	}
-	if s.i == len(s.f.records) {
+	if s.i == len(s.recs) {
 		if s.f.endErr != nil {
 			return nil, s.f.endErr
 		}
 		return nil, io.EOF
 	}
 	s.i++
-	return s.f.records[s.i-1], nil
+	return s.recs[s.i-1], nil
 }
 
 func (f *fakeSource) Restore(ctx context.Context, req *shared.RestoreRequest, records shared.RecordStream) (*shared.RestoreResult, error) {

@@ -20,6 +20,13 @@ checksum and the whole stream against its digest while it is restored; a damaged
 fails the restore. With --verify the plugin starts a temporary server on the restored datadir,
 lets crash recovery finish, checks every table and shuts the server down.
 
+An incremental snapshot is restored from its chain: it, its parent, and so on back to a full
+snapshot, all of which must be in the repository. The host merges the chain into one stream
+(the newest copy of every page, the snapshot's own files, redo and binlog), planned from the
+snapshots' page maps; each stream of the chain is read at most once, and only as far as its
+last page still needed. Records used from the older snapshots are checked against their
+checksums; the snapshot's own stream is checked against its digest.
+
 Flags:
   -r, --repo REPO      repository (or -c CONFIG with repository = "…" in it)
   -c, --config CONFIG  configuration file; used for its repository and plugin blocks
@@ -73,6 +80,18 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// An incremental's chain is planned before the plugin starts: a broken chain fails here.
+	var plan *mergePlan
+	if snap.Incremental() {
+		chain, err := resolveChain(ctx, r, snap)
+		if err != nil {
+			return fmt.Errorf("snapshot %s cannot be restored: %w", snap.ID, err)
+		}
+		if plan, err = planMerge(ctx, r, chain); err != nil {
+			return fmt.Errorf("snapshot %s cannot be restored: %w", snap.ID, err)
+		}
+		e.log().Debug("merge planned", "chain", describeChain(chain), "pages", plan.stats.PagesPlanned, "left_zero", plan.stats.PagesLeftZero)
+	}
 	target, err = filepath.Abs(target)
 	if err != nil {
 		return err
@@ -87,8 +106,12 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 
-	e.log().Info("restore starting", "snapshot", snap.ID, "source", snap.Source, "target", target, "verify", verify)
-	res, err := e.restore(ctx, r, snap, ref, src, &shared.RestoreRequest{TargetDir: target, Verify: verify})
+	if plan != nil {
+		e.log().Info("restore starting", "snapshot", snap.ID, "source", snap.Source, "target", target, "verify", verify, "chain", len(plan.chain))
+	} else {
+		e.log().Info("restore starting", "snapshot", snap.ID, "source", snap.Source, "target", target, "verify", verify)
+	}
+	res, err := e.restore(ctx, r, snap, plan, ref, src, &shared.RestoreRequest{TargetDir: target, Verify: verify})
 	if err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("interrupted: the restore of snapshot %s into %s did not finish; the directory may hold a partly written datadir: remove it before trying again", snap.ID, target)
@@ -99,34 +122,57 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 		}
 		return fmt.Errorf("restore of snapshot %s into %s failed: %w", snap.ID, target, err)
 	}
-	printRestoreSummary(e, snap, target, verify, res)
+	printRestoreSummary(e, snap, plan, target, verify, res)
 	if verify && !res.Verified {
 		return fmt.Errorf("the %s plugin wrote %s but did not report verifying it, although --verify was given; do not trust it before checking it yourself", ref.Type, target)
 	}
 	return nil
 }
 
-// restore feeds the stored stream of snap to the plugin's Restore.
-func (e *env) restore(ctx context.Context, r repo.Repository, snap *repo.Snapshot, ref PluginRef, src shared.Source, req *shared.RestoreRequest) (*shared.RestoreResult, error) {
-	sr, err := r.OpenStream(ctx, snap.ID)
-	if err != nil {
-		if errors.Is(err, repo.ErrCorrupt) {
-			return nil, &damagedError{id: snap.ID, msg: err.Error()}
+// checkedStream is a stream the host feeds a plugin's Restore, checking stored data on the way.
+type checkedStream interface {
+	shared.RecordStream
+	failure() error // the stream's own (sticky) error
+	complete() bool // the whole stream was read and found intact
+	received() int  // records handed to the plugin
+}
+
+// restore feeds snap to the plugin's Restore: its stored stream for a full snapshot, the
+// merge of its chain (planned in plan) for an incremental.
+func (e *env) restore(ctx context.Context, r repo.Repository, snap *repo.Snapshot, plan *mergePlan, ref PluginRef, src shared.Source, req *shared.RestoreRequest) (*shared.RestoreResult, error) {
+	var stream checkedStream
+	if plan == nil {
+		sr, err := r.OpenStream(ctx, snap.ID)
+		if err != nil {
+			if errors.Is(err, repo.ErrCorrupt) {
+				return nil, &damagedError{id: snap.ID, msg: err.Error()}
+			}
+			return nil, err
 		}
-		return nil, err
+		defer sr.Close()
+		stream = newRestoreStream(snap, sr)
+	} else {
+		ms := newMergeStream(ctx, r, plan)
+		defer func() {
+			ms.close()
+			st := ms.stats()
+			e.log().Debug("merge done", "streams_read", len(st.Streams), "pages_planned", st.PagesPlanned, "pages_sent", st.PagesEmitted, "pages_left_zero", st.PagesLeftZero)
+			if e.opts.MergeStats != nil {
+				e.opts.MergeStats(st)
+			}
+		}()
+		stream = ms
 	}
-	defer sr.Close()
-	stream := newRestoreStream(snap, sr)
 	res, err := src.Restore(ctx, req, stream)
-	if stream.err != nil {
+	if serr := stream.failure(); serr != nil {
 		// The stream's own error is the cause; whatever the plugin made of it is not.
-		return nil, fmt.Errorf("%w; %s may hold a partly written datadir: do not start a server on it, remove it", stream.err, req.TargetDir)
+		return nil, fmt.Errorf("%w; %s may hold a partly written datadir: do not start a server on it, remove it", serr, req.TargetDir)
 	}
 	if err != nil {
 		return nil, pluginError(ref, err)
 	}
 	if !stream.complete() {
-		return nil, fmt.Errorf("the %s plugin finished after %d of the snapshot's records without reading the rest; the restored datadir cannot be trusted", ref.Type, stream.n)
+		return nil, fmt.Errorf("the %s plugin finished after %d of the snapshot's records without reading the rest; the restored datadir cannot be trusted", ref.Type, stream.received())
 	}
 	if res == nil {
 		res = &shared.RestoreResult{}
@@ -134,8 +180,11 @@ func (e *env) restore(ctx context.Context, r repo.Repository, snap *repo.Snapsho
 	return res, nil
 }
 
-func printRestoreSummary(e *env, s *repo.Snapshot, target string, verify bool, res *shared.RestoreResult) {
+func printRestoreSummary(e *env, s *repo.Snapshot, plan *mergePlan, target string, verify bool, res *shared.RestoreResult) {
 	e.printf("restored snapshot %s (%s, %s) into %s\n", s.ID, s.Source, s.Time.Local().Format("2006-01-02 15:04:05 MST"), target)
+	if plan != nil {
+		e.printf("  chain      %d snapshots: %s\n", len(plan.chain), describeChain(plan.chain))
+	}
 	e.printf("  files      %d\n", res.Files)
 	e.printf("  pages      %d\n", res.Pages)
 	e.printf("  written    %s\n", formatBytes(res.Bytes))

@@ -11,22 +11,30 @@ import (
 )
 
 const snapshotsUsage = `Usage:
-  host-example snapshots -r REPO [--json]
+  host-example snapshots -r REPO [-l | --json]
 
-Lists the snapshots of a repository, oldest first: id, start time, source, kind, checkpoint
-and end LSN, stored size and GTID set.
+Lists the snapshots of a repository, oldest first: id, start time, source, kind, method,
+parent, checkpoint and end LSN, stored size and GTID set. An incremental's method is
+"page-tracking", or "lsn-scan" when it fell back to reading every page; such snapshots are
+marked with * and -l says why.
+
+With -l it prints each snapshot in full instead, fallback reason and backup cost included.
 
 With --json it prints a JSON array of snapshot objects instead, one per snapshot, with these
 stable fields (fields may be added, none renamed):
-  id, time, finished, source, source_type, kind, config (non-sensitive attributes),
-  server_version, server_uuid, page_size, stream_format, checkpoint_lsn, end_lsn,
-  max_page_lsn, binlog_file, binlog_pos, gtid_executed, tablespaces, pages, page_bytes,
-  redo_bytes, binlog_bytes, files, records, stored_bytes, stream_digest
-Times are RFC 3339 in UTC; sizes are bytes.
+  id, time, finished, source, source_type, kind, parent, method, fallback_reason,
+  base_checkpoint_lsn, pages_in_set, pages_read, bytes_read, bytes_sent, source_state,
+  config (non-sensitive attributes), server_version, server_uuid, page_size, stream_format,
+  checkpoint_lsn, end_lsn, max_page_lsn, binlog_file, binlog_pos, gtid_executed,
+  tablespaces, pages, page_bytes, redo_bytes, binlog_bytes, files, records, stored_bytes,
+  stream_digest
+kind is "full" or "incremental"; parent is the id of the snapshot an incremental builds on
+("" for a full); source_state is base64. Times are RFC 3339 in UTC; sizes are bytes.
 
 Flags:
   -r, --repo REPO      repository (or -c CONFIG with repository = "…" in it)
   -c, --config CONFIG  configuration file; used for its repository
+  -l, --long           print every field of each snapshot
       --json           print JSON
   -v, --verbose        debug logs on stderr
 
@@ -39,16 +47,20 @@ Example:
 func runSnapshots(ctx context.Context, e *env, args []string) error {
 	fs := e.flagSet("snapshots")
 	var repoFlag, cfgPath string
-	var asJSON bool
+	var asJSON, long bool
 	stringFlag(fs, &repoFlag, "r", "repo")
 	stringFlag(fs, &cfgPath, "c", "config")
 	boolFlag(fs, &asJSON, "json")
+	boolFlag(fs, &long, "l", "long")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
 		return usageErrorf("unexpected argument %q", pos[0])
+	}
+	if asJSON && long {
+		return usageErrorf("-l and --json exclude each other")
 	}
 	var cf *config.File
 	if cfgPath != "" {
@@ -83,16 +95,74 @@ func runSnapshots(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stderr, "repository %s holds no snapshots yet\n", r.Location())
 		return nil
 	}
+	if long {
+		for i, s := range snaps {
+			if i > 0 {
+				e.printf("\n")
+			}
+			printSnapshotLong(e, s)
+		}
+		return nil
+	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tTIME\tSOURCE\tKIND\tCHECKPOINT LSN\tEND LSN\tSIZE\tGTID SET")
+	fmt.Fprintln(tw, "ID\tTIME\tSOURCE\tKIND\tMETHOD\tPARENT\tCHECKPOINT LSN\tEND LSN\tSIZE\tGTID SET")
+	fallbacks := 0
 	for _, s := range snaps {
 		gtid := oneLine(s.GTIDExecuted)
 		if gtid == "" {
 			gtid = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n",
-			s.ID, s.Time.Local().Format("2006-01-02 15:04:05"), s.Source, s.Kind,
+		method := orDash(s.Method)
+		if s.FallbackReason != "" {
+			method += "*"
+			fallbacks++
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n",
+			s.ID, s.Time.Local().Format("2006-01-02 15:04:05"), s.Source, orDash(s.Kind), method, orDash(s.Parent),
 			s.CheckpointLSN, s.EndLSN, formatBytes(uint64(s.StoredBytes)), gtid)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if fallbacks > 0 {
+		e.printf("* fell back from page tracking; \"snapshots -l\" says why\n")
+	}
+	return nil
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// printSnapshotLong prints every field of s worth reading.
+func printSnapshotLong(e *env, s *repo.Snapshot) {
+	e.printf("snapshot %s\n", s.ID)
+	e.printf("  time         %s (recorded %s)\n", s.Time.Local().Format("2006-01-02 15:04:05 MST"), s.Finished.Local().Format("15:04:05"))
+	server := s.ServerVersion
+	if s.ServerUUID != "" {
+		server += ", server_uuid " + s.ServerUUID
+	}
+	e.printf("  source       %s (%s), %s\n", s.Source, s.SourceType, server)
+	e.printf("  kind         %s\n", describeKind(s))
+	if s.FallbackReason != "" {
+		e.printf("  fallback     %s\n", s.FallbackReason)
+	}
+	if s.Incremental() {
+		e.printf("  LSN range    checkpoint %d .. end %d (base checkpoint %d)\n", s.CheckpointLSN, s.EndLSN, s.BaseCheckpointLSN)
+		e.printf("  cost         %d pages in the changed set; %d pages (%s) read; %s sent\n", s.PagesInSet, s.PagesRead, formatBytes(s.BytesRead), formatBytes(s.BytesSent))
+	} else {
+		e.printf("  LSN range    checkpoint %d .. end %d\n", s.CheckpointLSN, s.EndLSN)
+	}
+	e.printf("  pages        %d in %d tablespaces, %s\n", s.Pages, s.Tablespaces, formatBytes(s.PageBytes))
+	e.printf("  redo         %s\n", formatBytes(s.RedoBytes))
+	if s.BinlogFile != "" {
+		e.printf("  binlog       %s:%d\n", s.BinlogFile, s.BinlogPos)
+	}
+	if s.GTIDExecuted != "" {
+		e.printf("  GTID set     %s\n", oneLine(s.GTIDExecuted))
+	}
+	e.printf("  stored       %s, digest %s\n", formatBytes(uint64(s.StoredBytes)), s.StreamDigest)
 }

@@ -109,6 +109,9 @@ func (s *restoreStream) Recv() (*shared.Record, error) {
 // complete reports whether the whole stream was read and found intact.
 func (s *restoreStream) complete() bool { return s.err == nil && s.trailer && s.eof }
 
+func (s *restoreStream) failure() error { return s.err }
+func (s *restoreStream) received() int  { return s.n }
+
 func (s *restoreStream) damaged(format string, args ...any) error {
 	return &damagedError{id: s.snap.ID, msg: fmt.Sprintf(format, args...)}
 }

@@ -9,13 +9,33 @@
 //
 //	REPO/config.json          repository format version, id, creation time
 //	REPO/streams/ID.pgs       one stored stream per snapshot
+//	REPO/streams/ID.map       its page map: the stream's files and the pages it holds of each
 //	REPO/snapshots/ID.json    one Snapshot per recorded backup (its JSON form)
 //	REPO/tmp/                 streams and metadata being written
 //
 // A snapshot exists once snapshots/ID.json exists, and that file is written last: the stream
 // is written to tmp/ID.pgs.partial, synced, renamed into streams/ and the directory synced;
-// then the metadata is written to tmp/, synced and renamed into snapshots/. A crash at any
-// point leaves no snapshot that lacks its stream.
+// the page map likewise (tmp/ID.map.partial, then streams/ID.map); then the metadata is
+// written to tmp/, synced and renamed into snapshots/. A crash at any point leaves no
+// snapshot that lacks its stream or its page map.
+//
+// # Page map file
+//
+// The page map (see PageMap) is built by the StreamWriter from the records it stores, so it
+// always describes its stream. It lets a restore plan which pages to take from which snapshot
+// of an incremental chain without reading any stream:
+//
+//	magic    8 bytes  "PGTKPMAP"
+//	version  u32      1
+//	length   u32      length of the file list
+//	files    JSON     {"files": [{"index", "path", "space_id", "flags", "page_size",
+//	                  "zip_size", "size_pages", "incremental"}…], "duplicate_pages": N}
+//	length   u64      length of the page set
+//	pages    bytes    pagemap.PageSet.MarshalBinary, the "space" being the FileIndex
+//	crc      u32      CRC-32C (Castagnoli) of everything before it
+//
+// Each file is described by its last Tablespace record; the set holds the pages of the
+// stream's PageBatch records (FirstPage .. FirstPage+len(Data)/PageSize).
 //
 // # Stream file
 //

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,6 +24,7 @@ const (
 	snapshotsDir = "snapshots"
 	tmpDir       = "tmp"
 	streamExt    = ".pgs"
+	mapExt       = ".map"
 	partialExt   = ".partial"
 )
 
@@ -137,15 +139,17 @@ func (l *Local) NewStream(ctx context.Context) (StreamWriter, error) {
 		os.Remove(partial)
 		return nil, fmt.Errorf("starting stream file: %w", err)
 	}
-	return &localWriter{repo: l, id: id, partial: partial, f: f, fw: fw}, nil
+	return &localWriter{repo: l, id: id, partial: partial, f: f, fw: fw, pm: NewPageMap()}, nil
 }
 
 type localWriter struct {
 	repo    *Local
 	id      string
 	partial string
+	mapPath string // the page map, once moved into streams/
 	f       *os.File
 	fw      *frameWriter
+	pm      *PageMap
 	done    bool // committed or aborted
 }
 
@@ -155,11 +159,16 @@ func (w *localWriter) Append(rec *shared.Record) error {
 	if w.done {
 		return errors.New("stream is already closed")
 	}
+	if err := w.pm.Add(rec); err != nil {
+		return fmt.Errorf("the stream cannot be mapped: %w", err)
+	}
 	if err := w.fw.append(rec); err != nil {
 		return fmt.Errorf("writing %s: %w", w.partial, err)
 	}
 	return nil
 }
+
+func (w *localWriter) PageMap() *PageMap { return w.pm }
 
 func (w *localWriter) Commit(snap *Snapshot) (err error) {
 	if w.done {
@@ -198,6 +207,16 @@ func (w *localWriter) Commit(snap *Snapshot) (err error) {
 		return err
 	}
 
+	// The page map goes next to the stream, before the metadata: a snapshot never lacks it.
+	pm, err := w.pm.MarshalBinary()
+	if err != nil {
+		return fmt.Errorf("encoding the page map: %w", err)
+	}
+	w.mapPath = w.repo.mapPath(w.id)
+	if err := writeFileAtomic(filepath.Join(w.repo.dir, tmpDir, w.id+mapExt+partialExt), w.mapPath, pm); err != nil {
+		return fmt.Errorf("writing the page map of snapshot %s: %w", w.id, err)
+	}
+
 	data, err := json.MarshalIndent(snap, "", "  ")
 	if err != nil {
 		return err
@@ -220,6 +239,11 @@ func (w *localWriter) Abort() error {
 		w.f.Close()
 		w.f = nil
 	}
+	if w.mapPath != "" {
+		if err := os.Remove(w.mapPath); err != nil && !os.IsNotExist(err) {
+			return fmt.Errorf("removing %s: %w", w.mapPath, err)
+		}
+	}
 	if err := os.Remove(w.partial); err != nil && !os.IsNotExist(err) {
 		return fmt.Errorf("removing %s: %w", w.partial, err)
 	}
@@ -228,6 +252,61 @@ func (w *localWriter) Abort() error {
 
 func (l *Local) streamPath(id string) string {
 	return filepath.Join(l.dir, streamsDir, id+streamExt)
+}
+
+func (l *Local) mapPath(id string) string {
+	return filepath.Join(l.dir, streamsDir, id+mapExt)
+}
+
+// PageMap reads REPO/streams/ID.map. The stream must be there too: a map without its
+// stream is of no use. A snapshot recorded without a map (by an older host-example) has one
+// built by reading its whole stream.
+func (l *Local) PageMap(ctx context.Context, id string) (*PageMap, error) {
+	if !validID(id) {
+		return nil, fmt.Errorf("%q is not a snapshot id", id)
+	}
+	if _, err := os.Stat(l.streamPath(id)); err != nil {
+		if os.IsNotExist(err) {
+			return nil, fmt.Errorf("%w: the stream file of snapshot %s is missing (%s)", ErrCorrupt, id, l.streamPath(id))
+		}
+		return nil, fmt.Errorf("opening the stream of snapshot %s: %w", id, err)
+	}
+	data, err := os.ReadFile(l.mapPath(id))
+	if os.IsNotExist(err) {
+		return l.buildPageMap(ctx, id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the page map of snapshot %s: %w", id, err)
+	}
+	m, err := UnmarshalPageMap(data)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot %s (%s): %w", id, l.mapPath(id), err)
+	}
+	return m, nil
+}
+
+func (l *Local) buildPageMap(ctx context.Context, id string) (*PageMap, error) {
+	sr, err := l.OpenStream(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	defer sr.Close()
+	m := NewPageMap()
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		rec, err := sr.Next()
+		if err == io.EOF {
+			return m, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("building the page map of snapshot %s: %w", id, err)
+		}
+		if err := m.Add(rec); err != nil {
+			return nil, fmt.Errorf("%w: building the page map of snapshot %s: %v", ErrCorrupt, id, err)
+		}
+	}
 }
 
 // Snapshots reads every REPO/snapshots/ID.json, oldest first.
@@ -290,7 +369,11 @@ type localReader struct {
 	fr *frameReader
 }
 
-func (r *localReader) Next() (*shared.Record, error) { return r.fr.next() }
+func (r *localReader) Next() (*shared.Record, error) { return r.fr.next(nil) }
+
+func (r *localReader) NextPages(keep PageFilter) (*shared.Record, error) { return r.fr.next(keep) }
+
+func (r *localReader) Stats() ReadStats { return r.fr.stats }
 
 func (r *localReader) Close() error {
 	r.fr.close()

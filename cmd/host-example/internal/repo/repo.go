@@ -23,16 +23,26 @@ type Repository interface {
 	Snapshots(ctx context.Context) ([]*Snapshot, error)
 	// OpenStream reads back the stream of the snapshot id.
 	OpenStream(ctx context.Context, id string) (StreamReader, error)
+	// PageMap reads the page map of the snapshot id: its stream's file list and the pages
+	// the stream holds of each file. It does not read the stream. An error wrapping
+	// ErrCorrupt means the map or the stream is missing or damaged.
+	PageMap(ctx context.Context, id string) (*PageMap, error)
 }
 
 // StreamWriter stores one stream. Nothing it writes is visible until Commit succeeds.
 type StreamWriter interface {
 	// ID is the id the snapshot will have.
 	ID() string
-	// Append stores one record. The writer does not keep rec after it returns.
+	// Append stores one record. The writer does not keep rec after it returns. It also adds
+	// the record to the stream's page map, and refuses records that make no sense for one
+	// (pages of a file no Tablespace record announced, a batch that is not a whole number of
+	// pages, a file index that changes path).
 	Append(rec *shared.Record) error
-	// Commit makes the stream durable and then records snap (whose ID must be ID()),
-	// filling in snap.StoredBytes. On error nothing is recorded and nothing is left behind.
+	// PageMap is the page map of the records appended so far; the caller must not change it.
+	PageMap() *PageMap
+	// Commit makes the stream and its page map durable and then records snap (whose ID
+	// must be ID()), filling in snap.StoredBytes. On error nothing is recorded and nothing is
+	// left behind.
 	Commit(snap *Snapshot) error
 	// Abort discards the stream. It is a no-op after a successful Commit, so it can be deferred.
 	Abort() error
@@ -42,7 +52,29 @@ type StreamWriter interface {
 // record is checked against its stored checksum; a mismatch is an error wrapping ErrCorrupt.
 type StreamReader interface {
 	Next() (*shared.Record, error)
+	// NextPages is Next for a reader that wants only some pages: a PageBatch record for
+	// which keep returns false is passed over after its head (kind, file index, first page,
+	// data length), without being checksummed, decoded or copied. Its bytes are still read
+	// and decompressed: a stored stream is one sequential zstd stream. Records of every other
+	// kind are returned as Next returns them.
+	NextPages(keep PageFilter) (*shared.Record, error)
+	// Stats says what the reader has read so far.
+	Stats() ReadStats
 	Close() error
+}
+
+// PageFilter decides from a PageBatch's head whether the batch is wanted; dataLen is the
+// length of its Data.
+type PageFilter func(fileIndex uint32, firstPage uint64, dataLen uint64) bool
+
+// ReadStats counts what a StreamReader read.
+type ReadStats struct {
+	// Records is the number of stored records read (decompressed), Decoded how many of them
+	// were checksummed and decoded, Skipped how many PageBatch records NextPages passed over.
+	Records, Decoded, Skipped uint64
+	// Bytes is the decompressed size of the records read (frame heads included);
+	// SkippedBytes the part of it that belongs to skipped records.
+	Bytes, SkippedBytes uint64
 }
 
 // ErrCorrupt marks stored data that fails its checks.
@@ -57,7 +89,17 @@ var ErrCorrupt = errors.New("stored data is corrupt")
 //	finished        when the host recorded it
 //	source          name of the source block ("primary")
 //	source_type     type of the source block, which names the plugin ("mysql")
-//	kind            "full"
+//	kind            "full" or "incremental"
+//	parent          id of the snapshot an incremental builds on ("" for a full)
+//	method          how the source found the pages to send: "full", "page-tracking" or
+//	                "lsn-scan" (every page read, those newer than the base kept)
+//	fallback_reason why an incremental did not use page tracking ("" when it did)
+//	base_checkpoint_lsn  checkpoint_lsn of the parent, as the source saw it (0 for a full)
+//	pages_in_set, pages_read, bytes_read, bytes_sent
+//	                what the backup cost the source: distinct pages in the changed-page set,
+//	                pages and bytes read from the server's files, payload bytes sent
+//	source_state    the source's own record of the backup (base64), handed back to it when
+//	                an incremental builds on this snapshot
 //	config          the source's non-sensitive configuration attributes
 //	server_version  server version, as the server reports it
 //	server_uuid     server_uuid of the backed-up server
@@ -74,36 +116,52 @@ var ErrCorrupt = errors.New("stored data is corrupt")
 //	stored_bytes    size of the stored (compressed) stream
 //	stream_digest   SHA-256 stream digest, hex (see shared.Digester)
 type Snapshot struct {
-	ID            string         `json:"id"`
-	Time          time.Time      `json:"time"`
-	Finished      time.Time      `json:"finished"`
-	Source        string         `json:"source"`
-	SourceType    string         `json:"source_type"`
-	Kind          string         `json:"kind"`
-	Config        map[string]any `json:"config"`
-	ServerVersion string         `json:"server_version"`
-	ServerUUID    string         `json:"server_uuid"`
-	PageSize      uint32         `json:"page_size"`
-	StreamFormat  uint32         `json:"stream_format"`
-	CheckpointLSN uint64         `json:"checkpoint_lsn"`
-	EndLSN        uint64         `json:"end_lsn"`
-	MaxPageLSN    uint64         `json:"max_page_lsn"`
-	BinlogFile    string         `json:"binlog_file"`
-	BinlogPos     uint64         `json:"binlog_pos"`
-	GTIDExecuted  string         `json:"gtid_executed"`
-	Tablespaces   uint64         `json:"tablespaces"`
-	Pages         uint64         `json:"pages"`
-	PageBytes     uint64         `json:"page_bytes"`
-	RedoBytes     uint64         `json:"redo_bytes"`
-	BinlogBytes   uint64         `json:"binlog_bytes"`
-	Files         uint64         `json:"files"`
-	Records       uint64         `json:"records"`
-	StoredBytes   int64          `json:"stored_bytes"`
-	StreamDigest  string         `json:"stream_digest"`
+	ID         string    `json:"id"`
+	Time       time.Time `json:"time"`
+	Finished   time.Time `json:"finished"`
+	Source     string    `json:"source"`
+	SourceType string    `json:"source_type"`
+	Kind       string    `json:"kind"`
+	Parent     string    `json:"parent"`
+	Method     string    `json:"method"`
+	// FallbackReason, BaseCheckpointLSN and the costs come from the stream's trailer.
+	FallbackReason    string         `json:"fallback_reason"`
+	BaseCheckpointLSN uint64         `json:"base_checkpoint_lsn"`
+	PagesInSet        uint64         `json:"pages_in_set"`
+	PagesRead         uint64         `json:"pages_read"`
+	BytesRead         uint64         `json:"bytes_read"`
+	BytesSent         uint64         `json:"bytes_sent"`
+	SourceState       []byte         `json:"source_state"`
+	Config            map[string]any `json:"config"`
+	ServerVersion     string         `json:"server_version"`
+	ServerUUID        string         `json:"server_uuid"`
+	PageSize          uint32         `json:"page_size"`
+	StreamFormat      uint32         `json:"stream_format"`
+	CheckpointLSN     uint64         `json:"checkpoint_lsn"`
+	EndLSN            uint64         `json:"end_lsn"`
+	MaxPageLSN        uint64         `json:"max_page_lsn"`
+	BinlogFile        string         `json:"binlog_file"`
+	BinlogPos         uint64         `json:"binlog_pos"`
+	GTIDExecuted      string         `json:"gtid_executed"`
+	Tablespaces       uint64         `json:"tablespaces"`
+	Pages             uint64         `json:"pages"`
+	PageBytes         uint64         `json:"page_bytes"`
+	RedoBytes         uint64         `json:"redo_bytes"`
+	BinlogBytes       uint64         `json:"binlog_bytes"`
+	Files             uint64         `json:"files"`
+	Records           uint64         `json:"records"`
+	StoredBytes       int64          `json:"stored_bytes"`
+	StreamDigest      string         `json:"stream_digest"`
 }
 
 // Kinds of snapshot.
-const KindFull = "full"
+const (
+	KindFull        = "full"
+	KindIncremental = "incremental"
+)
+
+// Incremental reports whether s builds on a parent.
+func (s *Snapshot) Incremental() bool { return s.Kind == KindIncremental || s.Parent != "" }
 
 // NewID returns a fresh snapshot id: 16 random hex characters.
 func NewID() string { return randomHex(8) }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -321,5 +322,173 @@ func TestFind(t *testing.T) {
 	}
 	if _, err := Find(ctx, r, "zzzz"); err == nil || !strings.Contains(err.Error(), `no snapshot "zzzz"`) {
 		t.Errorf("unknown: %v", err)
+	}
+}
+
+func mapRecords() []*shared.Record {
+	page := func(b byte, n int) []byte { return bytes.Repeat([]byte{b}, n*1024) }
+	small := func(b byte) []byte { return bytes.Repeat([]byte{b}, 512) }
+	return []*shared.Record{
+		{Header: &shared.Header{StreamFormat: shared.StreamFormat, PageSize: 1024, CheckpointLSN: 1000}},
+		{Tablespace: &shared.Tablespace{FileIndex: 0, Path: "ibdata1", PageSize: 1024, SizePages: 4}},
+		{Tablespace: &shared.Tablespace{FileIndex: 3, Path: "db/t.ibd", SpaceID: 9, Flags: 33, PageSize: 512, ZipSize: 512, SizePages: 6, Incremental: true}},
+		{Pages: &shared.PageBatch{FileIndex: 0, FirstPage: 0, Data: page(1, 4)}},
+		{Pages: &shared.PageBatch{FileIndex: 3, FirstPage: 1, Data: small(2)}},
+		{Pages: &shared.PageBatch{FileIndex: 3, FirstPage: 4, Data: small(3)}},
+		{Tablespace: &shared.Tablespace{FileIndex: 3, Path: "db/t.ibd", SpaceID: 9, Flags: 33, PageSize: 512, ZipSize: 512, SizePages: 8, Incremental: true}},
+		{Pages: &shared.PageBatch{FileIndex: 3, FirstPage: 6, Data: small(4)}},
+		{Redo: &shared.RedoSegment{StartLSN: 512, Data: make([]byte, 512)}},
+		{Trailer: &shared.Trailer{EndLSN: 2000}},
+	}
+}
+
+func TestPageMapStoredWithStream(t *testing.T) {
+	r := newRepo(t)
+	snap := store(t, r, mapRecords(), time.Now())
+	m, err := r.PageMap(context.Background(), snap.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Files) != 2 || m.DuplicatePages != 0 {
+		t.Fatalf("map = %+v", m)
+	}
+	f := m.Lookup("db/t.ibd")
+	want := MapFile{FileIndex: 3, Path: "db/t.ibd", SpaceID: 9, Flags: 33, PageSize: 512, ZipSize: 512, SizePages: 8, Incremental: true}
+	if f == nil || *f != want || m.File(3) != f {
+		t.Errorf("db/t.ibd = %+v, want the last tablespace record %+v", f, want)
+	}
+	if got := m.Pages.String(); got != "{0:0-3 3:1,4,6}" {
+		t.Errorf("pages = %s", got)
+	}
+	if _, err := os.Stat(filepath.Join(r.Location(), "streams", snap.ID+".map")); err != nil {
+		t.Error(err)
+	}
+	if es := dirEntries(t, filepath.Join(r.Location(), "tmp")); len(es) != 0 {
+		t.Errorf("tmp/ holds %v", es)
+	}
+
+	// A map that was never written (an older host-example) is rebuilt from the stream.
+	os.Remove(filepath.Join(r.Location(), "streams", snap.ID+".map"))
+	rebuilt, err := r.PageMap(context.Background(), snap.ID)
+	if err != nil || !rebuilt.Equal(m) {
+		t.Errorf("rebuilt map %+v, %v", rebuilt, err)
+	}
+}
+
+func TestPageMapDamage(t *testing.T) {
+	r := newRepo(t)
+	snap := store(t, r, mapRecords(), time.Now())
+	path := filepath.Join(r.Location(), "streams", snap.ID+".map")
+	b, _ := os.ReadFile(path)
+	b[len(b)/2] ^= 1
+	os.WriteFile(path, b, 0o600)
+	if _, err := r.PageMap(context.Background(), snap.ID); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "checksum") {
+		t.Errorf("flipped byte: %v", err)
+	}
+	os.Remove(r.streamPath(snap.ID))
+	if _, err := r.PageMap(context.Background(), snap.ID); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "missing") {
+		t.Errorf("stream missing: %v", err)
+	}
+}
+
+func TestPageMapDuplicates(t *testing.T) {
+	m := NewPageMap()
+	for _, rec := range mapRecords()[:4] {
+		if err := m.Add(rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m.Add(&shared.Record{Pages: &shared.PageBatch{FileIndex: 0, FirstPage: 2, Data: make([]byte, 3*1024)}})
+	if m.DuplicatePages != 2 || m.Pages.SpaceLen(0) != 5 {
+		t.Errorf("duplicates %d, pages %s", m.DuplicatePages, m.Pages)
+	}
+}
+
+func TestAppendRefusesUnmappableStreams(t *testing.T) {
+	tests := []struct {
+		name string
+		rec  *shared.Record
+		want string
+	}{
+		{"pages of an unknown file", &shared.Record{Pages: &shared.PageBatch{FileIndex: 5, Data: make([]byte, 1024)}}, "no tablespace record announced"},
+		{"partial page", &shared.Record{Pages: &shared.PageBatch{FileIndex: 0, Data: make([]byte, 1000)}}, "not a whole number"},
+		{"path change", &shared.Record{Tablespace: &shared.Tablespace{FileIndex: 0, Path: "other", PageSize: 1024}}, "changes path"},
+		{"same path twice", &shared.Record{Tablespace: &shared.Tablespace{FileIndex: 1, Path: "ibdata1", PageSize: 1024}}, "both name ibdata1"},
+		{"page number overflow", &shared.Record{Pages: &shared.PageBatch{FileIndex: 0, FirstPage: 1 << 32, Data: make([]byte, 1024)}}, "beyond the 2^32"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRepo(t)
+			w, _ := r.NewStream(context.Background())
+			defer w.Abort()
+			for _, rec := range mapRecords()[:2] {
+				if err := w.Append(rec); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := w.Append(tt.rec); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Append: %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestNextPagesSkipsUnwantedBatches(t *testing.T) {
+	r := newRepo(t)
+	snap := store(t, r, mapRecords(), time.Now())
+	sr, err := r.OpenStream(context.Background(), snap.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sr.Close()
+	var heads []string
+	var got []string
+	for {
+		rec, err := sr.NextPages(func(index uint32, first, dataLen uint64) bool {
+			heads = append(heads, fmt.Sprintf("%d:%d+%d", index, first, dataLen))
+			return index == 3 && first >= 4
+		})
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.Pages != nil {
+			got = append(got, fmt.Sprintf("%d:%d", rec.Pages.FileIndex, rec.Pages.FirstPage))
+		}
+	}
+	if strings.Join(heads, " ") != "0:0+4096 3:1+512 3:4+512 3:6+512" || strings.Join(got, " ") != "3:4 3:6" {
+		t.Errorf("filter saw %v, returned %v", heads, got)
+	}
+	st := sr.Stats()
+	if st.Records != 10 || st.Skipped != 2 || st.Decoded != 8 || st.SkippedBytes != 8+21+4096+8+21+512 || st.Bytes <= st.SkippedBytes {
+		t.Errorf("stats = %+v", st)
+	}
+}
+
+func TestNextPagesTruncatedInSkippedRecord(t *testing.T) {
+	r := newRepo(t)
+	snap := store(t, r, mapRecords(), time.Now())
+	rewrite(t, r.streamPath(snap.ID), func(b []byte) []byte {
+		i := bytes.Index(b, bytes.Repeat([]byte{1}, 4096))
+		return b[:i+100]
+	})
+	sr, err := r.OpenStream(context.Background(), snap.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sr.Close()
+	for {
+		_, err := sr.NextPages(func(uint32, uint64, uint64) bool { return false })
+		if err == io.EOF {
+			t.Fatal("a truncated stream read to its end")
+		}
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "ends in the middle of record 4") {
+				t.Errorf("err = %v", err)
+			}
+			return
+		}
 	}
 }

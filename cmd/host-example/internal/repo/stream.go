@@ -67,10 +67,11 @@ func (fw *frameWriter) close() error { return fw.zw.Close() }
 
 // frameReader reads records back from a stream file.
 type frameReader struct {
-	zr  *zstd.Decoder
-	br  *bufio.Reader
-	n   int // frames read
-	err error
+	zr    *zstd.Decoder
+	br    *bufio.Reader
+	n     int // frames read
+	err   error
+	stats ReadStats
 }
 
 func newFrameReader(r io.Reader) (*frameReader, error) {
@@ -96,34 +97,65 @@ func newFrameReader(r io.Reader) (*frameReader, error) {
 }
 
 // next returns the next record, or io.EOF after the last complete frame.
-func (fr *frameReader) next() (*shared.Record, error) {
+func (fr *frameReader) next(keep PageFilter) (*shared.Record, error) {
 	if fr.err != nil {
 		return nil, fr.err
 	}
-	rec, err := fr.read()
+	rec, err := fr.read(keep)
 	if err != nil {
 		fr.err = err
 	}
 	return rec, err
 }
 
-func (fr *frameReader) read() (*shared.Record, error) {
-	var head [8]byte
-	if _, err := io.ReadFull(fr.br, head[:]); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, io.EOF
+// pageHeadLen is the encoded head of a PageBatch: kind, FileIndex, FirstPage, data length.
+const pageHeadLen = 1 + 4 + 8 + 8
+
+func (fr *frameReader) read(keep PageFilter) (*shared.Record, error) {
+	for {
+		var head [8]byte
+		if _, err := io.ReadFull(fr.br, head[:]); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil, io.EOF
+			}
+			return nil, fr.damaged(err)
 		}
-		return nil, fr.damaged(err)
+		n := binary.BigEndian.Uint32(head[0:4])
+		if n == 0 || n > maxFrame {
+			return nil, fmt.Errorf("%w: record %d has an impossible length %d", ErrCorrupt, fr.n+1, n)
+		}
+		if keep != nil && n >= pageHeadLen {
+			p, err := fr.br.Peek(pageHeadLen)
+			if err != nil {
+				return nil, fr.damaged(unexpectedEOF(err))
+			}
+			// A head that does not add up is left to the full read, whose checksum and
+			// decoding report it.
+			if dataLen := binary.BigEndian.Uint64(p[13:21]); p[0] == 'P' && dataLen == uint64(n)-pageHeadLen &&
+				!keep(binary.BigEndian.Uint32(p[1:5]), binary.BigEndian.Uint64(p[5:13]), dataLen) {
+				if _, err := fr.br.Discard(int(n)); err != nil {
+					return nil, fr.damaged(unexpectedEOF(err))
+				}
+				fr.n++
+				fr.stats.Records++
+				fr.stats.Skipped++
+				fr.stats.Bytes += 8 + uint64(n)
+				fr.stats.SkippedBytes += 8 + uint64(n)
+				continue
+			}
+		}
+		return fr.decode(head, n)
 	}
-	n := binary.BigEndian.Uint32(head[0:4])
-	if n == 0 || n > maxFrame {
-		return nil, fmt.Errorf("%w: record %d has an impossible length %d", ErrCorrupt, fr.n+1, n)
-	}
+}
+
+func (fr *frameReader) decode(head [8]byte, n uint32) (*shared.Record, error) {
 	payload := make([]byte, n)
 	if _, err := io.ReadFull(fr.br, payload); err != nil {
 		return nil, fr.damaged(err)
 	}
 	fr.n++
+	fr.stats.Records++
+	fr.stats.Bytes += 8 + uint64(n)
 	if got, want := crc32.Checksum(payload, castagnoli), binary.BigEndian.Uint32(head[4:8]); got != want {
 		return nil, fmt.Errorf("%w: record %d fails its checksum (crc32c %08x, stored %08x)", ErrCorrupt, fr.n, got, want)
 	}
@@ -131,7 +163,15 @@ func (fr *frameReader) read() (*shared.Record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: record %d does not decode: %v", ErrCorrupt, fr.n, err)
 	}
+	fr.stats.Decoded++
 	return rec, nil
+}
+
+func unexpectedEOF(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
 }
 
 func (fr *frameReader) damaged(err error) error {
