@@ -1,6 +1,7 @@
 package pagemap
 
 import (
+	"bytes"
 	"runtime"
 	"runtime/metrics"
 	"sync"
@@ -104,6 +105,79 @@ func BenchmarkIdxGen13M(b *testing.B) {
 			if _, err := g.Read(buf); err != nil {
 				break
 			}
+		}
+	}
+}
+
+// BenchmarkPageSetAdd adds one page per iteration: sequentially within a space, and scattered
+// pseudo-randomly over 100 spaces and 4 Mi pages each.
+func BenchmarkPageSetAdd(b *testing.B) {
+	b.Run("sequential", func(b *testing.B) {
+		s := NewPageSet()
+		var i uint32
+		for b.Loop() {
+			s.Add(1, i)
+			i++
+		}
+	})
+	b.Run("scattered", func(b *testing.B) {
+		s := NewPageSet()
+		var x uint32 = 1
+		for b.Loop() {
+			x ^= x << 13
+			x ^= x >> 17
+			x ^= x << 5
+			s.Add(x%100, x>>10)
+		}
+	})
+}
+
+// BenchmarkRunsIterate plans reads over a set shaped like a change list: 20 spaces of
+// 50,000 pages, 80 % in runs of 64, the rest scattered.
+func BenchmarkRunsIterate(b *testing.B) {
+	s := newIdxGen(20, 50000, 1, 64, 0.8).Expected()
+	spaces := s.Spaces()
+	b.Run("Runs", func(b *testing.B) {
+		var n int
+		for b.Loop() {
+			for _, sp := range spaces {
+				n += len(s.Runs(sp))
+			}
+		}
+		b.ReportMetric(float64(n)/float64(b.N), "runs/op")
+	})
+	b.Run("ReadRuns", func(b *testing.B) {
+		var n int
+		for b.Loop() {
+			for _, sp := range spaces {
+				n += len(s.ReadRuns(sp, 3, 64))
+			}
+		}
+		b.ReportMetric(float64(n)/float64(b.N), "reads/op")
+	})
+	b.Run("Each", func(b *testing.B) {
+		var n int
+		for b.Loop() {
+			s.Each(func(space, page uint32) bool { n++; return true })
+		}
+		b.ReportMetric(float64(n)/float64(b.N), "pages/op")
+	})
+}
+
+// BenchmarkReadBitmapStream reads 1,000 runs of 20 blocks each (80 MB of bitmap blocks).
+func BenchmarkReadBitmapStream(b *testing.B) {
+	var data []byte
+	for r := range 1000 {
+		s := NewPageSet()
+		for sp := range 20 {
+			s.AddRange(uint32(sp), uint32(r*7), uint32(r*7+50))
+		}
+		data = appendRun(data, s, uint64(r)*100, uint64(r+1)*100)
+	}
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if _, err := ReadBitmapStream(bytes.NewReader(data), 0, 100000, NewPageSet()); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

@@ -11,7 +11,7 @@ import (
 	"github.com/RoaringBitmap/roaring/v2"
 )
 
-// The serialized PageSet; doc.go has the layout.
+// The serialized PageSet (the package documentation has the layout).
 const (
 	setMagic      = "PTPS"
 	setVersion    = 1

@@ -15,7 +15,7 @@ import (
 	"strings"
 )
 
-// Layout of an XtraDB changed-page bitmap block; doc.go has the table.
+// Layout of an XtraDB changed-page bitmap block (the package documentation has the table).
 const (
 	BitmapBlockSize = 4096 // bytes in a bitmap block
 
