@@ -201,7 +201,7 @@ func (b *backup) run(ctx context.Context, req *shared.BackupRequest) (err error)
 	if err != nil {
 		return err
 	}
-	state, err := b.state(plan, c, e, files, dict)
+	state, err := b.state(plan, c, e, end.BinlogFile, files, dict)
 	if err != nil {
 		return err
 	}
@@ -236,9 +236,10 @@ func (b *backup) run(ctx context.Context, req *shared.BackupRequest) (err error)
 const page0ReadBytes = 128
 
 // state records what the next incremental needs to know about this backup.
-func (b *backup) state(p *trackingPlan, c, e uint64, files []*tablespaceFile, dict *dictionary) ([]byte, error) {
+func (b *backup) state(p *trackingPlan, c, e uint64, binlogFile string, files []*tablespaceFile, dict *dictionary) ([]byte, error) {
 	s := &sourceState{
-		Version: stateVersion, ServerUUID: b.info.uuid, ServerStarted: p.start,
+		Version: stateVersion, ServerUUID: b.info.uuid, ServerStarted: p.server.started,
+		ConnectionID: p.server.connectionID, BinlogFile: binlogFile,
 		CheckpointLSN: c, EndLSN: e, TrackingReset: p.reset, TrackingGroup: p.group,
 		Indexes: dict.indexes, Encrypted: dict.encrypted,
 	}

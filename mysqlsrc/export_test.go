@@ -50,3 +50,6 @@ func ForEachLivePage(ctx context.Context, db *sql.DB, datadir string, pageSize u
 	}
 	return nil
 }
+
+// BinlogCreated reads the "created" field of a binlog file's Format_description event.
+var BinlogCreated = binlogCreated

@@ -4,17 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
-	"time"
 
 	"github.com/pagetrack/pagetrack/mysqlsrc/innodb"
 	"github.com/pagetrack/pagetrack/pagemap"
 	"github.com/pagetrack/pagetrack/shared"
 )
-
-// restartTolerance absorbs the one-second granularity of Uptime and clock steps between the
-// two reads of now − Uptime.
-const restartTolerance = 3
 
 // trackingPlan is what a backup decided about page tracking before taking the backup lock.
 type trackingPlan struct {
@@ -23,7 +19,7 @@ type trackingPlan struct {
 	reason string // why page tracking is not used, for an incremental
 	reset  uint64 // R, 0 without the component
 	group  uint64
-	start  int64 // server start time
+	server serverIdentity
 }
 
 // fallBack switches an incremental to the page-LSN scan, or refuses when the configuration
@@ -44,7 +40,7 @@ func (p *trackingPlan) fallBack(o *options, reason string) error {
 func (b *backup) prepareTracking(ctx context.Context, req *shared.BackupRequest) (*trackingPlan, error) {
 	p := &trackingPlan{method: shared.MethodFull}
 	var err error
-	if p.start, err = serverStarted(ctx, b.db); err != nil {
+	if p.server, err = readServerIdentity(ctx, b.db); err != nil {
 		return nil, err
 	}
 	if req.Base != nil {
@@ -81,7 +77,19 @@ func (b *backup) prepareTracking(ctx context.Context, req *shared.BackupRequest)
 		return nil, err
 	}
 	if p.base != nil {
-		if reason := trackingUnusable(p.base, groupBefore, p.group, p.start); reason != "" {
+		now, err := readLogStatus(ctx, b.db)
+		if err != nil {
+			return nil, err
+		}
+		binlogDir := ""
+		if b.info.binlogBasename != "" {
+			binlogDir = filepath.Dir(hostPath(b.info.binlogBasename, b.info.datadir, b.o.datadir))
+		}
+		reason := trackingUnusable(p.base, groupBefore, p.group)
+		if reason == "" {
+			reason = restartReason(p.base, p.server, binlogDir, now.BinlogFile)
+		}
+		if reason != "" {
 			if err := p.fallBack(b.o, reason); err != nil {
 				return nil, err
 			}
@@ -93,9 +101,9 @@ func (b *backup) prepareTracking(ctx context.Context, req *shared.BackupRequest)
 	return p, nil
 }
 
-// trackingUnusable says why the tracked list between the base and now cannot be trusted, or
-// "" when it can.
-func trackingUnusable(base *sourceState, groupBefore, group uint64, started int64) string {
+// trackingUnusable says why the tracked list between the base and now cannot be trusted
+// as far as the tracking API tells (restarts are checked separately), or "".
+func trackingUnusable(base *sourceState, groupBefore, group uint64) string {
 	switch {
 	case base.TrackingReset == 0:
 		return "the base backup was taken without page tracking"
@@ -103,9 +111,6 @@ func trackingUnusable(base *sourceState, groupBefore, group uint64, started int6
 		return "page tracking was off on the server"
 	case group != base.TrackingGroup:
 		return fmt.Sprintf("page tracking was stopped and started again since the base (tracking group now starts at LSN %d, at the base it started at %d)", group, base.TrackingGroup)
-	case started > base.ServerStarted+restartTolerance || started < base.ServerStarted-restartTolerance:
-		return fmt.Sprintf("the server restarted since the base (it started at %s, the base saw a start at %s); after an unclean restart the tracked page list can miss pages",
-			time.Unix(started, 0).UTC().Format(time.RFC3339), time.Unix(base.ServerStarted, 0).UTC().Format(time.RFC3339))
 	}
 	return ""
 }

@@ -14,6 +14,8 @@ type sourceState struct {
 	Version       int    `json:"version"`
 	ServerUUID    string `json:"server_uuid"`
 	ServerStarted int64  `json:"server_started"` // Unix seconds, server clock (now − Uptime)
+	ConnectionID  uint64 `json:"connection_id"`  // of a connection the backup opened
+	BinlogFile    string `json:"binlog_file,omitempty"`
 	CheckpointLSN uint64 `json:"checkpoint_lsn"` // C
 	EndLSN        uint64 `json:"end_lsn"`        // E
 	// Page tracking: the reset point R this backup set, and the tracking group's start.
