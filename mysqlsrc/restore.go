@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/pagetrack/pagetrack/mysqlsrc/innodb"
 	"github.com/pagetrack/pagetrack/shared"
@@ -111,10 +112,78 @@ type datadirWriter struct {
 	digest  *shared.Digester
 	result  shared.RestoreResult
 	dirs    map[string]bool
+
+	jobs     chan pageJob // page writes for the pool; nil once stopped
+	writeErr chan error
+	writers  sync.WaitGroup
 }
 
+// restoreWriters is how many page writes run at once: pages of different files (and of one
+// file) are independent, and WriteAt is safe to call concurrently.
+const restoreWriters = 4
+
 func (w *datadirWriter) write(ctx context.Context, records shared.RecordStream) (*shared.RestoreResult, error) {
+	w.startWriters(ctx)
+	res, err := w.receive(ctx, records)
+	if werr := w.stopWriters(); err == nil {
+		err = werr
+	}
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// startWriters runs the page-writing pool. Records are still received, checked and digested
+// in stream order by receive; only the writes of page batches fan out.
+func (w *datadirWriter) startWriters(ctx context.Context) {
+	w.jobs = make(chan pageJob, 2*restoreWriters)
+	w.writeErr = make(chan error, restoreWriters)
+	for range restoreWriters {
+		w.writers.Add(1)
+		go func() {
+			defer w.writers.Done()
+			for j := range w.jobs {
+				if _, err := j.f.WriteAt(j.data, j.off); err != nil {
+					select {
+					case w.writeErr <- fmt.Errorf("writing %s: %w", j.path, err):
+					default:
+					}
+				}
+			}
+		}()
+	}
+}
+
+func (w *datadirWriter) stopWriters() error {
+	if w.jobs == nil {
+		return nil
+	}
+	close(w.jobs)
+	w.writers.Wait()
+	w.jobs = nil
+	select {
+	case err := <-w.writeErr:
+		return err
+	default:
+		return nil
+	}
+}
+
+type pageJob struct {
+	f    *os.File
+	path string
+	off  int64
+	data []byte
+}
+
+func (w *datadirWriter) receive(ctx context.Context, records shared.RecordStream) (*shared.RestoreResult, error) {
 	for {
+		select {
+		case err := <-w.writeErr:
+			return nil, err
+		default:
+		}
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
@@ -228,9 +297,7 @@ func (w *datadirWriter) pages(p *shared.PageBatch) error {
 	if uint64(len(p.Data))%size != 0 {
 		return fmt.Errorf("page batch for %s is %d bytes, not a whole number of %d-byte pages", rf.ts.Path, len(p.Data), size)
 	}
-	if _, err := rf.f.WriteAt(p.Data, int64(p.FirstPage*size)); err != nil {
-		return fmt.Errorf("writing %s: %w", rf.ts.Path, err)
-	}
+	w.jobs <- pageJob{f: rf.f, path: rf.ts.Path, off: int64(p.FirstPage * size), data: p.Data}
 	w.result.Pages += uint64(len(p.Data)) / size
 	w.result.Bytes += uint64(len(p.Data))
 	return nil
@@ -303,6 +370,9 @@ func (w *datadirWriter) fileChunk(c *shared.FileChunk) error {
 // finish sizes every file as the backup recorded, cuts the redo at E, writes the binlog
 // index and the mysql/ directory, and makes it all durable.
 func (w *datadirWriter) finish() error {
+	if err := w.stopWriters(); err != nil {
+		return err
+	}
 	t := w.trailer
 	if t.CheckpointLSN != w.header.CheckpointLSN {
 		return fmt.Errorf("trailer checkpoint %d differs from the header's %d", t.CheckpointLSN, w.header.CheckpointLSN)
