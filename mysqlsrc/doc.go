@@ -3,17 +3,36 @@
 // recovers by its own crash recovery.
 //
 // A backup holds LOCK INSTANCE FOR BACKUP (DDL blocked, DML running), reads the checkpoint C
-// from performance_schema.log_status, follows the redo log from C while it copies every page of
-// every InnoDB file (validating checksums, re-reading torn pages), then reads the end point E,
-// the binlog position and the GTID set from one log_status row, waits until the captured redo
-// reaches E, and unlocks. The copied pages are fuzzy; the redo from C to E makes them
-// consistent. Restore writes the pages back and builds one redo file whose checkpoint is C and
-// whose last block ends at E, so that InnoDB's crash recovery replays exactly C..E.
+// from performance_schema.log_status, follows the redo log from C while it copies pages
+// (validating checksums, re-reading torn pages), then reads the end point E, the binlog
+// position and the GTID set from one log_status row, waits until the captured redo reaches E,
+// and unlocks. The copied pages are fuzzy; the redo from C to E makes them consistent. Restore
+// writes the pages back and builds one redo file whose checkpoint is C and whose last block
+// ends at E, so that InnoDB's crash recovery replays exactly C..E.
+//
+// An incremental reads only the pages page tracking (component_mysqlbackup) lists as changed
+// between the base's checkpoint and its own, or, when the list cannot be proven complete,
+// every page, keeping those newer than the base (the page-LSN scan). Its state for the next
+// incremental travels in the trailer, opaque to the host.
 //
 // The files, one concern each: config.go (attributes), probe.go (server checks),
 // coords.go (backup lock and log_status), tablespaces.go (finding the InnoDB files),
-// pages.go (copying pages), redo.go (following the redo log), backup.go (the procedure),
-// restore.go (writing a datadir), verify.go (starting a server on it and checking tables).
+// pages.go (copying pages), redo.go (following the redo log), tracking.go (the page tracking
+// UDFs and purge), incremental.go (what an incremental may trust and reads), restart.go
+// (proving the server did not restart since the base), state.go (what a backup remembers),
+// backup.go (the procedure), restore.go (writing a datadir), verify.go (starting a server on
+// it and checking tables).
 //
-// Measured facts this package relies on are in the project's mysql-hot-backup-facts reference.
+// Measured on MySQL 9.7.4 by this package's tests, beyond the project's facts reference:
+//   - a just-created .ibd has a provisional page 0 on disk (type ALLOCATED, FSP_SIZE 0); its
+//     space id and flags come from INNODB_TABLESPACES until the server flushes it;
+//   - mysqlbackup_page_track_set(true) on active tracking returns the group start until the
+//     checkpoint has passed the previous reset point, and a new reset point after that;
+//   - get_changed_pages(start, end) counts from the reset point at or below start, and its end
+//     is coarse (a too-early end still returned later pages): only a late start loses pages;
+//   - get_changed_pages(C, C) answers 3803, so an incremental whose checkpoint equals its
+//     base's takes an empty list (every change since is in the redo it carries);
+//   - purge_up_to(floor) answered the floor itself when there was nothing it could drop;
+//   - the first binlog a server opens after any start, clean or kill -9, has a non-zero
+//     created field in its Format_description event; rotations write 0.
 package mysqlsrc
