@@ -3,7 +3,6 @@ package mysqlsrc_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
@@ -114,31 +113,6 @@ func TestTrackedSetIsComplete(t *testing.T) {
 	}
 }
 
-// discard drains a stream and keeps only its trailer.
-func discard(t *testing.T, src shared.Source, cfg shared.Config, base *shared.Trailer) *shared.Trailer {
-	t.Helper()
-	req := &shared.BackupRequest{Config: cfg}
-	if base != nil {
-		req.Base = &shared.BaseSnapshot{State: base.SourceState}
-	}
-	stream, err := src.Backup(context.Background(), req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		r, err := stream.Recv()
-		if err == io.EOF {
-			t.Fatal("stream ended without a trailer")
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if r.Trailer != nil {
-			return r.Trailer
-		}
-	}
-}
-
 // TestIncrementalReadsOnlyChangedPages: on a dataset of over 200 MB with under 5 % of its
 // pages changed, the incremental's own counters show it read at most 1.1 × the changed
 // pages plus one page per file.
@@ -153,7 +127,7 @@ func TestIncrementalReadsOnlyChangedPages(t *testing.T) {
 	sourcetest.Checkpoint(t, srv)
 	src := mysqlsrc.New(hclog.NewNullLogger())
 	cfg := sourcetest.Config(srv)
-	full := discard(t, src, cfg, nil)
+	full := sourcetest.TrailerOf(t, src, cfg, nil)
 	if full.PageBytes < 200<<20 {
 		t.Fatalf("the dataset is only %d bytes", full.PageBytes)
 	}
@@ -161,7 +135,7 @@ func TestIncrementalReadsOnlyChangedPages(t *testing.T) {
 		srv.MustExec("UPDATE big.t SET pad = REVERSE(pad) WHERE id = ?", (i*7919)%rows)
 	}
 	sourcetest.Checkpoint(t, srv)
-	inc := discard(t, src, cfg, full)
+	inc := sourcetest.TrailerOf(t, src, cfg, full)
 	t.Logf("full: %d pages; incremental (%s): set %d pages, read %d pages / %d bytes, sent %d pages / %d bytes, %d files",
 		full.Pages, inc.Method, inc.PagesInSet, inc.PagesRead, inc.BytesRead, inc.Pages, inc.BytesSent, inc.Tablespaces)
 	if inc.Method != shared.MethodPageTracking {

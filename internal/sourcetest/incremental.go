@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,8 +14,8 @@ import (
 	"github.com/pagetrack/pagetrack/shared"
 )
 
-// BackupOn takes a backup on base (nil: full) and returns its records and trailer.
-func BackupOn(t *testing.T, src shared.Source, cfg shared.Config, base *shared.Trailer) ([]*shared.Record, *shared.Trailer) {
+// startBackup starts a backup on base (nil: full).
+func startBackup(t *testing.T, src shared.Source, cfg shared.Config, base *shared.Trailer) shared.RecordStream {
 	t.Helper()
 	req := &shared.BackupRequest{Config: cfg}
 	if base != nil {
@@ -24,7 +25,13 @@ func BackupOn(t *testing.T, src shared.Source, cfg shared.Config, base *shared.T
 	if err != nil {
 		t.Fatal(err)
 	}
-	recs, err := drain(stream)
+	return stream
+}
+
+// BackupOn takes a backup on base (nil: full) and returns its records and trailer.
+func BackupOn(t *testing.T, src shared.Source, cfg shared.Config, base *shared.Trailer) ([]*shared.Record, *shared.Trailer) {
+	t.Helper()
+	recs, err := drain(startBackup(t, src, cfg, base))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,6 +40,24 @@ func BackupOn(t *testing.T, src shared.Source, cfg shared.Config, base *shared.T
 		t.Fatal("stream has no trailer")
 	}
 	return recs, last.Trailer
+}
+
+// TrailerOf takes a backup on base, keeping only its trailer (for backups too large to hold).
+func TrailerOf(t *testing.T, src shared.Source, cfg shared.Config, base *shared.Trailer) *shared.Trailer {
+	t.Helper()
+	stream := startBackup(t, src, cfg, base)
+	for {
+		r, err := stream.Recv()
+		if err == io.EOF {
+			t.Fatal("stream ended without a trailer")
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Trailer != nil {
+			return r.Trailer
+		}
+	}
 }
 
 // Checkpoint makes the server flush its dirty pages and waits until the checkpoint has passed
