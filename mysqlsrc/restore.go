@@ -210,6 +210,7 @@ func (w *datadirWriter) receive(ctx context.Context, records shared.RecordStream
 }
 
 func (w *datadirWriter) apply(r *shared.Record) error {
+	w.digest.Add(r) // the digest skips Progress and Trailer records itself
 	switch {
 	case r.Header != nil:
 		if w.header != nil {
@@ -219,22 +220,16 @@ func (w *datadirWriter) apply(r *shared.Record) error {
 			return fmt.Errorf("stream format %d is not supported by this plugin (it reads format %d); use a matching plugin version", r.Header.StreamFormat, shared.StreamFormat)
 		}
 		w.header = r.Header
-		w.digest.Add(r)
 		return w.startRedo()
 	case r.Tablespace != nil:
-		w.digest.Add(r)
 		return w.tablespace(r.Tablespace)
 	case r.Pages != nil:
-		w.digest.Add(r)
 		return w.pages(r.Pages)
 	case r.Redo != nil:
-		w.digest.Add(r)
 		return w.redoSegment(r.Redo)
 	case r.Binlog != nil:
-		w.digest.Add(r)
 		return w.binlogChunk(r.Binlog)
 	case r.File != nil:
-		w.digest.Add(r)
 		return w.fileChunk(r.File)
 	case r.Trailer != nil:
 		if err := w.digest.Check(r.Trailer); err != nil {
