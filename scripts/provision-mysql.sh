@@ -60,6 +60,7 @@ apt_opts=(
   -o "APT::Get::AllowUnauthenticated=false"
   -o "Debug::NoLocking=1"
   -o "Acquire::Languages=none"
+  -o "APT::Sandbox::User=root" # the private state is root-owned; no _apt download sandbox
 )
 mkdir -p "$state/cache"
 
