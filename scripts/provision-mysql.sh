@@ -18,68 +18,18 @@ if [[ -f $stamp ]]; then echo "$prefix"; exit 0; fi
 
 log() { echo "provision-mysql: $*" >&2; }
 
-mirror() {
-  local f uri
-  for f in /etc/apt/sources.list.d/*.sources; do
-    [[ -f $f ]] || continue
-    # deb822: take the URIs of a stanza whose suites are not a -security suite.
-    uri=$(awk '
-      /^[[:space:]]*$/ { if (u != "" && s !~ /security/) { print u; exit } u=""; s=""; next }
-      /^URIs:/ { u=$2 } /^Suites:/ { s=$0 }
-      END { if (u != "" && s !~ /security/) print u }' "$f" | head -n1)
-    if [[ -n $uri && $uri == */debian ]]; then echo "$uri"; return; fi
-  done
-  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-    [[ -f $f ]] || continue
-    uri=$(awk '$1=="deb" && $0 !~ /security/ { for (i=2;i<=NF;i++) if ($i !~ /^\[/ && $i ~ /:\/\//) { print $i; exit } }' "$f" | grep '/debian$' | head -n1 || true)
-    if [[ -n $uri ]]; then echo "$uri"; return; fi
-  done
-  return 1
-}
-
-uri=$(mirror) || { log "cannot find a Debian mirror in /etc/apt/sources.list*; set PAGETRACK_MYSQL_BASEDIR to an installed MySQL 8.0.30+ instead"; exit 1; }
-log "using Debian sid from the machine's mirror"
-
-state=$root/.cache/apt-sid
-mkdir -p "$state"/{etc/apt/sources.list.d,etc/apt/preferences.d,etc/apt/apt.conf.d,lists/partial,archives/partial,dpkg,debs}
-: >"$state/dpkg/status"
-keyring=/usr/share/keyrings/debian-archive-keyring.gpg
-echo "deb [signed-by=$keyring] $uri sid main" >"$state/etc/apt/sources.list"
-
-apt_opts=(
-  -o "Dir::Etc=$state/etc/apt"
-  -o "Dir::Etc::SourceList=$state/etc/apt/sources.list"
-  -o "Dir::Etc::SourceParts=$state/etc/apt/sources.list.d"
-  -o "Dir::Etc::Preferences=$state/etc/apt/preferences"
-  -o "Dir::Etc::PreferencesParts=$state/etc/apt/preferences.d"
-  -o "Dir::State::Lists=$state/lists"
-  -o "Dir::State::status=$state/dpkg/status"
-  -o "Dir::Cache=$state/cache"
-  -o "Dir::Cache::archives=$state/archives"
-  -o "APT::Architecture=amd64"
-  -o "APT::Get::AllowUnauthenticated=false"
-  -o "Debug::NoLocking=1"
-  -o "Acquire::Languages=none"
-  -o "APT::Sandbox::User=root" # the private state is root-owned; no _apt download sandbox
-)
-mkdir -p "$state/cache"
-
-if [[ ! -s $state/lists/.updated ]] || [[ -n $(find "$state/lists/.updated" -mmin +1440 2>/dev/null) ]]; then
-  log "apt-get update (sid, private state)"
-  apt-get "${apt_opts[@]}" -q update >&2
-  date >"$state/lists/.updated"
-fi
+source "$root/scripts/debian-sid.sh"
+sid_init "$root" || { log "set PAGETRACK_MYSQL_BASEDIR to an installed MySQL 8.0.30+ instead"; exit 1; }
 
 pkgs=(mysql-server-core mysql-client-core)
 log "resolving the dependency closure of ${pkgs[*]}"
-closure=$(apt-get "${apt_opts[@]}" -s install --no-install-recommends "${pkgs[@]}" | awk '$1=="Inst" { print $2 }')
+closure=$(sid_closure "${pkgs[@]}")
 [[ -n $closure ]] || { log "apt-get resolved no packages"; exit 1; }
-
 log "downloading $(echo "$closure" | wc -l) packages"
-(cd "$state/debs" && apt-get "${apt_opts[@]}" -q download $closure >&2)
+sid_download "$sid_state/debs" $closure
 
 rm -rf "$prefix.tmp" && mkdir -p "$prefix.tmp"
-for deb in "$state"/debs/*.deb; do dpkg -x "$deb" "$prefix.tmp"; done
+sid_unpack "$sid_state/debs" "$prefix.tmp"
 rm -rf "$prefix" && mv "$prefix.tmp" "$prefix"
 
 ld=$prefix/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2

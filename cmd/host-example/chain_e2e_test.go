@@ -6,14 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/pagetrack/pagetrack/internal/testmysql"
 	"github.com/pagetrack/pagetrack/internal/workload"
-	"github.com/pagetrack/pagetrack/mysqlsrc"
 )
 
 // tableDigest is what a DDL test table must hold: its row count and a checksum of its rows.
@@ -190,28 +188,7 @@ func TestIncrementalChain(t *testing.T) {
 
 	for i, c := range chain {
 		t.Run(fmt.Sprintf("%d_%s", i, strings.ReplaceAll(c.step.name, " ", "_")), func(t *testing.T) {
-			target := filepath.Join(t.TempDir(), "datadir")
-			h.mustRun("restore", "-r", h.repo, c.snap.ID, "--target", target)
-			restored := testmysql.StartExisting(t, target, testmysql.Options{})
-			if _, err := mysqlsrc.CheckAllTables(ctx, restored.Root); err != nil {
-				t.Fatal(err)
-			}
-			res, err := workload.Check(ctx, restored.Root, wcfg)
-			if err != nil {
-				t.Fatalf("restored data does not match the model: %v", err)
-			}
-			for cl, k := range res.Steps {
-				if k < c.before[cl] || k > c.after[cl]+1 {
-					t.Errorf("client %d restored at step %d, outside the backup's window [%d, %d]", cl, k, c.before[cl], c.after[cl])
-				}
-			}
-			var gtids string
-			if err := restored.Root.QueryRow("SELECT @@gtid_executed").Scan(&gtids); err != nil {
-				t.Fatal(err)
-			}
-			if normGTID(gtids) != normGTID(c.snap.GTIDExecuted) {
-				t.Errorf("restored gtid_executed %q, the snapshot recorded %q", gtids, c.snap.GTIDExecuted)
-			}
+			restored := h.restoreAndCheck(t, c.snap, wcfg, c.before, c.after)
 			if got := ddlTables(t, restored.Root); !maps.Equal(got, c.ddl) {
 				t.Errorf("ddl schema restored as %v, want %v", got, c.ddl)
 			}

@@ -18,8 +18,9 @@ import (
 	"github.com/pagetrack/pagetrack/mysqlsrc"
 )
 
-// pluginBinary is the real plugin, built once for the package's tests.
-var pluginBinary string
+// pluginBinary is the real plugin and hostBinary the host, built once for the package's tests
+// into one directory (the host finds pagetrack-mysql next to itself).
+var pluginBinary, hostBinary string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "pagetrack-e2e-bin")
@@ -28,11 +29,14 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	pluginBinary = filepath.Join(dir, "pagetrack-mysql")
-	build := exec.Command("go", "build", "-o", pluginBinary, "github.com/pagetrack/pagetrack/plugin")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building the plugin:", err)
-		os.Exit(1)
+	hostBinary = filepath.Join(dir, "host-example")
+	for bin, pkg := range map[string]string{pluginBinary: "github.com/pagetrack/pagetrack/plugin", hostBinary: "github.com/pagetrack/pagetrack/cmd/host-example"} {
+		build := exec.Command("go", "build", "-o", bin, pkg)
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "building", pkg+":", err)
+			os.Exit(1)
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
@@ -147,39 +151,47 @@ func TestFullBackupsUnderLoad(t *testing.T) {
 	}
 	for i, b := range backups {
 		t.Run(fmt.Sprintf("snapshot%d", i+1), func(t *testing.T) {
-			target := filepath.Join(t.TempDir(), "datadir")
-			args := []string{"restore", "-r", h.repo, b.snap.ID, "--target", target}
+			var extra []string
 			if i == 0 {
-				args = append(args, "--verify") // the others are recovered by the stock mysqld below
+				extra = []string{"--verify"} // the others are recovered by the stock mysqld
 			}
-			h.mustRun(args...)
-			restored := testmysql.StartExisting(t, target, testmysql.Options{})
-			n, err := mysqlsrc.CheckAllTables(ctx, restored.Root)
-			if err != nil {
-				t.Fatal(err)
-			}
-			res, err := workload.Check(ctx, restored.Root, wcfg)
-			if err != nil {
-				t.Fatalf("restored data does not match the model: %v", err)
-			}
-			for c, k := range res.Steps {
-				// A commit inside the backup may be acknowledged to its client only after
-				// Steps() was read: K may exceed the acknowledged count by one.
-				if k < b.before[c] || k > b.after[c]+1 {
-					t.Errorf("client %d restored at step %d, outside the backup's window [%d, %d]", c, k, b.before[c], b.after[c])
-				}
-			}
-			var gtids string
-			if err := restored.Root.QueryRow("SELECT @@gtid_executed").Scan(&gtids); err != nil {
-				t.Fatal(err)
-			}
-			if normGTID(gtids) != normGTID(b.snap.GTIDExecuted) {
-				t.Errorf("restored gtid_executed %q, the snapshot recorded %q", gtids, b.snap.GTIDExecuted)
-			}
-			t.Logf("snapshot %s: %d tables OK, steps %v (window %v..%v), %d rows verified, LSN %d..%d",
-				b.snap.ID, n, res.Steps, b.before, b.after, res.Rows, b.snap.CheckpointLSN, b.snap.EndLSN)
+			h.restoreAndCheck(t, b.snap, wcfg, b.before, b.after, extra...)
 		})
 	}
+}
+
+// restoreAndCheck restores snapshot snap into a fresh directory, starts a stock mysqld on it
+// and checks it exactly: CHECK TABLE everywhere, the workload's data equal to its model at a
+// point inside the backup's window [before, after] (after+1: a commit inside the backup may be
+// acknowledged after Steps() was read), and the GTID set the snapshot recorded. It returns the
+// running server for further checks.
+func (h *host) restoreAndCheck(t *testing.T, snap snapshot, wcfg workload.Config, before, after []int, extra ...string) *testmysql.Server {
+	t.Helper()
+	ctx := context.Background()
+	target := filepath.Join(t.TempDir(), "datadir")
+	h.mustRun(append([]string{"restore", "-r", h.repo, snap.ID, "--target", target}, extra...)...)
+	restored := testmysql.StartExisting(t, target, testmysql.Options{})
+	if _, err := mysqlsrc.CheckAllTables(ctx, restored.Root); err != nil {
+		t.Fatal(err)
+	}
+	res, err := workload.Check(ctx, restored.Root, wcfg)
+	if err != nil {
+		t.Fatalf("snapshot %s: restored data does not match the model: %v", snap.ID, err)
+	}
+	for c, k := range res.Steps {
+		if k < before[c] || k > after[c]+1 {
+			t.Errorf("snapshot %s: client %d restored at step %d, outside the backup's window [%d, %d]", snap.ID, c, k, before[c], after[c])
+		}
+	}
+	var gtids string
+	if err := restored.Root.QueryRow("SELECT @@gtid_executed").Scan(&gtids); err != nil {
+		t.Fatal(err)
+	}
+	if normGTID(gtids) != normGTID(snap.GTIDExecuted) {
+		t.Errorf("snapshot %s: restored gtid_executed %q, the snapshot recorded %q", snap.ID, gtids, snap.GTIDExecuted)
+	}
+	t.Logf("snapshot %s (%s): steps %v in window %v..%v, %d rows verified", snap.ID, snap.Kind, res.Steps, before, after, res.Rows)
+	return restored
 }
 
 func progressed(before, after []int) int {

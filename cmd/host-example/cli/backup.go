@@ -19,7 +19,8 @@ Takes one backup of a source and records it as a snapshot in the repository. The
 the source's type is started, the source block is decoded with the attributes the plugin
 declares, and the stream it sends is stored and checked. A snapshot is recorded only when the
 whole stream arrived and its digest matches; on any failure, or when interrupted (Ctrl-C,
-SIGTERM), nothing is recorded and nothing is left behind.
+SIGTERM), nothing is recorded. Data is stored deduplicated: a page, redo or binlog chunk the
+repository holds already (from any snapshot of any source) is not stored again.
 
 Without --full the backup is an incremental: it builds on the newest snapshot of the same
 source in the repository and holds only the pages that changed since (the plugin says how it
@@ -51,7 +52,7 @@ Example:
   host-example backup -c /etc/pagetrack/backup.hcl --full --source primary
   host-example backup -c /etc/pagetrack/backup.hcl --source primary
 
-` + exitStatusHelp
+` + backupStdoutHelp + exitStatusHelp
 
 func runBackup(ctx context.Context, e *env, args []string) error {
 	fs := e.flagSet("backup")
@@ -63,6 +64,7 @@ func runBackup(ctx context.Context, e *env, args []string) error {
 	stringFlag(fs, &pluginPath, "plugin")
 	boolFlag(fs, &full, "full")
 	boolFlag(fs, &asJSON, "json")
+	so := addStdoutFlags(fs) // --stdout: stdio.go
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -72,6 +74,9 @@ func runBackup(ctx context.Context, e *env, args []string) error {
 		return usageErrorf("unexpected argument %q", pos[0])
 	case cfgPath == "":
 		return usageErrorf("no configuration: pass -c CONFIG")
+	}
+	if so.requested() { // --stdout: stdio.go
+		return e.backupToStdout(ctx, so, cfgPath, sourceName, pluginPath, repoFlag, full, asJSON)
 	}
 
 	cf, err := e.loadConfig(cfgPath)
@@ -86,10 +91,15 @@ func runBackup(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	r, err := repo.Open(dir)
+	r, err := e.openRepo(dir)
 	if err != nil {
 		return err
 	}
+	unlock, err := e.lockRepo(ctx, r, false, "backup")
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	ref, err := e.pluginRef(block.Type, pluginPath, cf)
 	if err != nil {
 		return err
@@ -301,7 +311,8 @@ func printBackupSummary(e *env, r repo.Repository, s *repo.Snapshot, took time.D
 	if s.GTIDExecuted != "" {
 		e.printf("  GTID set   %s\n", oneLine(s.GTIDExecuted))
 	}
-	e.printf("  stored     %s (zstd)\n", formatBytes(uint64(s.StoredBytes)))
+	e.printf("  stored     %s new in the repository (%s compressed, %s logical; the rest was there already)\n",
+		formatBytes(uint64(s.AddedBytes)), formatBytes(uint64(s.StoredBytes)), formatBytes(uint64(s.LogicalBytes)))
 	e.printf("  duration   %s\n", formatDuration(took))
 }
 

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 
@@ -42,7 +43,8 @@ type SourceLoader func(ctx context.Context, ref PluginRef, logger hclog.Logger) 
 
 // Options configure Run.
 type Options struct {
-	// LoadSource starts a source plugin. Required by backup and restore.
+	// LoadSource starts a source plugin. Required by backup, restore and forget (for the
+	// tracking purge).
 	LoadSource SourceLoader
 	// PluginPath is the plugin executable to use when neither --plugin nor a plugin block in
 	// the configuration names one. Empty means pagetrack-TYPE next to the running executable.
@@ -125,10 +127,28 @@ func init() {
 		"backup":    {runBackup, backupUsage},
 		"snapshots": {runSnapshots, snapshotsUsage},
 		"restore":   {runRestore, restoreUsage},
+		"check":     {runCheck, checkUsage},
+		"forget":    {runForget, forgetUsage},
+		"stats":     {runStats, statsUsage},
 	}
 }
 
-func commandNames() string { return "init, backup, snapshots, restore" }
+func commandNames() string {
+	names := make([]string, 0, len(commands))
+	for _, n := range commandOrder {
+		if _, ok := commands[n]; ok {
+			names = append(names, n)
+		}
+	}
+	for n := range commands {
+		if !slices.Contains(commandOrder, n) {
+			names = append(names, n)
+		}
+	}
+	return strings.Join(names, ", ")
+}
+
+var commandOrder = []string{"init", "backup", "snapshots", "restore", "check", "forget", "stats"}
 
 // env is what a command runs with.
 type env struct {
@@ -224,6 +244,10 @@ Commands:
              --full) and record it as a snapshot
   snapshots  list the snapshots of a repository
   restore    write a snapshot into a new datadir
+  check      check the repository; --read-data reads and checks every page
+  forget     remove snapshots a retention policy does not keep (chains are kept
+             whole), --prune their data, and tell the plugin the tracking floor
+  stats      stored against logical bytes, deduplication ratio, per snapshot
 
 Global flags:
   -v, --verbose   debug logs on stderr (also accepted after the command)
@@ -235,6 +259,8 @@ Example:
   host-example backup -c /etc/pagetrack/backup.hcl
   host-example snapshots -r /backups/repo
   host-example restore -r /backups/repo latest --target /var/lib/mysql-restored --verify
+  host-example check -r /backups/repo --read-data
+  host-example forget -c /etc/pagetrack/backup.hcl --prune
 
 Only results go to stdout; logs (hclog) and errors go to stderr.
 

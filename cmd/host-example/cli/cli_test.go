@@ -15,8 +15,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
-	"github.com/klauspost/compress/zstd"
 	"github.com/pagetrack/pagetrack/cmd/host-example/cli"
+	"github.com/pagetrack/pagetrack/cmd/host-example/internal/repo"
 	"github.com/pagetrack/pagetrack/shared"
 )
 
@@ -138,10 +138,26 @@ func (h *harness) snapshotsJSON() []map[string]any {
 	return out
 }
 
+// packFiles lists the pack files of the repository.
+func (h *harness) packFiles() []string {
+	h.t.Helper()
+	var out []string
+	filepath.WalkDir(filepath.Join(h.repo(), "data"), func(path string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			out = append(out, path)
+		}
+		return nil
+	})
+	return out
+}
+
 // assertNothingRecorded checks that the repository holds no snapshot and no file of one.
 func (h *harness) assertNothingRecorded() {
 	h.t.Helper()
-	for _, sub := range []string{"snapshots", "streams", "tmp"} {
+	for _, p := range h.packFiles() {
+		h.t.Errorf("pack %s left behind", p)
+	}
+	for _, sub := range []string{"snapshots", "index", "tmp", "locks"} {
 		es, err := os.ReadDir(filepath.Join(h.repo(), sub))
 		if err != nil {
 			h.t.Fatal(err)
@@ -330,51 +346,59 @@ func TestInterruptedBackupRecordsNothing(t *testing.T) {
 	})
 }
 
-// damage backs up, then changes the stored snapshot with f, and returns the id.
-func damage(t *testing.T, h *harness, f func(streamPath, metaPath string)) string {
-	t.Helper()
-	id := h.backup()
-	f(filepath.Join(h.repo(), "streams", id+".pgs"), filepath.Join(h.repo(), "snapshots", id+".json"))
-	return id
-}
-
 func TestRestoreDetectsDamage(t *testing.T) {
+	page := repo.Hash(bytes.Repeat([]byte("page"), 4096)) // every page of validStream
+	locate := func(t *testing.T, h *harness, id repo.ID) (string, int64) {
+		r, err := repo.Open(h.repo())
+		if err != nil {
+			t.Fatal(err)
+		}
+		path, off, n, err := r.Locate(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return path, off + n/2
+	}
+	editMeta := func(t *testing.T, meta string, edit func(m map[string]any)) {
+		b, _ := os.ReadFile(meta)
+		var m map[string]any
+		json.Unmarshal(b, &m)
+		edit(m)
+		b, _ = json.Marshal(m)
+		os.WriteFile(meta, b, 0o600)
+	}
 	tests := []struct {
 		name   string
-		damage func(t *testing.T, stream, meta string)
+		damage func(t *testing.T, h *harness, meta string, tree repo.ID)
 		want   string
 	}{
-		{"flipped byte in the file", func(t *testing.T, stream, _ string) {
-			b, _ := os.ReadFile(stream)
-			b[len(b)/2] ^= 0x40
-			os.WriteFile(stream, b, 0o600)
-		}, "is damaged"},
-		{"flipped byte in a record", func(t *testing.T, stream, _ string) {
-			recompress(t, stream, func(b []byte) {
-				i := bytes.Index(b, []byte("pagepage"))
-				b[i+5000] ^= 0x01
-			})
-		}, "fails its checksum"},
-		{"truncated", func(t *testing.T, stream, _ string) {
-			recompress(t, stream, func(b []byte) {})
-			b, _ := os.ReadFile(stream)
-			os.WriteFile(stream, b[:len(b)-20], 0o600)
-		}, "is damaged"},
-		{"metadata digest", func(t *testing.T, _, meta string) {
-			b, _ := os.ReadFile(meta)
-			var m map[string]any
-			json.Unmarshal(b, &m)
-			m["stream_digest"] = strings.Repeat("0", 64)
-			b, _ = json.Marshal(m)
-			os.WriteFile(meta, b, 0o600)
+		{"flipped byte in a page", func(t *testing.T, h *harness, _ string, _ repo.ID) {
+			path, off := locate(t, h, page)
+			flipAt(t, path, off)
+		}, "is damaged: ibdata1 page 0: blob"},
+		{"flipped byte in the record list", func(t *testing.T, h *harness, _ string, tree repo.ID) {
+			path, off := locate(t, h, tree)
+			flipAt(t, path, off)
+		}, "record list"},
+		{"metadata digest", func(t *testing.T, _ *harness, meta string, _ repo.ID) {
+			editMeta(t, meta, func(m map[string]any) { m["stream_digest"] = strings.Repeat("0", 64) })
 		}, "not the 0000"},
-		{"stream file missing", func(t *testing.T, stream, _ string) { os.Remove(stream) }, "missing"},
+		{"pack missing", func(t *testing.T, h *harness, _ string, _ repo.ID) {
+			path, _ := locate(t, h, page)
+			os.Remove(path)
+		}, "missing"},
+		{"record list not in the index", func(t *testing.T, _ *harness, meta string, _ repo.ID) {
+			editMeta(t, meta, func(m map[string]any) { m["tree"] = []string{strings.Repeat("ab", 32)} })
+		}, "missing from the index"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			forBoth(t, func(t *testing.T, viaGRPC bool) {
 				h := newHarness(t, viaGRPC)
-				id := damage(t, h, func(stream, meta string) { tt.damage(t, stream, meta) })
+				snap, _ := h.backupJSON("--full")
+				id := snap["id"].(string)
+				tree, _ := repo.ParseID(snap["tree"].([]any)[0].(string))
+				tt.damage(t, h, filepath.Join(h.repo(), "snapshots", id+".json"), tree)
 				code, stdout, stderr := h.run("restore", "-r", h.repo(), "latest", "--target", filepath.Join(h.dir, "restored"))
 				if code != 1 {
 					t.Errorf("exit %d, want 1", code)
@@ -395,23 +419,6 @@ func TestRestoreDetectsDamage(t *testing.T) {
 			})
 		})
 	}
-}
-
-// recompress decompresses a stream file, lets edit change it in place and compresses it again.
-func recompress(t *testing.T, path string, edit func([]byte)) {
-	t.Helper()
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dec, _ := zstd.NewReader(nil)
-	plain, err := dec.DecodeAll(raw, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	edit(plain)
-	enc, _ := zstd.NewWriter(nil)
-	os.WriteFile(path, enc.EncodeAll(plain, nil), 0o600)
 }
 
 func TestRestorePluginStopsEarly(t *testing.T) {
@@ -461,7 +468,9 @@ func TestSnapshotsJSONShape(t *testing.T) {
 		"page_size", "pages", "pages_in_set", "pages_read", "parent", "records", "redo_bytes",
 		"server_uuid", "server_version", "source", "source_state",
 		"source_type", "stored_bytes", "stream_digest", "stream_format", "tablespaces", "time",
+		"added_bytes", "logical_bytes", "tree",
 	}
+	sort.Strings(want)
 	var got []string
 	for k := range snaps[0] {
 		got = append(got, k)
@@ -499,6 +508,15 @@ func TestUsage(t *testing.T) {
 		{[]string{"snapshots", "--help"}, 0, "fallback_reason", ""},
 		{[]string{"backup", "--help"}, 0, "Without --full the backup is an incremental", ""},
 		{[]string{"init", "--help"}, 0, "Exit status:", ""},
+		{[]string{"check", "--help"}, 0, "--read-data", ""},
+		{[]string{"forget", "--help"}, 0, "--keep-daily N", ""},
+		{[]string{"stats", "--help"}, 0, "dedup_ratio", ""},
+		{[]string{"help", "forget"}, 0, "retention { keep_last", ""},
+		{[]string{"forget", "-r", h.repo()}, 2, "", "no retention policy"},
+		{[]string{"forget", "-r", h.repo(), "--keep-last", "0"}, 2, "", "keeps nothing"},
+		{[]string{"forget", "-r", h.repo(), "--keep-last", "-1"}, 2, "", "0 or more"},
+		{[]string{"check", "-r", h.repo(), "extra"}, 2, "", `unexpected argument "extra"`},
+		{[]string{"stats"}, 2, "", "pass -r REPO"},
 		{[]string{"snapshots", "-r", h.repo(), "-l", "--json"}, 2, "", "exclude each other"},
 		{[]string{"backup", "--full"}, 2, "", "-c CONFIG"},
 		{[]string{"backup", "--full", "-c", h.config(), "extra"}, 2, "", `unexpected argument "extra"`},
@@ -584,22 +602,6 @@ func TestSourceSelection(t *testing.T) {
 	code, _, stderr = h.run("backup", "-c", h.config(), "--full", "--source", "nope")
 	if code != 1 || !strings.Contains(stderr, `no source block named "nope"`) {
 		t.Errorf("exit %d\n%s", code, stderr)
-	}
-}
-
-func TestProgressOnlyOnTerminal(t *testing.T) {
-	h := newHarness(t, false)
-	_, _, stderr := h.run("backup", "-c", h.config(), "--full")
-	if strings.Contains(stderr, "\r") || strings.Contains(stderr, "copying pages") {
-		t.Errorf("progress shown without a terminal:\n%q", stderr)
-	}
-	h.terminal = true
-	_, stdout, stderr := h.run("backup", "-c", h.config(), "--full")
-	if !strings.Contains(stderr, "\r\x1b[Kcopying pages") {
-		t.Errorf("no progress line on a terminal:\n%q", stderr)
-	}
-	if strings.Contains(stdout, "copying") {
-		t.Errorf("progress on stdout")
 	}
 }
 

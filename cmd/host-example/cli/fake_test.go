@@ -24,6 +24,8 @@ type fakeSource struct {
 	backupErr  error // returned by Backup itself
 	cancelAt   int
 	onCancelAt func()
+	// delay is slept before each record is sent.
+	delay time.Duration
 
 	validate func(cfg shared.Config) error
 
@@ -115,6 +117,9 @@ func (s *fakeStream) Recv() (*shared.Record, error) {
 		case <-time.After(10 * time.Second):
 			return nil, errors.New("fake: the host did not cancel the backup")
 		}
+	}
+	if s.f.delay > 0 {
+		time.Sleep(s.f.delay)
 	}
 	if s.i == len(s.recs) {
 		if s.f.endErr != nil {

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/pagetrack/pagetrack/cmd/host-example/cli"
+	"github.com/pagetrack/pagetrack/cmd/host-example/internal/repo"
 	"github.com/pagetrack/pagetrack/shared"
 )
 
@@ -45,13 +46,13 @@ func stateOf(t *testing.T, m *datadirModel, snap map[string]any) *modelState {
 // newChainModel is the datadir the chain tests start from.
 func newChainModel() *datadirModel {
 	m := newModel()
-	m.add("ibdata1", 0, 1024, 12, 1)
-	m.add("undo_001", 4294967279, 1024, 6, 1)
-	m.add("shop/orders.ibd", 7, 1024, 20, 1)
+	m.add("ibdata1", 0, 4096, 12, 1)
+	m.add("undo_001", 4294967279, 4096, 6, 1)
+	m.add("shop/orders.ibd", 7, 4096, 20, 1)
 	m.write("shop/orders.ibd", 0, 15, 16, 17, 18, 19) // allocated, never written
-	m.add("shop/items.ibd", 8, 512, 10, 1).zip = true
-	m.add("shop/log.ibd", 9, 1024, 8, 1).growLate = true
-	m.add("shop/old.ibd", 10, 1024, 5, 1)
+	m.add("shop/items.ibd", 8, 1024, 10, 1).zip = true
+	m.add("shop/log.ibd", 9, 4096, 8, 1).growLate = true
+	m.add("shop/old.ibd", 10, 4096, 5, 1)
 	return m
 }
 
@@ -66,7 +67,7 @@ var changes = []func(m *datadirModel){
 	},
 	func(m *datadirModel) {
 		m.drop("shop/old.ibd")
-		m.add("shop/new.ibd", 11, 1024, 7, 3)
+		m.add("shop/new.ibd", 11, 4096, 7, 3)
 		m.write("shop/orders.ibd", 3, 2)
 		m.resize("shop/orders.ibd", 25)
 		m.write("shop/orders.ibd", 3, 20, 21, 22)
@@ -74,7 +75,7 @@ var changes = []func(m *datadirModel){
 	func(m *datadirModel) {
 		// TRUNCATE TABLE: the file is re-created with a new space id.
 		m.drop("shop/items.ibd")
-		m.add("shop/items.ibd", 12, 512, 4, 4).zip = true
+		m.add("shop/items.ibd", 12, 1024, 4, 4).zip = true
 		m.resize("shop/orders.ibd", 8)
 		m.write("ibdata1", 4, 0)
 	},
@@ -306,7 +307,7 @@ func checkRestored(t *testing.T, recs []*shared.Record, chain []*modelState) uin
 		for p, v := range f.versions {
 			page, ok := got[f.path][uint32(p)]
 			switch {
-			case ok && !bytes.Equal(page, pageContent(f.path, f.space, uint32(p), v, f.pageSize)):
+			case ok && !bytes.Equal(page, pageContent(f.path, f.space, uint32(p), v, f.pageSize, f.zip)):
 				t.Errorf("%s page %d is not version %d: %.40q", f.path, p, v, page)
 			case !ok && v != 0:
 				t.Errorf("%s page %d (version %d) was not sent", f.path, p, v)
@@ -340,8 +341,9 @@ func checkRestored(t *testing.T, recs []*shared.Record, chain []*modelState) uin
 	return pages
 }
 
-// checkMergeStats checks what a merge read: each stream at most once, no record of a base
-// decoded unless it held a wanted page, and as many pages sent as the restored stream holds.
+// checkMergeStats checks what a merge read: only the pages it sent (a page of zeros held
+// twice by one batch is read once), the record lists of the snapshots it needed, and the
+// target's own redo, binlog and file chunks.
 func checkMergeStats(t *testing.T, st *cli.MergeStats, snaps []map[string]any, states []*modelState, pages uint64) {
 	t.Helper()
 	if st == nil {
@@ -365,77 +367,127 @@ func checkMergeStats(t *testing.T, st *cli.MergeStats, snaps []map[string]any, s
 	if st.PagesPlanned+st.PagesLeftZero != size {
 		t.Errorf("planned %d pages and left %d to zeros; the target's files have %d", st.PagesPlanned, st.PagesLeftZero, size)
 	}
-	seen := map[string]bool{}
-	var fromStreams uint64
-	for k, s := range st.Streams {
-		if seen[s.Snapshot] {
-			t.Errorf("stream of %s read twice", s.Snapshot)
-		}
-		seen[s.Snapshot] = true
-		fromStreams += s.PagesEmitted
-		if s.PagesEmitted != s.PagesPlanned {
-			t.Errorf("stream %s: sent %d pages of %d planned", s.Snapshot, s.PagesEmitted, s.PagesPlanned)
-		}
-		if k == 0 {
-			if s.Snapshot != st.Chain[0] || !s.Whole {
-				t.Errorf("the target's stream was not read first and whole: %+v", s)
-			}
-			continue
-		}
-		if s.PageRecordsUnneeded != 0 {
-			t.Errorf("stream %s: %d page records decoded without a wanted page", s.Snapshot, s.PageRecordsUnneeded)
-		}
-		// A base's decoded records are its header, tablespace records and the page records
-		// with a wanted page; the others were skipped after their head.
-		var ts uint64
-		for k, snap := range snaps {
-			if snap["id"] == s.Snapshot {
-				for _, r := range states[k].stream {
-					if r.Tablespace != nil {
-						ts++
-					}
-				}
-			}
-		}
-		if s.Read.Decoded < 1+s.PageRecords || s.Read.Decoded > 1+ts+s.PageRecords || s.Read.Decoded+s.Read.Skipped != s.Read.Records {
-			t.Errorf("stream %s: %+v decoded records beyond its header, %d tablespaces and %d wanted page records", s.Snapshot, s.Read, ts, s.PageRecords)
-		}
-		if s.Whole {
-			t.Errorf("stream %s was read to its end, past its last wanted page", s.Snapshot)
-		}
-		if s.PagesPlanned == 0 {
-			t.Errorf("stream %s was read for no page", s.Snapshot)
-		}
+	var from uint64
+	for _, n := range st.PagesFrom {
+		from += n
 	}
-	if fromStreams != pages {
-		t.Errorf("streams sent %d pages, the plugin got %d", fromStreams, pages)
+	if from != pages || len(st.PagesFrom) != len(snaps) {
+		t.Errorf("pages from each snapshot %v do not add up to %d", st.PagesFrom, pages)
+	}
+	if st.Read.PageBlobs > pages || (pages > 0 && st.Read.PageBlobs == 0) {
+		t.Errorf("%d page blobs read for %d pages sent", st.Read.PageBlobs, pages)
+	}
+	// Record lists: those of the snapshots planning needed, each once.
+	if st.SnapshotsRead < 1 || st.SnapshotsRead > len(snaps) {
+		t.Errorf("%d record lists read of a chain of %d", st.SnapshotsRead, len(snaps))
+	}
+	var trees uint64
+	for k := 0; k < st.SnapshotsRead; k++ {
+		trees += uint64(len(snaps[len(snaps)-1-k]["tree"].([]any)))
+	}
+	if st.Read.TreeBlobs != trees {
+		t.Errorf("%d record-list blobs read, the %d snapshots planning read have %d", st.Read.TreeBlobs, st.SnapshotsRead, trees)
+	}
+	// The target's two redo segments, binlog chunk and file chunk.
+	if st.Read.DataBlobs != 4 {
+		t.Errorf("%d data blobs read, want the target's 4", st.Read.DataBlobs)
 	}
 	if len(snaps) == 6 {
-		full := st.Streams[len(st.Streams)-1]
-		if full.Snapshot != st.Chain[5] || full.Read.Skipped == 0 {
-			t.Errorf("the full's stream skipped no record although most of it is superseded: %+v", full)
-		}
-		t.Logf("6-deep chain: %d pages sent; streams read: %+v", pages, st.Streams)
+		t.Logf("6-deep chain: %d pages sent, from %v; read %+v", pages, st.PagesFrom, st.Read)
 	}
+}
+
+// Restore reads no more for a long chain than the pages it sends: a chain of 30 incrementals
+// that each change one page reads one page blob per page restored.
+func TestLongChainReadsOnlyNeededPages(t *testing.T) {
+	h := newHarness(t, false)
+	m := newModel()
+	m.add("ibdata1", 0, 4096, 40, 1)
+	h.fake.model = m
+	var last map[string]any
+	last, _ = h.backupJSON()
+	for i := 0; i < 30; i++ {
+		m.write("ibdata1", uint32(i+2), i)
+		last, _ = h.backupJSON()
+	}
+	h.merge = nil
+	h.restoreOK(t, last["id"].(string))
+	st := h.merge
+	if st == nil || st.PagesPlanned != 40 || st.Read.PageBlobs != 40 || st.SnapshotsRead != 31 {
+		t.Fatalf("merge stats %+v", st)
+	}
+	if st.PagesFrom[30] != 10 || st.PagesFrom[0] != 1 {
+		t.Errorf("pages from the full %d, from the target %d; want 10 and 1", st.PagesFrom[30], st.PagesFrom[0])
+	}
+}
+
+// locatePage returns where the blob of a model page is stored.
+func (h *harness) locatePage(f string, space, page, version, size uint32, zip bool) (path string, off int64) {
+	h.t.Helper()
+	r, err := repo.Open(h.repo())
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	path, off, n, err := r.Locate(repo.Hash(pageContent(f, space, page, version, size, zip)))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return path, off + n/2
+}
+
+// flipPage flips a bit in the stored blob of a model page; the returned function undoes it.
+func (h *harness) flipPage(f string, space, page, version, size uint32, zip bool) func() {
+	h.t.Helper()
+	path, off := h.locatePage(f, space, page, version, size, zip)
+	return flipAt(h.t, path, off)
+}
+
+// flipAt flips one bit of the byte at off in path and returns a function that flips it back.
+func flipAt(t *testing.T, path string, off int64) func() {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := make([]byte, 1)
+	if _, err := f.ReadAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0x08
+	if _, err := f.WriteAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+	return func() { flipAt(t, path, off) }
 }
 
 func TestIncrementalBrokenChain(t *testing.T) {
 	h := newHarness(t, false)
 	h.fake.model = newChainModel()
-	var ids []string
+	var snaps []map[string]any
 	for i := 0; i < 4; i++ {
 		if i > 0 {
 			changes[i-1](h.fake.model)
 		}
 		snap, _ := h.backupJSON()
-		ids = append(ids, snap["id"].(string))
+		snaps = append(snaps, snap)
 	}
-	// The stream of the first incremental is gone: restoring anything built on it fails
-	// before the plugin is asked, naming it.
-	os.Remove(filepath.Join(h.repo(), "streams", ids[1]+".pgs"))
+	ids := []string{}
+	for _, s := range snaps {
+		ids = append(ids, s["id"].(string))
+	}
+	// The record list of the first incremental is damaged: restoring anything built on it
+	// fails before the plugin is asked, naming it.
+	r, _ := repo.Open(h.repo())
+	treeID, _ := repo.ParseID(snaps[1]["tree"].([]any)[0].(string))
+	path, off, n, err := r.Locate(treeID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	undo := flipAt(t, path, off+n/2)
 	for _, target := range ids[2:] {
 		code, stdout, stderr := h.run("restore", "-r", h.repo(), target, "--target", filepath.Join(t.TempDir(), "d"))
-		if code != 1 || stdout != "" || !strings.Contains(stderr, "chain of snapshot "+target+" is broken") || !strings.Contains(stderr, ids[1]) || !strings.Contains(stderr, "missing") {
+		if code != 1 || stdout != "" || !strings.Contains(stderr, "chain of snapshot "+target+" is broken") || !strings.Contains(stderr, "snapshot "+ids[1]+" is damaged") || !strings.Contains(stderr, "record list") {
 			t.Errorf("restore %s: exit %d\n%s", target, code, stderr)
 		}
 		if _, req, _ := h.fake.state(); req != nil {
@@ -444,6 +496,8 @@ func TestIncrementalBrokenChain(t *testing.T) {
 	}
 	// What does not build on it still restores.
 	h.restoreOK(t, ids[0])
+	undo()
+	h.restoreOK(t, ids[3])
 
 	// The metadata of the second incremental is gone: the third names it as missing.
 	os.Remove(filepath.Join(h.repo(), "snapshots", ids[2]+".json"))
@@ -458,7 +512,7 @@ func TestIncrementalInconsistentChain(t *testing.T) {
 	m := newChainModel()
 	h.fake.model = m
 	full, _ := h.backupJSON()
-	m.add("shop/late.ibd", 20, 1024, 3, 1)
+	m.add("shop/late.ibd", 20, 4096, 3, 1)
 	m.lie = "shop/late.ibd" // sent as changed pages although the base lacks the file
 	inc, _ := h.backupJSON()
 	code, _, stderr := h.run("restore", "-r", h.repo(), inc["id"].(string), "--target", filepath.Join(t.TempDir(), "d"))
@@ -483,9 +537,10 @@ func TestIncrementalTrailerMismatchRecordsNothing(t *testing.T) {
 			h.fake.model = m
 			full, _ := h.backupJSON()
 			before := map[string][]string{}
-			for _, sub := range []string{"snapshots", "streams", "tmp"} {
+			for _, sub := range []string{"snapshots", "index", "tmp", "locks"} {
 				before[sub] = dirNames(t, filepath.Join(h.repo(), sub))
 			}
+			packs := len(h.packFiles())
 			changes[0](m)
 			tt.setup(m)
 			code, stdout, stderr := h.run("backup", "-c", h.config())
@@ -499,6 +554,9 @@ func TestIncrementalTrailerMismatchRecordsNothing(t *testing.T) {
 			}
 			if s := h.snapshotsJSON(); len(s) != 1 {
 				t.Errorf("%d snapshots", len(s))
+			}
+			if n := len(h.packFiles()); n != packs {
+				t.Errorf("%d packs after the failed backup, %d before", n, packs)
 			}
 		})
 	}
@@ -569,8 +627,9 @@ func dirNames(t *testing.T, dir string) []string {
 }
 
 // Stored data is checked on the way: a damaged page a restore needs fails it, naming the
-// snapshot; a damaged page it does not need is never decoded; the target's stream is checked
-// against its digest.
+// snapshot that stored it and the page; a damaged page it does not need is never read; a
+// missing pack fails the restore before the plugin is asked; the target's stored trailer is
+// checked against the digest its metadata records.
 func TestIncrementalRestoreDetectsDamage(t *testing.T) {
 	h := newHarness(t, false)
 	h.fake.model = newChainModel()
@@ -582,23 +641,10 @@ func TestIncrementalRestoreDetectsDamage(t *testing.T) {
 		snap, _ := h.backupJSON()
 		ids = append(ids, snap["id"].(string))
 	}
-	fullStream := filepath.Join(h.repo(), "streams", ids[0]+".pgs")
-	pristine, err := os.ReadFile(fullStream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	flip := func(marker string) {
-		os.WriteFile(fullStream, pristine, 0o600)
-		recompress(t, fullStream, func(b []byte) {
-			i := bytes.Index(b, []byte(marker))
-			if i < 0 {
-				t.Fatalf("no %q in the full's stream", marker)
-			}
-			b[i+3] ^= 0x20
-		})
-	}
 	restore := func(id string) (int, string) {
-		h.fake.restored = nil
+		h.fake.mu.Lock()
+		h.fake.restored, h.fake.restoreReq = nil, nil
+		h.fake.mu.Unlock()
 		code, _, stderr := h.run("restore", "-r", h.repo(), id, "--target", filepath.Join(t.TempDir(), "d"))
 		return code, stderr
 	}
@@ -613,22 +659,37 @@ func TestIncrementalRestoreDetectsDamage(t *testing.T) {
 	}
 
 	// items.ibd was rewritten by the first incremental: the full's copy is never needed.
-	flip("shop/items.ibd#8 p0 v1|")
+	undo := h.flipPage("shop/items.ibd", 8, 0, 1, 1024, true)
 	if code, stderr := restore(ids[3]); code != 0 {
 		t.Errorf("a damaged page no restore needs failed the restore: %s", stderr)
 	}
-	if code, stderr := restore(ids[0]); code != 1 || !strings.Contains(stderr, "fails its checksum") {
+	if code, stderr := restore(ids[0]); code != 1 || !strings.Contains(stderr, "snapshot "+ids[0]+" is damaged: shop/items.ibd page 0: blob") {
 		t.Errorf("restoring the full itself: exit %d\n%s", code, stderr)
 	}
+	noTrailer()
+	undo()
 
 	// orders.ibd page 0 was never rewritten: the full's copy is needed.
-	flip("shop/orders.ibd#7 p0 v1|")
+	undo = h.flipPage("shop/orders.ibd", 7, 0, 1, 4096, false)
 	code, stderr := restore(ids[3])
-	if code != 1 || !strings.Contains(stderr, "snapshot "+ids[0]+" is damaged") || !strings.Contains(stderr, "fails its checksum") {
+	if code != 1 || !strings.Contains(stderr, "snapshot "+ids[0]+" is damaged: shop/orders.ibd page 0") {
 		t.Errorf("exit %d\n%s", code, stderr)
 	}
 	noTrailer()
-	os.WriteFile(fullStream, pristine, 0o600)
+	undo()
+
+	// A missing pack is found before the plugin starts.
+	path, _ := h.locatePage("shop/orders.ibd", 7, 1, 1, 4096, false)
+	saved, _ := os.ReadFile(path)
+	os.Remove(path)
+	code, stderr = restore(ids[3])
+	if code != 1 || !strings.Contains(stderr, "is damaged") || !strings.Contains(stderr, "is missing") {
+		t.Errorf("exit %d\n%s", code, stderr)
+	}
+	if _, req, _ := h.fake.state(); req != nil {
+		t.Error("the plugin was asked to restore although a pack is missing")
+	}
+	os.WriteFile(path, saved, 0o600)
 
 	// The target's own stream is checked against the digest its metadata records.
 	meta := filepath.Join(h.repo(), "snapshots", ids[3]+".json")

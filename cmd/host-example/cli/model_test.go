@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pagetrack/pagetrack/mysqlsrc/innodb"
 	"github.com/pagetrack/pagetrack/shared"
 )
 
@@ -53,6 +54,7 @@ type modelFileState struct {
 	path        string
 	space       uint32
 	pageSize    uint32
+	zip         bool
 	versions    []uint32
 	incremental bool
 	sent        map[uint32]bool
@@ -108,12 +110,20 @@ func (m *datadirModel) resize(path string, n int) {
 	f.versions = f.versions[:n]
 }
 
-func pageContent(path string, space, page, version, size uint32) []byte {
+// pageContent is a page that passes InnoDB's page check (innodb.ValidatePage): its content
+// names the file, space, page and version; version 0 is a page of zeros.
+func pageContent(path string, space, page, version, size uint32, zip bool) []byte {
 	if version == 0 {
 		return make([]byte, size)
 	}
 	unit := []byte(fmt.Sprintf("%s#%d p%d v%d|", path, space, page, version))
-	return bytes.Repeat(unit, int(size)/len(unit)+1)[:size]
+	p := bytes.Repeat(unit, int(size)/len(unit)+1)[:size]
+	if zip {
+		innodb.SetZipPageChecksum(p)
+	} else {
+		innodb.SetPageChecksum(p)
+	}
+	return p
 }
 
 func (s *modelState) lookup(path string) *modelFileState {
@@ -141,7 +151,7 @@ func (m *datadirModel) backup(base *shared.BaseSnapshot) ([]*shared.Record, erro
 	st := &modelState{token: fmt.Sprintf("state@%d", checkpoint), checkpoint: checkpoint}
 	recs := []*shared.Record{{Header: &shared.Header{
 		StreamFormat: shared.StreamFormat, ServerVersion: "8.4.3", ServerUUID: "3e11fa47-71ca-11e1-9e33-c80aa9429562",
-		PageSize: 1024, CheckpointLSN: checkpoint, StartedAt: time.Unix(int64(checkpoint), 0).UTC(),
+		PageSize: 4096, CheckpointLSN: checkpoint, StartedAt: time.Unix(int64(checkpoint), 0).UTC(),
 	}}}
 	type job struct {
 		index uint32
@@ -152,7 +162,7 @@ func (m *datadirModel) backup(base *shared.BaseSnapshot) ([]*shared.Record, erro
 	var jobs, late []job
 	var pages, pageBytes uint64
 	for i, f := range m.files {
-		fs := modelFileState{path: f.path, space: f.space, pageSize: f.pageSize, versions: append([]uint32(nil), f.versions...), sent: map[uint32]bool{}}
+		fs := modelFileState{path: f.path, space: f.space, pageSize: f.pageSize, zip: f.zip, versions: append([]uint32(nil), f.versions...), sent: map[uint32]bool{}}
 		var b *modelFileState
 		if bs != nil {
 			if b = bs.lookup(f.path); b != nil && b.space != f.space {
@@ -205,7 +215,7 @@ func (m *datadirModel) backup(base *shared.BaseSnapshot) ([]*shared.Record, erro
 			}
 			var data []byte
 			for _, p := range j.pages[k:e] {
-				data = append(data, pageContent(j.f.path, j.f.space, p, j.f.versions[p], j.f.pageSize)...)
+				data = append(data, pageContent(j.f.path, j.f.space, p, j.f.versions[p], j.f.pageSize, j.f.zip)...)
 			}
 			recs = append(recs, &shared.Record{Pages: &shared.PageBatch{FileIndex: j.index, FirstPage: uint64(j.pages[k]), Data: data}})
 			pages += uint64(e - k)

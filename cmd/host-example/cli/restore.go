@@ -15,17 +15,18 @@ const restoreUsage = `Usage:
   host-example restore -r REPO SNAPSHOT --target DIR [--verify] [--plugin PATH]
 
 Writes the snapshot into a new datadir DIR, which must be absent or empty. SNAPSHOT is a
-snapshot id, a unique prefix of one, or "latest". Every stored record is checked against its
-checksum and the whole stream against its digest while it is restored; a damaged snapshot
-fails the restore. With --verify the plugin starts a temporary server on the restored datadir,
-lets crash recovery finish, checks every table and shuts the server down.
+snapshot id, a unique prefix of one, or "latest". Every piece of stored data is checked
+against its SHA-256 as it is read, and the stream against its digest; a damaged snapshot
+fails the restore, naming the snapshot, file and page. With --verify the plugin starts a
+temporary server on the restored datadir, lets crash recovery finish, checks every table and
+shuts the server down.
 
 An incremental snapshot is restored from its chain: it, its parent, and so on back to a full
 snapshot, all of which must be in the repository. The host merges the chain into one stream
 (the newest copy of every page, the snapshot's own files, redo and binlog), planned from the
-snapshots' page maps; each stream of the chain is read at most once, and only as far as its
-last page still needed. Records used from the older snapshots are checked against their
-checksums; the snapshot's own stream is checked against its digest.
+snapshots' record lists; only the pages it sends are read, each once, several at a time.
+Older copies of a page are never read, so a long chain costs no more than the pages it
+restores.
 
 Flags:
   -r, --repo REPO      repository (or -c CONFIG with repository = "…" in it)
@@ -39,9 +40,12 @@ Flags:
 Example:
   host-example restore -r /backups/repo latest --target /var/lib/mysql-restored --verify
 
-` + exitStatusHelp
+` + restoreFromHelp + exitStatusHelp
 
 func runRestore(ctx context.Context, e *env, args []string) error {
+	if restoreFromRequested(args) { // --from: stdio.go
+		return e.restoreFrom(ctx, args)
+	}
 	fs := e.flagSet("restore")
 	var repoFlag, cfgPath, target, pluginPath string
 	var verify bool
@@ -72,15 +76,21 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	r, err := repo.Open(dir)
+	r, err := e.openRepo(dir)
 	if err != nil {
 		return err
 	}
+	unlock, err := e.lockRepo(ctx, r, false, "restore")
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	snap, err := repo.Find(ctx, r, pos[0])
 	if err != nil {
 		return err
 	}
-	// An incremental's chain is planned before the plugin starts: a broken chain fails here.
+	// An incremental's chain is planned before the plugin starts: a broken chain, or data
+	// the plan needs that is missing, fails here.
 	var plan *mergePlan
 	if snap.Incremental() {
 		chain, err := resolveChain(ctx, r, snap)
@@ -90,7 +100,7 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 		if plan, err = planMerge(ctx, r, chain); err != nil {
 			return fmt.Errorf("snapshot %s cannot be restored: %w", snap.ID, err)
 		}
-		e.log().Debug("merge planned", "chain", describeChain(chain), "pages", plan.stats.PagesPlanned, "left_zero", plan.stats.PagesLeftZero)
+		e.log().Debug("merge planned", "chain", describeChain(chain), "pages", plan.stats.PagesPlanned, "left_zero", plan.stats.PagesLeftZero, "record_lists_read", plan.stats.SnapshotsRead)
 	}
 	target, err = filepath.Abs(target)
 	if err != nil {
@@ -135,34 +145,39 @@ type checkedStream interface {
 	failure() error // the stream's own (sticky) error
 	complete() bool // the whole stream was read and found intact
 	received() int  // records handed to the plugin
+	close()         // stops reading; call it when done
 }
 
-// restore feeds snap to the plugin's Restore: its stored stream for a full snapshot, the
-// merge of its chain (planned in plan) for an incremental.
-func (e *env) restore(ctx context.Context, r repo.Repository, snap *repo.Snapshot, plan *mergePlan, ref PluginRef, src shared.Source, req *shared.RestoreRequest) (*shared.RestoreResult, error) {
-	var stream checkedStream
+// openSnapshotStream returns the stream that restores snap: its stored stream for a full
+// snapshot, the merge of its chain (planned in plan, see planMerge) for an incremental.
+func (e *env) openSnapshotStream(ctx context.Context, r *repo.Local, snap *repo.Snapshot, plan *mergePlan) (checkedStream, error) {
 	if plan == nil {
-		sr, err := r.OpenStream(ctx, snap.ID)
+		sr, err := r.OpenSnapshot(ctx, snap)
 		if err != nil {
-			if errors.Is(err, repo.ErrCorrupt) {
-				return nil, &damagedError{id: snap.ID, msg: err.Error()}
-			}
-			return nil, err
+			return nil, readError(snap.ID, err)
 		}
-		defer sr.Close()
-		stream = newRestoreStream(snap, sr)
-	} else {
-		ms := newMergeStream(ctx, r, plan)
-		defer func() {
-			ms.close()
+		return newRestoreStream(snap, sr), nil
+	}
+	return newMergeStream(ctx, r, plan), nil
+}
+
+// restore feeds snap to the plugin's Restore (see openSnapshotStream).
+func (e *env) restore(ctx context.Context, r *repo.Local, snap *repo.Snapshot, plan *mergePlan, ref PluginRef, src shared.Source, req *shared.RestoreRequest) (*shared.RestoreResult, error) {
+	stream, err := e.openSnapshotStream(ctx, r, snap, plan)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		stream.close()
+		if ms, ok := stream.(*mergeStream); ok {
 			st := ms.stats()
-			e.log().Debug("merge done", "streams_read", len(st.Streams), "pages_planned", st.PagesPlanned, "pages_sent", st.PagesEmitted, "pages_left_zero", st.PagesLeftZero)
+			e.log().Debug("merge done", "pages_planned", st.PagesPlanned, "pages_sent", st.PagesEmitted, "pages_left_zero", st.PagesLeftZero,
+				"page_blobs_read", st.Read.PageBlobs, "pack_bytes_read", st.Read.PackBytes)
 			if e.opts.MergeStats != nil {
 				e.opts.MergeStats(st)
 			}
-		}()
-		stream = ms
-	}
+		}
+	}()
 	res, err := src.Restore(ctx, req, stream)
 	if serr := stream.failure(); serr != nil {
 		// The stream's own error is the cause; whatever the plugin made of it is not.

@@ -14,7 +14,8 @@ const snapshotsUsage = `Usage:
   host-example snapshots -r REPO [-l | --json]
 
 Lists the snapshots of a repository, oldest first: id, start time, source, kind, method,
-parent, checkpoint and end LSN, stored size and GTID set. An incremental's method is
+parent, checkpoint and end LSN, size (compressed, before deduplication), the bytes the backup
+added to the repository, and GTID set. An incremental's method is
 "page-tracking", or "lsn-scan" when it fell back to reading every page; such snapshots are
 marked with * and -l says why.
 
@@ -27,9 +28,12 @@ stable fields (fields may be added, none renamed):
   config (non-sensitive attributes), server_version, server_uuid, page_size, stream_format,
   checkpoint_lsn, end_lsn, max_page_lsn, binlog_file, binlog_pos, gtid_executed,
   tablespaces, pages, page_bytes, redo_bytes, binlog_bytes, files, records, stored_bytes,
-  stream_digest
+  added_bytes, logical_bytes, stream_digest, tree
 kind is "full" or "incremental"; parent is the id of the snapshot an incremental builds on
-("" for a full); source_state is base64. Times are RFC 3339 in UTC; sizes are bytes.
+("" for a full); source_state is base64. stored_bytes is the compressed size of the data the
+snapshot refers to, added_bytes what its backup added to the repository (the rest was there
+already), logical_bytes its uncompressed size; tree lists the blobs of its record list. Times
+are RFC 3339 in UTC; sizes are bytes.
 
 Flags:
   -r, --repo REPO      repository (or -c CONFIG with repository = "…" in it)
@@ -72,7 +76,7 @@ func runSnapshots(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	r, err := repo.Open(dir)
+	r, err := e.openRepo(dir)
 	if err != nil {
 		return err
 	}
@@ -105,7 +109,7 @@ func runSnapshots(ctx context.Context, e *env, args []string) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tTIME\tSOURCE\tKIND\tMETHOD\tPARENT\tCHECKPOINT LSN\tEND LSN\tSIZE\tGTID SET")
+	fmt.Fprintln(tw, "ID\tTIME\tSOURCE\tKIND\tMETHOD\tPARENT\tCHECKPOINT LSN\tEND LSN\tSIZE\tADDED\tGTID SET")
 	fallbacks := 0
 	for _, s := range snaps {
 		gtid := oneLine(s.GTIDExecuted)
@@ -117,9 +121,9 @@ func runSnapshots(ctx context.Context, e *env, args []string) error {
 			method += "*"
 			fallbacks++
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n",
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n",
 			s.ID, s.Time.Local().Format("2006-01-02 15:04:05"), s.Source, orDash(s.Kind), method, orDash(s.Parent),
-			s.CheckpointLSN, s.EndLSN, formatBytes(uint64(s.StoredBytes)), gtid)
+			s.CheckpointLSN, s.EndLSN, formatBytes(uint64(s.StoredBytes)), formatBytes(uint64(s.AddedBytes)), gtid)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -164,5 +168,6 @@ func printSnapshotLong(e *env, s *repo.Snapshot) {
 	if s.GTIDExecuted != "" {
 		e.printf("  GTID set     %s\n", oneLine(s.GTIDExecuted))
 	}
-	e.printf("  stored       %s, digest %s\n", formatBytes(uint64(s.StoredBytes)), s.StreamDigest)
+	e.printf("  stored       %s compressed, %s of it added by this backup; %s logical\n", formatBytes(uint64(s.StoredBytes)), formatBytes(uint64(s.AddedBytes)), formatBytes(uint64(s.LogicalBytes)))
+	e.printf("  digest       %s\n", s.StreamDigest)
 }

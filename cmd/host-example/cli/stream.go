@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 
@@ -69,7 +68,7 @@ func storeStream(ctx context.Context, stream shared.RecordStream, w repo.StreamW
 }
 
 // restoreStream feeds a stored stream to a plugin's Restore, checking it again on the way:
-// each record's stored checksum (the repository does that), a Header first, and at the
+// each blob's SHA-256 (the repository does that), a Header first, and at the
 // Trailer the digest, both against the trailer and against the snapshot's metadata. A damaged
 // stream ends with an error naming the snapshot instead of its Trailer, so the plugin never
 // sees a complete stream that is not intact.
@@ -110,6 +109,7 @@ func (s *restoreStream) Recv() (*shared.Record, error) {
 func (s *restoreStream) complete() bool { return s.err == nil && s.trailer && s.eof }
 
 func (s *restoreStream) failure() error { return s.err }
+func (s *restoreStream) close()         { s.r.Close() }
 func (s *restoreStream) received() int  { return s.n }
 
 func (s *restoreStream) damaged(format string, args ...any) error {
@@ -131,10 +131,7 @@ func (s *restoreStream) next() (*shared.Record, error) {
 			return nil, io.EOF
 		}
 		if err != nil {
-			if errors.Is(err, repo.ErrCorrupt) {
-				return nil, s.damaged("%v", err)
-			}
-			return nil, fmt.Errorf("reading the stored stream of snapshot %s: %w", s.snap.ID, err)
+			return nil, readError(s.snap.ID, err)
 		}
 		s.n++
 		if s.trailer {

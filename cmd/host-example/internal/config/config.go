@@ -19,10 +19,15 @@ type File struct {
 	Dir string
 	// Repository is the absolute repository path, or "" when the file sets none.
 	Repository string
+	// StateFile is the absolute path of the state file `backup --stdout` keeps its
+	// incrementals' bases in (state_file = "…"), or "" when the file sets none.
+	StateFile string
 	// Plugins maps a source type to its plugin block.
 	Plugins map[string]*Plugin
 	// Sources are the source blocks in file order.
 	Sources []*Source
+	// Retention is the retention block, or nil.
+	Retention *Retention
 
 	body    hcl.Body
 	evalCtx *hcl.EvalContext
@@ -46,6 +51,14 @@ type Source struct {
 	evalCtx *hcl.EvalContext
 }
 
+// Retention is a retention { keep_last = N  keep_daily = N } block: the policy `forget` applies
+// when no --keep-* flag is given. An attribute left out is 0 (that rule keeps nothing).
+type Retention struct {
+	KeepLast  int
+	KeepDaily int
+	DeclRange hcl.Range
+}
+
 // Options adjust how a file is read.
 type Options struct {
 	// LookupEnv backs the env() function; nil means os.LookupEnv.
@@ -53,11 +66,16 @@ type Options struct {
 }
 
 var fileSchema = &hcl.BodySchema{
-	Attributes: []hcl.AttributeSchema{{Name: "repository"}},
+	Attributes: []hcl.AttributeSchema{{Name: "repository"}, {Name: "state_file"}},
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "plugin", LabelNames: []string{"type"}},
 		{Type: "source", LabelNames: []string{"type", "name"}},
+		{Type: "retention"},
 	},
+}
+
+var retentionSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "keep_last"}, {Name: "keep_daily"}},
 }
 
 var pluginSchema = &hcl.BodySchema{
@@ -106,12 +124,22 @@ func Parse(src []byte, filename string, opts Options) (*File, error) {
 		}
 	}
 
+	if attr, ok := content.Attributes["state_file"]; ok {
+		v, d := stringAttr(attr, f.evalCtx)
+		diags = append(diags, d...)
+		if !d.HasErrors() {
+			f.StateFile = f.resolve(v)
+		}
+	}
+
 	for _, b := range content.Blocks {
 		switch b.Type {
 		case "plugin":
 			diags = append(diags, f.addPlugin(b)...)
 		case "source":
 			diags = append(diags, f.addSource(b)...)
+		case "retention":
+			diags = append(diags, f.addRetention(b)...)
 		}
 	}
 	if diags.HasErrors() {
@@ -148,6 +176,72 @@ func (f *File) addPlugin(b *hcl.Block) hcl.Diagnostics {
 	}
 	f.Plugins[typ] = &Plugin{Type: typ, Path: f.resolve(path), DeclRange: b.DefRange}
 	return nil
+}
+
+func (f *File) addRetention(b *hcl.Block) hcl.Diagnostics {
+	if f.Retention != nil {
+		return hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Duplicate retention block",
+			Detail:   fmt.Sprintf("A retention block was already declared at %s; keep one.", pos(f.Retention.DeclRange)),
+			Subject:  b.DefRange.Ptr(),
+		}}
+	}
+	content, diags := b.Body.Content(retentionSchema)
+	if diags.HasErrors() {
+		return diags
+	}
+	ret := &Retention{DeclRange: b.DefRange}
+	for _, a := range []struct {
+		name string
+		dst  *int
+	}{{"keep_last", &ret.KeepLast}, {"keep_daily", &ret.KeepDaily}} {
+		attr, ok := content.Attributes[a.name]
+		if !ok {
+			continue
+		}
+		n, d := countAttr(attr, f.evalCtx)
+		if d.HasErrors() {
+			diags = append(diags, d...)
+			continue
+		}
+		*a.dst = n
+	}
+	if diags.HasErrors() {
+		return diags
+	}
+	if ret.KeepLast == 0 && ret.KeepDaily == 0 {
+		return hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Empty retention policy",
+			Detail:   "The retention block keeps nothing; set keep_last and/or keep_daily to a number above 0.",
+			Subject:  b.DefRange.Ptr(),
+		}}
+	}
+	f.Retention = ret
+	return nil
+}
+
+// countAttr reads a whole number from 0 to 1000000.
+func countAttr(attr *hcl.Attribute, ctx *hcl.EvalContext) (int, hcl.Diagnostics) {
+	v, diags := attr.Expr.Value(ctx)
+	if diags.HasErrors() {
+		return 0, diags
+	}
+	bad := hcl.Diagnostics{{
+		Severity: hcl.DiagError,
+		Summary:  "Incorrect attribute value type",
+		Detail:   fmt.Sprintf("The argument %q must be a whole number from 0 to 1000000.", attr.Name),
+		Subject:  attr.Expr.Range().Ptr(),
+	}}
+	if v.IsNull() || !v.IsKnown() || !v.Type().Equals(cty.Number) {
+		return 0, bad
+	}
+	n, ok := toInt64(v.AsBigFloat())
+	if !ok || n < 0 || n > 1000000 {
+		return 0, bad
+	}
+	return int(n), nil
 }
 
 func (f *File) addSource(b *hcl.Block) hcl.Diagnostics {

@@ -308,3 +308,32 @@ func TestLoadMissingFile(t *testing.T) {
 func testRange() hcl.Range {
 	return hcl.Range{Filename: "x.hcl", Start: hcl.Pos{Line: 1, Column: 1, Byte: 0}, End: hcl.Pos{Line: 1, Column: 2, Byte: 1}}
 }
+
+func TestRetentionBlock(t *testing.T) {
+	f, err := parse(t, "retention {\n  keep_last  = 7\n  keep_daily = 14\n}\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Retention == nil || f.Retention.KeepLast != 7 || f.Retention.KeepDaily != 14 {
+		t.Errorf("retention = %+v", f.Retention)
+	}
+	if f, err := parse(t, `repository = "r"`); err != nil || f.Retention != nil {
+		t.Errorf("no block: %+v, %v", f, err)
+	}
+	if f, err := parse(t, "retention { keep_daily = 3 }"); err != nil || f.Retention.KeepLast != 0 || f.Retention.KeepDaily != 3 {
+		t.Errorf("keep_daily only: %+v, %v", f, err)
+	}
+	for _, tt := range []struct{ src, want string }{
+		{"retention {\n  keep_last = -1\n}", "backup.hcl:2:15"},
+		{"retention {\n  keep_last = 1.5\n}", "whole number"},
+		{"retention {\n  keep_last = \"7\"\n}", "whole number"},
+		{"retention {\n  keep_lats = 7\n}", `"keep_lats"`},
+		{"retention {}", "keeps nothing"},
+		{"retention { keep_last = 1 }\nretention { keep_last = 2 }", "backup.hcl:2:1"},
+	} {
+		_, err := parse(t, tt.src)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%q: %v, want %q", tt.src, err, tt.want)
+		}
+	}
+}

@@ -1,56 +1,171 @@
-// Package repo stores backup streams and the snapshots that describe them.
+// Package repo is host-example's repository: where backup streams are stored, deduplicated,
+// checked, restored and pruned.
 //
-// The host sees a Repository: it opens a StreamWriter for a new snapshot, appends records,
-// and commits the stream together with its Snapshot metadata, or aborts it; later it lists
-// snapshots and reads a stream back. Local is the first implementation, a plain directory;
-// later ones (content-addressed packs) replace it behind the same interface.
+// The host sees a Repository: it opens a StreamWriter for a new snapshot, appends the records
+// the source sends, and commits them together with the Snapshot metadata, or aborts; later it
+// lists snapshots and reads a stream back. Local is the implementation, a directory. Its
+// design follows restic's: content-addressed blobs in pack files, an index, snapshot files
+// written last, and lock files.
 //
-// # Local layout
+// # Terms
 //
-//	REPO/config.json          repository format version, id, creation time
-//	REPO/streams/ID.pgs       one stored stream per snapshot
-//	REPO/streams/ID.map       its page map: the stream's files and the pages it holds of each
-//	REPO/snapshots/ID.json    one Snapshot per recorded backup (its JSON form)
-//	REPO/tmp/                 streams and metadata being written
+//   - blob: a piece of content, named by the SHA-256 of its uncompressed bytes (its ID) and
+//     stored zstd-compressed. Three kinds: a page blob holds one InnoDB page (a PageBatch is
+//     split into pages, so an identical page is stored once across snapshots and sources); a
+//     data blob holds the payload of a redo segment, binlog chunk or file chunk (sources send
+//     at most 1 MiB; longer payloads are cut into 1 MiB blobs); a tree blob holds a chunk of
+//     a snapshot's record list.
+//   - pack: a file holding many blobs, named by the SHA-256 of its bytes.
+//   - index file: which blobs each pack holds, and where.
+//   - record list: a snapshot's stream with every payload replaced by the IDs of its blobs.
+//   - snapshot file: a snapshot's metadata (Snapshot), naming its record list's tree blobs.
 //
-// A snapshot exists once snapshots/ID.json exists, and that file is written last: the stream
-// is written to tmp/ID.pgs.partial, synced, renamed into streams/ and the directory synced;
-// the page map likewise (tmp/ID.map.partial, then streams/ID.map); then the metadata is
-// written to tmp/, synced and renamed into snapshots/. A crash at any point leaves no
-// snapshot that lacks its stream or its page map.
+// IDs are written as 64 lower-case hex characters. Integers in the binary formats below are
+// big-endian; CRC-32C is Castagnoli's.
 //
-// # Page map file
+// # Layout
 //
-// The page map (see PageMap) is built by the StreamWriter from the records it stores, so it
-// always describes its stream. It lets a restore plan which pages to take from which snapshot
-// of an incremental chain without reading any stream:
+//	REPO/config.json             format version (2), repository id, creation time
+//	REPO/data/XX/PACKID          pack files; XX = the first two hex characters of PACKID
+//	REPO/index/INDEXID           index files; INDEXID = SHA-256 of the file
+//	REPO/snapshots/ID.json       one per snapshot: its metadata (ID: 16 hex characters)
+//	REPO/locks/LOCKID.json       one per process using the repository
+//	REPO/tmp/                    files being written (packs, index files, metadata, locks)
 //
-//	magic    8 bytes  "PGTKPMAP"
+// # Pack file
+//
+//	magic    8 bytes  "PGTKPACK"
 //	version  u32      1
-//	length   u32      length of the file list
-//	files    JSON     {"files": [{"index", "path", "space_id", "flags", "page_size",
-//	                  "zip_size", "size_pages", "incremental"}…], "duplicate_pages": N}
-//	length   u64      length of the page set
-//	pages    bytes    pagemap.PageSet.MarshalBinary, the "space" being the FileIndex
-//	crc      u32      CRC-32C (Castagnoli) of everything before it
+//	nonce    16 bytes random, so that no two writers ever write a pack of the same name
+//	blobs    each blob zstd-compressed (one zstd frame with its content checksum), back to back
+//	header   count u32, then count entries, then CRC-32C u32 of count and entries
+//	entry    type u8 ('p' page, 'd' data, 't' tree), blob ID [32], offset u32 (from the start
+//	         of the file), length u32 (compressed), raw length u32 (uncompressed)
+//	hlen     u32      length of header
+//	end      8 bytes  "PGTKPEND"
 //
-// Each file is described by its last Tablespace record; the set holds the pages of the
-// stream's PageBatch records (FirstPage .. FirstPage+len(Data)/PageSize).
+// A pack is closed once it holds 16 MiB (and at the end of a backup). Its header lets a pack
+// be read without the index; the index is what readers use.
 //
-// # Stream file
+// # Index file
 //
-// A stream file is one zstd stream. Decompressed, it is
-//
-//	magic    8 bytes  "PGTKSTRM"
+//	magic    8 bytes  "PGTKINDX"
 //	version  u32      1
-//	frame*   one per record, in the order the source sent them (Progress left out)
+//	packs    u32      number of packs
+//	pack     pack ID [32], pack size u64, count u32, count entries (as in the pack header)
+//	crc      u32      CRC-32C of everything before it
 //
-// and each frame is
+// A backup writes one index file for the packs it wrote; prune replaces all of them with one.
+// The index of a pack lists exactly the blobs of its header. The in-memory index is the union
+// of every index file; a blob listed twice (two backups that ran at once stored it, or a
+// prune stopped between writing its index and deleting the old ones) is read from the first.
 //
-//	length   u32      length of payload
-//	crc      u32      CRC-32C (Castagnoli) of payload
-//	payload  bytes    shared.AppendRecord(nil, record)
+// # Record list
 //
-// Integers are big-endian. The stream ends with the frame of the Trailer record; the zstd
-// layer carries its own content checksum as well.
+// A snapshot's stream, record by record, without Progress records:
+//
+//	item     head length u32, head, then, for PageBatch, RedoSegment, BinlogChunk and
+//	         FileChunk records only: payload length u64, piece length u32, n blob IDs [32]
+//	head     the record's encoding by shared.AppendRecord, its payload emptied
+//
+// n = ceil(payload length / piece length) (0 for an empty payload). The pieces of a page
+// batch are its pages (piece length = the file's physical page size, from its Tablespace
+// record); any other payload is one piece, or 1 MiB pieces when longer. Replacing every ID
+// by its blob's content gives back each record exactly as it arrived, so the stream digest
+// (shared.Digester) of a stored stream is checked again on restore.
+//
+// The list is cut into tree blobs at item boundaries: after an item whose FNV-1a hash is 0
+// modulo 16 once the blob holds 8 KiB, and always at 1 MiB. A cut depends on the item alone,
+// so the record lists of two backups of unchanged data share every tree blob but the first
+// and the last (header and trailer differ).
+//
+// # Snapshot file
+//
+// REPO/snapshots/ID.json is the Snapshot's JSON form (see Snapshot for the fields). tree lists
+// the record list's blob IDs in order; stored_bytes is the compressed size of every blob the
+// record list refers to, each reference counted (what storing it alone would take);
+// added_bytes the compressed size of the blobs this backup stored because the repository
+// lacked them; logical_bytes the stream's uncompressed size (payloads and record list).
+//
+// # Writing a snapshot, and crashes
+//
+// A backup reads the index first (under a shared lock). For each blob it checks the index and
+// its own new blobs, and stores only what neither has. Packs are written in tmp/ and, when
+// full, synced, renamed into data/XX/ and the directory synced. Commit then:
+//
+//  1. stores the last record-list blob and closes the last pack (synced, renamed, dir synced);
+//  2. writes the index file of the backup's packs: tmp/, sync, rename into index/, dir sync;
+//  3. writes the snapshot file: tmp/, sync, rename into snapshots/, dir sync.
+//
+// The snapshot file is written last and appears atomically, and everything it refers to is
+// durable before it. A crash (or SIGKILL, or power loss) at any instant therefore leaves
+// either no snapshot file (the repository as it was, plus packs and perhaps an index file no
+// snapshot refers to, and files in tmp/) or the complete snapshot. What is left over is
+// harmless: check reports it as information, the next backup may even reuse its blobs (only
+// when its index file made it to disk), and prune removes it. A backup that fails or is
+// interrupted (Abort) removes its packs itself, unless its index file may already be on disk:
+// then another backup may have read that index and refer to those blobs, so they stay for
+// prune to judge.
+//
+// # Reading a snapshot
+//
+// Every blob read is checked: zstd's frame checksum, its length, and its SHA-256 against its
+// ID. A damaged or missing blob is a *DamageError naming the snapshot whose record list refers
+// to it and the data ("shop/orders.ibd page 3", "redo at LSN 1234", "its record list").
+//
+// A full snapshot is read back as stored (OpenStream): its record list, each payload read from
+// its blobs. An incremental T is restored from the merge of its chain, planned from the
+// record lists alone (Plan; the rules are at the top of plan.go): for each page of each of
+// T's files, the newest copy along the chain, older copies of a page never read, and pages
+// beyond a size the file had somewhere in between left as zeros (a file that shrank and grew
+// again). Planning stops at the first snapshot none of whose files is still needed. Then
+// OpenPlan reads only the chosen page blobs, 4 readers at a time, reading blobs that lie back
+// to back in a pack at once, and hands the records out in order: T's header, T's files, the
+// pages file by file, T's redo, binlog and file records, T's trailer.
+//
+// # Locks
+//
+// REPO/locks/LOCKID.json holds {id, pid, hostname, time, exclusive, purpose}. backup,
+// restore, check and stats take shared locks; forget (and prune) an exclusive one, refused
+// while any other lock exists, and any lock is refused while an exclusive one exists; the
+// refusal names the holder's pid, host, purpose and time. A process writes its lock before it
+// looks at the others, so two that lock at once both see each other (and at worst both are
+// refused). A lock is rewritten every 5 minutes; a lock is stale, and removed with a log
+// line, when its host is this host and its pid no longer runs, or when it is another host's
+// and was not refreshed for 30 minutes.
+//
+// # Check
+//
+// Check reads every index file (damaged ones are errors), compares the packs the index lists
+// with the pack files (missing, or of the wrong size: damage to every blob in them), reads
+// every snapshot's record list and checks that every blob it refers to is in the index. With
+// read-data it reads every pack whole: its header against the index, each blob's
+// decompression and SHA-256, and for page blobs InnoDB's own page checksum
+// (innodb.ValidatePage, zip for files with a ZipSize; a page of zeros is valid). Then, for
+// each snapshot, it works out what its restore would read (a full: every blob its record list
+// refers to; an incremental: its plan) and reports the damaged pieces by file and page
+// number, with the snapshot that stored them when that is an ancestor, and lists the
+// snapshots that are not affected. Packs no index lists, blobs no snapshot refers to and files
+// in tmp/ are information, not damage.
+//
+// # Forget and prune
+//
+// Forget (PlanForget, RemoveSnapshots) decides per source which snapshots a policy keeps
+// (keep-last, keep-daily), keeps the whole chain of every kept incremental, and deletes the
+// other snapshot files, newest first, so that an interruption never leaves an incremental
+// whose parent is gone. The retention floor of a source is the smallest checkpoint LSN among
+// the tips of its kept chains (kept snapshots no kept snapshot builds on).
+//
+// Prune (under the exclusive lock) reads every record list to find the blobs in use, then:
+//
+//  1. copies the used blobs of packs that are partly used into new packs (each blob read and
+//     checked on the way; compressed bytes copied as they are);
+//  2. writes one new index file listing every pack that stays (kept and new ones);
+//  3. deletes the old index files;
+//  4. deletes the packs no index lists any more (unused, rewritten, and packs of interrupted
+//     backups), then the files in tmp/.
+//
+// A crash between any two steps leaves every snapshot whole: before 3 the old and new index
+// files both list the used blobs (the old packs are still there); after 3 the packs that are
+// about to be deleted are listed nowhere. The next prune finishes the job.
 package repo

@@ -5,28 +5,31 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
-	"github.com/pagetrack/pagetrack/shared"
+	"github.com/hashicorp/go-hclog"
 )
 
 // FormatVersion is the version of the local repository layout this package reads and writes.
-const FormatVersion = 1
+// Format 1 (one zstd stream file per snapshot) is not read any more.
+const FormatVersion = 2
 
 const (
 	configFile   = "config.json"
-	streamsDir   = "streams"
+	dataDir      = "data"
+	indexDir     = "index"
 	snapshotsDir = "snapshots"
+	locksDir     = "locks"
 	tmpDir       = "tmp"
-	streamExt    = ".pgs"
-	mapExt       = ".map"
 	partialExt   = ".partial"
 )
+
+var repoDirs = []string{dataDir, indexDir, snapshotsDir, locksDir, tmpDir}
 
 // ErrExists is returned by Init when the directory already holds a repository.
 var ErrExists = errors.New("already a pagetrack repository")
@@ -40,8 +43,14 @@ type Config struct {
 
 // Local is a repository in a local directory.
 type Local struct {
-	dir string
-	cfg Config
+	dir    string
+	cfg    Config
+	logger hclog.Logger
+
+	mu        sync.Mutex
+	idx       *Index
+	locks     int // locks this Local holds (see Lock)
+	exclusive int // of which exclusive
 }
 
 var _ Repository = (*Local)(nil)
@@ -64,9 +73,19 @@ func Init(dir string) (*Local, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating repository directory: %w", err)
 	}
-	for _, sub := range []string{streamsDir, snapshotsDir, tmpDir} {
+	for _, sub := range repoDirs {
 		if err := os.Mkdir(filepath.Join(dir, sub), 0o700); err != nil {
 			return nil, fmt.Errorf("creating repository directory: %w", err)
+		}
+	}
+	for i := 0; i < 256; i++ {
+		if err := os.Mkdir(filepath.Join(dir, dataDir, fmt.Sprintf("%02x", i)), 0o700); err != nil {
+			return nil, fmt.Errorf("creating repository directory: %w", err)
+		}
+	}
+	for _, sub := range append([]string{"."}, dataDir) {
+		if err := syncDir(filepath.Join(dir, sub)); err != nil {
+			return nil, err
 		}
 	}
 	cfg := Config{Format: FormatVersion, ID: randomHex(16), Created: time.Now().UTC()}
@@ -78,7 +97,7 @@ func Init(dir string) (*Local, error) {
 	if err := writeFileAtomic(filepath.Join(dir, tmpDir, configFile+partialExt), filepath.Join(dir, configFile), append(data, '\n')); err != nil {
 		return nil, fmt.Errorf("writing repository config: %w", err)
 	}
-	return &Local{dir: dir, cfg: cfg}, nil
+	return &Local{dir: dir, cfg: cfg, logger: hclog.NewNullLogger()}, nil
 }
 
 // Open opens the repository in dir.
@@ -93,12 +112,12 @@ func Open(dir string) (*Local, error) {
 	if cfg.Format != FormatVersion {
 		return nil, fmt.Errorf("repository %s has format %d; this host-example reads format %d: use a matching release", dir, cfg.Format, FormatVersion)
 	}
-	for _, sub := range []string{streamsDir, snapshotsDir, tmpDir} {
+	for _, sub := range repoDirs {
 		if fi, err := os.Stat(filepath.Join(dir, sub)); err != nil || !fi.IsDir() {
 			return nil, fmt.Errorf("repository %s is damaged: its %s/ directory is missing", dir, sub)
 		}
 	}
-	return &Local{dir: dir, cfg: cfg}, nil
+	return &Local{dir: dir, cfg: cfg, logger: hclog.NewNullLogger()}, nil
 }
 
 func readConfig(dir string) (Config, error) {
@@ -119,193 +138,56 @@ func readConfig(dir string) (Config, error) {
 	return cfg, nil
 }
 
+// SetLogger sets where the repository logs what it does on its own (stale locks removed).
+func (l *Local) SetLogger(logger hclog.Logger) {
+	if logger == nil {
+		logger = hclog.NewNullLogger()
+	}
+	l.logger = logger
+}
+
 // Location is the repository directory.
 func (l *Local) Location() string { return l.dir }
 
 // Config returns the repository's config.json.
 func (l *Local) Config() Config { return l.cfg }
 
-// NewStream starts a stream file in REPO/tmp.
-func (l *Local) NewStream(ctx context.Context) (StreamWriter, error) {
-	id := NewID()
-	partial := filepath.Join(l.dir, tmpDir, id+streamExt+partialExt)
-	f, err := os.OpenFile(partial, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("creating stream file: %w", err)
+// Index returns the repository's index, reading it on first use. A damaged index file is an
+// error here (`check` reports it in detail).
+func (l *Local) Index() (*Index, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.idx != nil {
+		return l.idx, nil
 	}
-	fw, err := newFrameWriter(f)
-	if err != nil {
-		f.Close()
-		os.Remove(partial)
-		return nil, fmt.Errorf("starting stream file: %w", err)
-	}
-	return &localWriter{repo: l, id: id, partial: partial, f: f, fw: fw, pm: NewPageMap()}, nil
-}
-
-type localWriter struct {
-	repo    *Local
-	id      string
-	partial string
-	mapPath string // the page map, once moved into streams/
-	f       *os.File
-	fw      *frameWriter
-	pm      *PageMap
-	done    bool // committed or aborted
-}
-
-func (w *localWriter) ID() string { return w.id }
-
-func (w *localWriter) Append(rec *shared.Record) error {
-	if w.done {
-		return errors.New("stream is already closed")
-	}
-	if err := w.pm.Add(rec); err != nil {
-		return fmt.Errorf("the stream cannot be mapped: %w", err)
-	}
-	if err := w.fw.append(rec); err != nil {
-		return fmt.Errorf("writing %s: %w", w.partial, err)
-	}
-	return nil
-}
-
-func (w *localWriter) PageMap() *PageMap { return w.pm }
-
-func (w *localWriter) Commit(snap *Snapshot) (err error) {
-	if w.done {
-		return errors.New("stream is already closed")
-	}
-	defer func() {
-		if err != nil {
-			w.Abort()
-		}
-	}()
-	if snap.ID != w.id {
-		return fmt.Errorf("snapshot id %q does not match stream id %q", snap.ID, w.id)
-	}
-	if err := w.fw.close(); err != nil {
-		return fmt.Errorf("writing %s: %w", w.partial, err)
-	}
-	if err := w.f.Sync(); err != nil {
-		return fmt.Errorf("syncing %s: %w", w.partial, err)
-	}
-	fi, err := w.f.Stat()
-	if err != nil {
-		return err
-	}
-	if err := w.f.Close(); err != nil {
-		return fmt.Errorf("closing %s: %w", w.partial, err)
-	}
-	w.f = nil
-	snap.StoredBytes = fi.Size()
-
-	final := w.repo.streamPath(w.id)
-	if err := os.Rename(w.partial, final); err != nil {
-		return fmt.Errorf("moving the stream into place: %w", err)
-	}
-	w.partial = final // from here on, Abort removes the stream from streams/
-	if err := syncDir(filepath.Dir(final)); err != nil {
-		return err
-	}
-
-	// The page map goes next to the stream, before the metadata: a snapshot never lacks it.
-	pm, err := w.pm.MarshalBinary()
-	if err != nil {
-		return fmt.Errorf("encoding the page map: %w", err)
-	}
-	w.mapPath = w.repo.mapPath(w.id)
-	if err := writeFileAtomic(filepath.Join(w.repo.dir, tmpDir, w.id+mapExt+partialExt), w.mapPath, pm); err != nil {
-		return fmt.Errorf("writing the page map of snapshot %s: %w", w.id, err)
-	}
-
-	data, err := json.MarshalIndent(snap, "", "  ")
-	if err != nil {
-		return err
-	}
-	tmp := filepath.Join(w.repo.dir, tmpDir, w.id+".json"+partialExt)
-	if err := writeFileAtomic(tmp, filepath.Join(w.repo.dir, snapshotsDir, w.id+".json"), append(data, '\n')); err != nil {
-		return fmt.Errorf("recording snapshot %s: %w", w.id, err)
-	}
-	w.done = true
-	return nil
-}
-
-func (w *localWriter) Abort() error {
-	if w.done {
-		return nil
-	}
-	w.done = true
-	if w.f != nil {
-		w.fw.close()
-		w.f.Close()
-		w.f = nil
-	}
-	if w.mapPath != "" {
-		if err := os.Remove(w.mapPath); err != nil && !os.IsNotExist(err) {
-			return fmt.Errorf("removing %s: %w", w.mapPath, err)
-		}
-	}
-	if err := os.Remove(w.partial); err != nil && !os.IsNotExist(err) {
-		return fmt.Errorf("removing %s: %w", w.partial, err)
-	}
-	return nil
-}
-
-func (l *Local) streamPath(id string) string {
-	return filepath.Join(l.dir, streamsDir, id+streamExt)
-}
-
-func (l *Local) mapPath(id string) string {
-	return filepath.Join(l.dir, streamsDir, id+mapExt)
-}
-
-// PageMap reads REPO/streams/ID.map. The stream must be there too: a map without its
-// stream is of no use. A snapshot recorded without a map (by an older host-example) has one
-// built by reading its whole stream.
-func (l *Local) PageMap(ctx context.Context, id string) (*PageMap, error) {
-	if !validID(id) {
-		return nil, fmt.Errorf("%q is not a snapshot id", id)
-	}
-	if _, err := os.Stat(l.streamPath(id)); err != nil {
-		if os.IsNotExist(err) {
-			return nil, fmt.Errorf("%w: the stream file of snapshot %s is missing (%s)", ErrCorrupt, id, l.streamPath(id))
-		}
-		return nil, fmt.Errorf("opening the stream of snapshot %s: %w", id, err)
-	}
-	data, err := os.ReadFile(l.mapPath(id))
-	if os.IsNotExist(err) {
-		return l.buildPageMap(ctx, id)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading the page map of snapshot %s: %w", id, err)
-	}
-	m, err := UnmarshalPageMap(data)
-	if err != nil {
-		return nil, fmt.Errorf("snapshot %s (%s): %w", id, l.mapPath(id), err)
-	}
-	return m, nil
-}
-
-func (l *Local) buildPageMap(ctx context.Context, id string) (*PageMap, error) {
-	sr, err := l.OpenStream(ctx, id)
+	idx, problems, err := loadIndex(l.dir)
 	if err != nil {
 		return nil, err
 	}
-	defer sr.Close()
-	m := NewPageMap()
-	for {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		rec, err := sr.Next()
-		if err == io.EOF {
-			return m, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("building the page map of snapshot %s: %w", id, err)
-		}
-		if err := m.Add(rec); err != nil {
-			return nil, fmt.Errorf("%w: building the page map of snapshot %s: %v", ErrCorrupt, id, err)
-		}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("%w: %v; `host-example check` says what it affects", ErrCorrupt, problems[0])
+	}
+	l.idx = idx
+	return idx, nil
+}
+
+// dropIndex forgets the cached index (after prune rewrote it).
+func (l *Local) dropIndex() {
+	l.mu.Lock()
+	l.idx = nil
+	l.mu.Unlock()
+}
+
+// addToIndex adds a committed backup's packs to the cached index, if it is loaded.
+func (l *Local) addToIndex(file ID, packs []indexPack) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.idx == nil {
+		return
+	}
+	l.idx.Files = append(l.idx.Files, file)
+	for _, p := range packs {
+		l.idx.addPack(p, file)
 	}
 }
 
@@ -328,6 +210,9 @@ func (l *Local) Snapshots(ctx context.Context) ([]*Snapshot, error) {
 		path := filepath.Join(dir, e.Name())
 		data, err := os.ReadFile(path)
 		if err != nil {
+			if os.IsNotExist(err) {
+				continue // forgotten meanwhile
+			}
 			return nil, fmt.Errorf("reading snapshot %s: %w", id, err)
 		}
 		var s Snapshot
@@ -343,41 +228,8 @@ func (l *Local) Snapshots(ctx context.Context) ([]*Snapshot, error) {
 	return out, nil
 }
 
-// OpenStream opens REPO/streams/ID.pgs.
-func (l *Local) OpenStream(ctx context.Context, id string) (StreamReader, error) {
-	if !validID(id) {
-		return nil, fmt.Errorf("%q is not a snapshot id", id)
-	}
-	path := l.streamPath(id)
-	f, err := os.Open(path)
-	if err != nil {
-		if os.IsNotExist(err) {
-			return nil, fmt.Errorf("%w: the stream file of snapshot %s is missing (%s)", ErrCorrupt, id, path)
-		}
-		return nil, fmt.Errorf("opening the stream of snapshot %s: %w", id, err)
-	}
-	fr, err := newFrameReader(f)
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	return &localReader{f: f, fr: fr}, nil
-}
-
-type localReader struct {
-	f  *os.File
-	fr *frameReader
-}
-
-func (r *localReader) Next() (*shared.Record, error) { return r.fr.next(nil) }
-
-func (r *localReader) NextPages(keep PageFilter) (*shared.Record, error) { return r.fr.next(keep) }
-
-func (r *localReader) Stats() ReadStats { return r.fr.stats }
-
-func (r *localReader) Close() error {
-	r.fr.close()
-	return r.f.Close()
+func (l *Local) snapshotPath(id string) string {
+	return filepath.Join(l.dir, snapshotsDir, id+".json")
 }
 
 // writeFileAtomic writes data to tmp, syncs it, renames it to final and syncs final's directory.
@@ -402,8 +254,14 @@ func writeFileAtomic(tmp, final string, data []byte) (err error) {
 	if err := f.Close(); err != nil {
 		return err
 	}
+	if crash("atomic-file-synced") {
+		return errCrashed
+	}
 	if err := os.Rename(tmp, final); err != nil {
 		return err
+	}
+	if crash("atomic-file-renamed") {
+		return errCrashed
 	}
 	return syncDir(filepath.Dir(final))
 }
@@ -421,3 +279,12 @@ func syncDir(dir string) error {
 	}
 	return nil
 }
+
+// Crash simulation for tests: crashHook, when set, is asked at each step of a commit whether
+// the process "dies" there; the step then returns errCrashed and nothing is cleaned up, as
+// after a SIGKILL.
+var crashHook func(step string) bool
+
+var errCrashed = errors.New("simulated crash")
+
+func crash(step string) bool { return crashHook != nil && crashHook(step) }

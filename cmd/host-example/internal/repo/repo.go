@@ -21,11 +21,11 @@ type Repository interface {
 	NewStream(ctx context.Context) (StreamWriter, error)
 	// Snapshots lists the recorded snapshots, oldest first.
 	Snapshots(ctx context.Context) ([]*Snapshot, error)
-	// OpenStream reads back the stream of the snapshot id.
+	// OpenStream reads back the stream of the snapshot id, exactly as it was stored.
 	OpenStream(ctx context.Context, id string) (StreamReader, error)
-	// PageMap reads the page map of the snapshot id: its stream's file list and the pages
-	// the stream holds of each file. It does not read the stream. An error wrapping
-	// ErrCorrupt means the map or the stream is missing or damaged.
+	// PageMap returns the file list of the snapshot id and the pages its stream holds of
+	// each file, from its record list (no page is read). An error wrapping ErrCorrupt means
+	// the record list is missing or damaged.
 	PageMap(ctx context.Context, id string) (*PageMap, error)
 }
 
@@ -33,52 +33,71 @@ type Repository interface {
 type StreamWriter interface {
 	// ID is the id the snapshot will have.
 	ID() string
-	// Append stores one record. The writer does not keep rec after it returns. It also adds
-	// the record to the stream's page map, and refuses records that make no sense for one
-	// (pages of a file no Tablespace record announced, a batch that is not a whole number of
-	// pages, a file index that changes path).
+	// Append stores one record (Progress records are ignored). The writer does not keep rec
+	// after it returns. It also adds the record to the stream's page map, and refuses
+	// records that make no sense for one (pages of a file no Tablespace record announced, a
+	// batch that is not a whole number of pages, a file index that changes path).
 	Append(rec *shared.Record) error
 	// PageMap is the page map of the records appended so far; the caller must not change it.
 	PageMap() *PageMap
-	// Commit makes the stream and its page map durable and then records snap (whose ID
-	// must be ID()), filling in snap.StoredBytes. On error nothing is recorded and nothing is
-	// left behind.
+	// Commit makes the stream durable and then records snap (whose ID must be ID()),
+	// filling in snap.Tree, StoredBytes, AddedBytes and LogicalBytes. On error nothing is
+	// recorded.
 	Commit(snap *Snapshot) error
 	// Abort discards the stream. It is a no-op after a successful Commit, so it can be deferred.
 	Abort() error
 }
 
-// StreamReader yields the stored records of one stream; Next returns io.EOF at the end. Each
-// record is checked against its stored checksum; a mismatch is an error wrapping ErrCorrupt.
+// StreamReader yields the records of one stream; Next returns io.EOF at the end. Every blob
+// is checked against its SHA-256 as it is read; a mismatch, or a blob or pack that is
+// missing, is a *DamageError wrapping ErrCorrupt.
 type StreamReader interface {
 	Next() (*shared.Record, error)
-	// NextPages is Next for a reader that wants only some pages: a PageBatch record for
-	// which keep returns false is passed over after its head (kind, file index, first page,
-	// data length), without being checksummed, decoded or copied. Its bytes are still read
-	// and decompressed: a stored stream is one sequential zstd stream. Records of every other
-	// kind are returned as Next returns them.
-	NextPages(keep PageFilter) (*shared.Record, error)
 	// Stats says what the reader has read so far.
 	Stats() ReadStats
 	Close() error
 }
 
-// PageFilter decides from a PageBatch's head whether the batch is wanted; dataLen is the
-// length of its Data.
-type PageFilter func(fileIndex uint32, firstPage uint64, dataLen uint64) bool
-
-// ReadStats counts what a StreamReader read.
+// ReadStats counts what a reader read from the repository.
 type ReadStats struct {
-	// Records is the number of stored records read (decompressed), Decoded how many of them
-	// were checksummed and decoded, Skipped how many PageBatch records NextPages passed over.
-	Records, Decoded, Skipped uint64
-	// Bytes is the decompressed size of the records read (frame heads included);
-	// SkippedBytes the part of it that belongs to skipped records.
-	Bytes, SkippedBytes uint64
+	// TreeBlobs are the record-list blobs read; PageBlobs and DataBlobs the page and
+	// other payload blobs read. A blob needed twice by one record is read once.
+	TreeBlobs, PageBlobs, DataBlobs uint64
+	// PackBytes is what was read from pack files (compressed); RawBytes its size
+	// decompressed.
+	PackBytes, RawBytes uint64
+	// PackReads is the number of reads from pack files (adjacent blobs are read at once).
+	PackReads uint64
+}
+
+// Add adds o to s.
+func (s *ReadStats) Add(o ReadStats) {
+	s.TreeBlobs += o.TreeBlobs
+	s.PageBlobs += o.PageBlobs
+	s.DataBlobs += o.DataBlobs
+	s.PackBytes += o.PackBytes
+	s.RawBytes += o.RawBytes
+	s.PackReads += o.PackReads
 }
 
 // ErrCorrupt marks stored data that fails its checks.
 var ErrCorrupt = errors.New("stored data is corrupt")
+
+// DamageError says what stored data of which snapshot failed a check while it was read.
+type DamageError struct {
+	// Snapshot is the snapshot whose record list refers to the data.
+	Snapshot string
+	// What the data is: "shop/orders.ibd page 3", "its record list", "redo at LSN 1234".
+	What string
+	// Err says what is wrong; it wraps ErrCorrupt.
+	Err error
+}
+
+func (e *DamageError) Error() string {
+	return fmt.Sprintf("snapshot %s is damaged: %s: %v", e.Snapshot, e.What, e.Err)
+}
+
+func (e *DamageError) Unwrap() error { return e.Err }
 
 // Snapshot describes one recorded backup. Its JSON form is both what REPO/snapshots/ID.json
 // holds and what `host-example snapshots --json` prints, as an array. The field names are
@@ -113,8 +132,13 @@ var ErrCorrupt = errors.New("stored data is corrupt")
 //	gtid_executed   GTID set at end_lsn ("" if none)
 //	tablespaces, pages, page_bytes, redo_bytes, binlog_bytes, files, records
 //	                counts from the stream's trailer
-//	stored_bytes    size of the stored (compressed) stream
+//	stored_bytes    compressed size of the blobs the stream refers to, each reference
+//	                counted: what storing this snapshot alone, without deduplication, takes
+//	added_bytes     compressed bytes of the blobs this backup added to the repository (the
+//	                others were there already: deduplication)
+//	logical_bytes   uncompressed size of the stream: its payloads and its record list
 //	stream_digest   SHA-256 stream digest, hex (see shared.Digester)
+//	tree            IDs of the blobs holding the snapshot's record list, in order
 type Snapshot struct {
 	ID         string    `json:"id"`
 	Time       time.Time `json:"time"`
@@ -151,7 +175,10 @@ type Snapshot struct {
 	Files             uint64         `json:"files"`
 	Records           uint64         `json:"records"`
 	StoredBytes       int64          `json:"stored_bytes"`
+	AddedBytes        int64          `json:"added_bytes"`
+	LogicalBytes      int64          `json:"logical_bytes"`
 	StreamDigest      string         `json:"stream_digest"`
+	Tree              []ID           `json:"tree"`
 }
 
 // Kinds of snapshot.

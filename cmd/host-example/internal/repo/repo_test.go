@@ -4,28 +4,59 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/klauspost/compress/zstd"
+	"github.com/pagetrack/pagetrack/mysqlsrc/innodb"
 	"github.com/pagetrack/pagetrack/shared"
 )
 
-func testRecords() []*shared.Record {
-	page := bytes.Repeat([]byte{0xAB, 0xCD}, 8192)
-	return []*shared.Record{
-		{Header: &shared.Header{StreamFormat: shared.StreamFormat, ServerVersion: "8.4.3", PageSize: 16384, CheckpointLSN: 1000, StartedAt: time.Unix(1700000000, 0).UTC()}},
-		{Tablespace: &shared.Tablespace{FileIndex: 1, Path: "ibdata1", PageSize: 16384, SizePages: 1}},
-		{Pages: &shared.PageBatch{FileIndex: 1, FirstPage: 0, Data: page}},
-		{Redo: &shared.RedoSegment{StartLSN: 512, Data: make([]byte, 1024)}},
-		{File: &shared.FileChunk{Path: "mysql/general_log.CSV", Data: []byte{}}},
-		{Trailer: &shared.Trailer{EndLSN: 2000, Records: 5, Digest: []byte{1, 2, 3}}},
+// innodbPage is a valid uncompressed InnoDB page of size bytes with pseudo-random content.
+func innodbPage(size int, seed uint64) []byte {
+	p := make([]byte, size)
+	rng := rand.New(rand.NewPCG(seed, 7))
+	for i := range p {
+		p[i] = byte(rng.Uint32())
 	}
+	innodb.SetPageChecksum(p)
+	return p
+}
+
+// testStream is a stream of a full backup: ibdata1 with n pages of pseudo-random content
+// (seeded), a zip tablespace, redo, binlog, an empty file chunk and a matching trailer.
+func testStream(n int, seed uint64) []*shared.Record {
+	var data []byte
+	for i := 0; i < n; i++ {
+		data = append(data, innodbPage(16384, seed+uint64(i))...)
+	}
+	zip := make([]byte, 2048)
+	copy(zip[100:], "compressed page")
+	innodb.SetZipPageChecksum(zip)
+	recs := []*shared.Record{
+		{Header: &shared.Header{StreamFormat: shared.StreamFormat, ServerVersion: "8.4.3", PageSize: 16384, CheckpointLSN: 1000 + seed, StartedAt: time.Unix(1700000000, 0).UTC()}},
+		{Tablespace: &shared.Tablespace{FileIndex: 1, Path: "ibdata1", PageSize: 16384, SizePages: uint64(n)}},
+		{Tablespace: &shared.Tablespace{FileIndex: 2, Path: "db/z.ibd", SpaceID: 5, PageSize: 2048, ZipSize: 2048, SizePages: 2}},
+		{Pages: &shared.PageBatch{FileIndex: 2, FirstPage: 0, Data: append(append([]byte(nil), zip...), make([]byte, 2048)...)}},
+	}
+	for first := 0; first < n; first += 64 {
+		end := min(first+64, n)
+		recs = append(recs, &shared.Record{Pages: &shared.PageBatch{FileIndex: 1, FirstPage: uint64(first), Data: data[first*16384 : end*16384]}})
+	}
+	recs = append(recs,
+		&shared.Record{Redo: &shared.RedoSegment{StartLSN: 512, Data: bytes.Repeat([]byte{1, 2, 3, 4}, 256)}},
+		&shared.Record{Binlog: &shared.BinlogChunk{Name: "binlog.000001", Offset: 4, Data: []byte("binlog")}},
+		&shared.Record{File: &shared.FileChunk{Path: "mysql/general_log.CSV", Data: []byte{}}},
+	)
+	d := shared.NewDigester()
+	for _, r := range recs {
+		d.Add(r)
+	}
+	return append(recs, &shared.Record{Trailer: &shared.Trailer{EndLSN: 2000 + seed, CheckpointLSN: 1000 + seed, Records: d.Records(), Digest: d.Sum(), Kind: shared.KindFull}})
 }
 
 func newRepo(t *testing.T) *Local {
@@ -39,21 +70,32 @@ func newRepo(t *testing.T) *Local {
 
 func store(t *testing.T, r *Local, recs []*shared.Record, when time.Time) *Snapshot {
 	t.Helper()
-	ctx := context.Background()
-	w, err := r.NewStream(ctx)
+	snap, err := tryStore(r, recs, when)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return snap
+}
+
+func tryStore(r *Local, recs []*shared.Record, when time.Time) (*Snapshot, error) {
+	w, err := r.NewStream(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	defer w.Abort()
 	for _, rec := range recs {
 		if err := w.Append(rec); err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 	}
 	snap := &Snapshot{ID: w.ID(), Time: when, Source: "primary", SourceType: "mysql", Kind: KindFull}
-	if err := w.Commit(snap); err != nil {
-		t.Fatal(err)
+	if t := recs[len(recs)-1].Trailer; t != nil {
+		snap.CheckpointLSN = t.CheckpointLSN
 	}
-	return snap
+	if err := w.Commit(snap); err != nil {
+		return nil, err
+	}
+	return snap, nil
 }
 
 func readAll(t *testing.T, r Repository, id string) ([]*shared.Record, error) {
@@ -76,15 +118,32 @@ func readAll(t *testing.T, r Repository, id string) ([]*shared.Record, error) {
 	}
 }
 
+func sameRecords(t *testing.T, got, want []*shared.Record) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%d records, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if !bytes.Equal(shared.AppendRecord(nil, got[i]), shared.AppendRecord(nil, want[i])) {
+			t.Errorf("record %d differs", i)
+		}
+	}
+}
+
 func dirEntries(t *testing.T, dir string) []string {
 	t.Helper()
-	es, err := os.ReadDir(dir)
+	var names []string
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() {
+			names = append(names, strings.TrimPrefix(path, dir+"/"))
+		}
+		return nil
+	})
 	if err != nil {
 		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range es {
-		names = append(names, e.Name())
 	}
 	return names
 }
@@ -98,7 +157,7 @@ func TestInit(t *testing.T) {
 	if len(r.Config().ID) != 32 || r.Config().Format != FormatVersion {
 		t.Errorf("config = %+v", r.Config())
 	}
-	for _, sub := range []string{"config.json", "streams", "snapshots", "tmp"} {
+	for _, sub := range []string{"config.json", "data/00", "data/ff", "index", "snapshots", "locks", "tmp"} {
 		if _, err := os.Stat(filepath.Join(dir, sub)); err != nil {
 			t.Error(err)
 		}
@@ -109,7 +168,6 @@ func TestInit(t *testing.T) {
 	if _, err := Open(dir); err != nil {
 		t.Errorf("Open: %v", err)
 	}
-
 	full := t.TempDir()
 	os.WriteFile(filepath.Join(full, "x"), nil, 0o600)
 	if _, err := Init(full); err == nil || !strings.Contains(err.Error(), "not empty") {
@@ -137,43 +195,171 @@ func TestOpenErrors(t *testing.T) {
 
 func TestRoundTrip(t *testing.T) {
 	r := newRepo(t)
-	recs := testRecords()
+	recs := testStream(100, 1)
 	t0 := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 	a := store(t, r, recs, t0)
-	b := store(t, r, recs[:2], t0.Add(time.Hour))
-
-	if a.StoredBytes <= 0 {
-		t.Errorf("StoredBytes = %d", a.StoredBytes)
-	}
-	if !validID(a.ID) {
-		t.Errorf("id %q", a.ID)
+	if a.StoredBytes <= 0 || a.AddedBytes <= 0 || a.AddedBytes > a.StoredBytes || a.LogicalBytes < 100*16384 || len(a.Tree) == 0 {
+		t.Errorf("sizes: stored %d added %d logical %d tree %v", a.StoredBytes, a.AddedBytes, a.LogicalBytes, a.Tree)
 	}
 	snaps, err := r.Snapshots(context.Background())
-	if err != nil {
-		t.Fatal(err)
+	if err != nil || len(snaps) != 1 || snaps[0].ID != a.ID || !snaps[0].Time.Equal(t0) || snaps[0].AddedBytes != a.AddedBytes {
+		t.Fatalf("snapshots = %+v, %v", snaps, err)
 	}
-	if len(snaps) != 2 || snaps[0].ID != a.ID || snaps[1].ID != b.ID {
-		t.Fatalf("snapshots = %+v", snaps)
-	}
-	if snaps[0].StoredBytes != a.StoredBytes || !snaps[0].Time.Equal(t0) || snaps[0].Source != "primary" {
-		t.Errorf("stored metadata = %+v", snaps[0])
-	}
-
 	got, err := readAll(t, r, a.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != len(recs) {
-		t.Fatalf("read %d records, want %d", len(got), len(recs))
-	}
-	for i := range recs {
-		if !bytes.Equal(shared.AppendRecord(nil, got[i]), shared.AppendRecord(nil, recs[i])) {
-			t.Errorf("record %d differs", i)
-		}
-	}
+	sameRecords(t, got, recs)
 	if es := dirEntries(t, filepath.Join(r.Location(), "tmp")); len(es) != 0 {
 		t.Errorf("tmp/ holds %v", es)
 	}
+	if es := dirEntries(t, filepath.Join(r.Location(), "locks")); len(es) != 0 {
+		t.Errorf("locks/ holds %v", es)
+	}
+	// A fresh Local reads the same.
+	r2, err := Open(r.Location())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err = readAll(t, r2, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameRecords(t, got, recs)
+	pm, err := r2.PageMap(context.Background(), a.ID)
+	if err != nil || len(pm.Files) != 2 || pm.Pages.Len() != 102 {
+		t.Errorf("page map: %+v, %v", pm, err)
+	}
+}
+
+func TestPacksAndIndexFormat(t *testing.T) {
+	r := newRepo(t)
+	store(t, r, testStream(2000, 1), time.Now()) // > 16 MiB of incompressible pages: several packs
+	packs, err := listPacks(r.Location())
+	if err != nil || len(packs) < 2 {
+		t.Fatalf("%d packs, %v", len(packs), err)
+	}
+	idx, problems, err := loadIndex(r.Location())
+	if err != nil || len(problems) != 0 || len(idx.Files) != 1 || idx.Packs() != len(packs) {
+		t.Fatalf("index: %v %v, %d files, %d packs", err, problems, len(idx.Files), idx.Packs())
+	}
+	byPack := idx.packEntries()
+	for pos, p := range idx.packs {
+		b, err := os.ReadFile(packPath(r.Location(), p.id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if Hash(b) != p.id || int64(len(b)) != p.size {
+			t.Errorf("pack %s: name or size does not match its content", p.id.Short())
+		}
+		header, err := parsePack(b)
+		if err != nil || !sameEntries(header, idx.entries, byPack[pos]) {
+			t.Errorf("pack %s: header %v does not match the index", p.id.Short(), err)
+		}
+	}
+	// Index round trip and damage.
+	var ips []indexPack
+	for pos, p := range idx.packs {
+		ip := indexPack{ID: p.id, Size: p.size}
+		for _, e := range byPack[pos] {
+			be := idx.entries[e]
+			ip.Entries = append(ip.Entries, packEntry{be.typ, be.id, be.offset, be.length, be.raw})
+		}
+		ips = append(ips, ip)
+	}
+	enc := encodeIndex(ips)
+	dec, err := decodeIndex(enc)
+	if err != nil || len(dec) != len(ips) || !bytes.Equal(encodeIndex(dec), enc) {
+		t.Errorf("index round trip: %v", err)
+	}
+	enc[len(enc)/2] ^= 1
+	if _, err := decodeIndex(enc); err == nil {
+		t.Error("a damaged index file decoded")
+	}
+}
+
+func TestItemRoundTrip(t *testing.T) {
+	big := make([]byte, maxDataBlob*2+10)
+	for i := range big {
+		big[i] = byte(i * 7)
+	}
+	recs := []*shared.Record{
+		{Header: &shared.Header{StreamFormat: 1, ServerVersion: "v", StartedAt: time.Unix(5, 0).UTC()}},
+		{Tablespace: &shared.Tablespace{FileIndex: 3, Path: "a/b.ibd", PageSize: 1024, SizePages: 9, Incremental: true}},
+		{Pages: &shared.PageBatch{FileIndex: 3, FirstPage: 7, Data: make([]byte, 2048)}},
+		{Redo: &shared.RedoSegment{StartLSN: 512, Data: big}},
+		{Binlog: &shared.BinlogChunk{Name: "binlog.000002", Offset: 9, Data: []byte("x")}},
+		{File: &shared.FileChunk{Path: "f", Offset: 0, Data: nil}},
+		{Trailer: &shared.Trailer{EndLSN: 1, Digest: []byte{1}, SourceState: []byte("s")}},
+	}
+	var b []byte
+	for _, rec := range recs {
+		data := payloadOf(rec)
+		piece := uint32(min(len(data), maxDataBlob))
+		if rec.Pages != nil {
+			piece = 1024
+		}
+		var ids []ID
+		for off := 0; off < len(data); off += int(piece) {
+			ids = append(ids, Hash(data[off:min(off+int(piece), len(data))]))
+		}
+		b = appendItem(b, rec, uint64(len(data)), piece, ids)
+	}
+	tr := treeReader{b: b}
+	for i, rec := range recs {
+		it, err := tr.next()
+		if err != nil || it == nil {
+			t.Fatalf("item %d: %v", i, err)
+		}
+		data := payloadOf(rec)
+		if it.size != uint64(len(data)) || len(it.blobs) != int(pieces(it.size, it.piece)) {
+			t.Errorf("item %d: size %d, %d blobs", i, it.size, len(it.blobs))
+		}
+		var joined []byte
+		for k, id := range it.blobs {
+			part := data[k*int(it.piece) : k*int(it.piece)+int(it.pieceLen(k))]
+			if Hash(part) != id {
+				t.Errorf("item %d blob %d: wrong id", i, k)
+			}
+			joined = append(joined, part...)
+		}
+		setPayload(it.rec, joined)
+		if !bytes.Equal(shared.AppendRecord(nil, it.rec), shared.AppendRecord(nil, rec)) {
+			t.Errorf("item %d does not round-trip", i)
+		}
+	}
+	if it, err := tr.next(); it != nil || err != nil {
+		t.Errorf("after the last item: %v %v", it, err)
+	}
+	// Truncations never panic and always fail.
+	for n := 1; n < len(b); n += 97 {
+		tr := treeReader{b: b[:n]}
+		for {
+			it, err := tr.next()
+			if err != nil || it == nil {
+				break
+			}
+		}
+	}
+}
+
+func TestDedupAcrossSnapshots(t *testing.T) {
+	r := newRepo(t)
+	recs := testStream(500, 1)
+	a := store(t, r, recs, time.Now())
+	// The same data again (a second full of an unchanged server): header and trailer differ.
+	again := testStream(500, 1)
+	again[0].Header.StartedAt = time.Unix(1800000000, 0).UTC()
+	b := store(t, r, again, time.Now())
+	if b.AddedBytes*100 >= a.AddedBytes {
+		t.Errorf("the second identical backup added %d bytes, the first %d: not < 1 %%", b.AddedBytes, a.AddedBytes)
+	}
+	t.Logf("first added %d bytes, second %d (%.3f %%)", a.AddedBytes, b.AddedBytes, 100*float64(b.AddedBytes)/float64(a.AddedBytes))
+	got, err := readAll(t, r, b.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameRecords(t, got, again)
 }
 
 func TestAbortLeavesNothing(t *testing.T) {
@@ -182,11 +368,18 @@ func TestAbortLeavesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.Append(testRecords()[0])
+	for _, rec := range testStream(1200, 3)[:25] { // past the first full pack
+		if err := w.Append(rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if es := dirEntries(t, filepath.Join(r.Location(), "data")); len(es) == 0 {
+		t.Fatal("no pack was finished before the abort; the test needs one")
+	}
 	if err := w.Abort(); err != nil {
 		t.Fatal(err)
 	}
-	for _, sub := range []string{"tmp", "streams", "snapshots"} {
+	for _, sub := range []string{"tmp", "data", "index", "snapshots", "locks"} {
 		if es := dirEntries(t, filepath.Join(r.Location(), sub)); len(es) != 0 {
 			t.Errorf("%s/ holds %v", sub, es)
 		}
@@ -199,91 +392,67 @@ func TestAbortLeavesNothing(t *testing.T) {
 func TestCommitRejectsWrongID(t *testing.T) {
 	r := newRepo(t)
 	w, _ := r.NewStream(context.Background())
+	w.Append(testStream(1, 1)[0])
 	if err := w.Commit(&Snapshot{ID: "0000000000000000"}); err == nil {
 		t.Fatal("Commit with a foreign id succeeded")
 	}
-	if es := dirEntries(t, filepath.Join(r.Location(), "tmp")); len(es) != 0 {
-		t.Errorf("tmp/ holds %v", es)
+	for _, sub := range []string{"tmp", "data", "index", "snapshots", "locks"} {
+		if es := dirEntries(t, filepath.Join(r.Location(), sub)); len(es) != 0 {
+			t.Errorf("%s/ holds %v", sub, es)
+		}
 	}
 }
 
-// rewrite decompresses a stream file, lets edit change it and compresses it again.
-func rewrite(t *testing.T, path string, edit func([]byte) []byte) {
+// flipBlob flips a byte in the middle of the stored blob holding data.
+func flipBlob(t *testing.T, r *Local, data []byte) {
 	t.Helper()
-	raw, err := os.ReadFile(path)
+	path, off, n, err := r.Locate(Hash(data))
 	if err != nil {
 		t.Fatal(err)
 	}
-	dec, _ := zstd.NewReader(nil)
-	plain, err := dec.DecodeAll(raw, nil)
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	enc, _ := zstd.NewWriter(nil)
-	if err := os.WriteFile(path, enc.EncodeAll(edit(plain), nil), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	defer f.Close()
+	b := make([]byte, 1)
+	f.ReadAt(b, off+n/2)
+	b[0] ^= 0x10
+	f.WriteAt(b, off+n/2)
 }
 
-func TestCorruptRecordFailsChecksum(t *testing.T) {
+func TestDamagedBlobNamesSnapshotAndPage(t *testing.T) {
 	r := newRepo(t)
-	snap := store(t, r, testRecords(), time.Now())
-	rewrite(t, r.streamPath(snap.ID), func(b []byte) []byte {
-		i := bytes.Index(b, []byte{0xAB, 0xCD, 0xAB, 0xCD})
-		b[i+100] ^= 0x01 // a bit in the page data
-		return b
-	})
+	recs := testStream(10, 1)
+	snap := store(t, r, recs, time.Now())
+	flipBlob(t, r, innodbPage(16384, 1+7))
+	r, _ = Open(r.Location())
 	_, err := readAll(t, r, snap.ID)
-	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "record 3 fails its checksum") {
+	var de *DamageError
+	if !errors.As(err, &de) || !errors.Is(err, ErrCorrupt) || de.Snapshot != snap.ID || de.What != "ibdata1 page 7" {
+		t.Fatalf("err = %v", err)
+	}
+	if !strings.Contains(err.Error(), "does not match its SHA-256") && !strings.Contains(err.Error(), "does not decompress") {
 		t.Errorf("err = %v", err)
 	}
 }
 
-func TestTruncatedStream(t *testing.T) {
+func TestMissingPack(t *testing.T) {
 	r := newRepo(t)
-	snap := store(t, r, testRecords(), time.Now())
-	rewrite(t, r.streamPath(snap.ID), func(b []byte) []byte { return b[:len(b)-10] })
+	snap := store(t, r, testStream(3, 1), time.Now())
+	path, _, _, _ := r.Locate(Hash(innodbPage(16384, 2)))
+	os.Remove(path)
 	_, err := readAll(t, r, snap.ID)
-	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "ends in the middle of record 6") {
-		t.Errorf("err = %v", err)
-	}
-}
-
-func TestFlippedCompressedByte(t *testing.T) {
-	r := newRepo(t)
-	snap := store(t, r, testRecords(), time.Now())
-	path := r.streamPath(snap.ID)
-	raw, _ := os.ReadFile(path)
-	raw[len(raw)/2] ^= 0xFF
-	os.WriteFile(path, raw, 0o600)
-	if _, err := readAll(t, r, snap.ID); err == nil {
-		t.Error("a flipped byte went unnoticed")
-	}
-}
-
-func TestBadMagic(t *testing.T) {
-	r := newRepo(t)
-	snap := store(t, r, testRecords(), time.Now())
-	rewrite(t, r.streamPath(snap.ID), func(b []byte) []byte { b[0] = 'X'; return b })
-	if _, err := r.OpenStream(context.Background(), snap.ID); !errors.Is(err, ErrCorrupt) {
-		t.Errorf("err = %v", err)
-	}
-}
-
-func TestMissingStream(t *testing.T) {
-	r := newRepo(t)
-	snap := store(t, r, testRecords(), time.Now())
-	os.Remove(r.streamPath(snap.ID))
-	if _, err := r.OpenStream(context.Background(), snap.ID); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "missing") {
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "is missing") {
 		t.Errorf("err = %v", err)
 	}
 }
 
 func TestDamagedMetadata(t *testing.T) {
 	r := newRepo(t)
-	snap := store(t, r, testRecords(), time.Now())
+	snap := store(t, r, testStream(1, 1), time.Now())
 	os.WriteFile(filepath.Join(r.Location(), "snapshots", snap.ID+".json"), []byte("{"), 0o600)
-	if _, err := r.Snapshots(context.Background()); err == nil || !strings.Contains(err.Error(), snap.ID) {
+	if _, err := r.Snapshots(context.Background()); err == nil || !strings.Contains(err.Error(), "does not parse") {
 		t.Errorf("err = %v", err)
 	}
 }
@@ -297,7 +466,7 @@ func TestFind(t *testing.T) {
 	t0 := time.Now()
 	var snaps []*Snapshot
 	for i := 0; i < 3; i++ {
-		snaps = append(snaps, store(t, r, testRecords()[:1], t0.Add(time.Duration(i)*time.Minute)))
+		snaps = append(snaps, store(t, r, testStream(1, 1), t0.Add(time.Duration(i)*time.Minute)))
 	}
 	if s, err := Find(ctx, r, "latest"); err != nil || s.ID != snaps[2].ID {
 		t.Errorf("latest = %v, %v", s, err)
@@ -305,190 +474,85 @@ func TestFind(t *testing.T) {
 	if s, err := Find(ctx, r, snaps[1].ID); err != nil || s.ID != snaps[1].ID {
 		t.Errorf("full id = %v, %v", s, err)
 	}
-	// The shortest prefix that is unique.
-	for n := 1; n <= 16; n++ {
-		p := snaps[0].ID[:n]
-		unique := !strings.HasPrefix(snaps[1].ID, p) && !strings.HasPrefix(snaps[2].ID, p)
-		s, err := Find(ctx, r, p)
-		if unique {
-			if err != nil || s.ID != snaps[0].ID {
-				t.Errorf("prefix %q = %v, %v", p, s, err)
-			}
-			break
-		}
-		if err == nil || !strings.Contains(err.Error(), "ambiguous") {
-			t.Errorf("ambiguous prefix %q: %v", p, err)
-		}
-	}
 	if _, err := Find(ctx, r, "zzzz"); err == nil || !strings.Contains(err.Error(), `no snapshot "zzzz"`) {
 		t.Errorf("unknown: %v", err)
-	}
-}
-
-func mapRecords() []*shared.Record {
-	page := func(b byte, n int) []byte { return bytes.Repeat([]byte{b}, n*1024) }
-	small := func(b byte) []byte { return bytes.Repeat([]byte{b}, 512) }
-	return []*shared.Record{
-		{Header: &shared.Header{StreamFormat: shared.StreamFormat, PageSize: 1024, CheckpointLSN: 1000}},
-		{Tablespace: &shared.Tablespace{FileIndex: 0, Path: "ibdata1", PageSize: 1024, SizePages: 4}},
-		{Tablespace: &shared.Tablespace{FileIndex: 3, Path: "db/t.ibd", SpaceID: 9, Flags: 33, PageSize: 512, ZipSize: 512, SizePages: 6, Incremental: true}},
-		{Pages: &shared.PageBatch{FileIndex: 0, FirstPage: 0, Data: page(1, 4)}},
-		{Pages: &shared.PageBatch{FileIndex: 3, FirstPage: 1, Data: small(2)}},
-		{Pages: &shared.PageBatch{FileIndex: 3, FirstPage: 4, Data: small(3)}},
-		{Tablespace: &shared.Tablespace{FileIndex: 3, Path: "db/t.ibd", SpaceID: 9, Flags: 33, PageSize: 512, ZipSize: 512, SizePages: 8, Incremental: true}},
-		{Pages: &shared.PageBatch{FileIndex: 3, FirstPage: 6, Data: small(4)}},
-		{Redo: &shared.RedoSegment{StartLSN: 512, Data: make([]byte, 512)}},
-		{Trailer: &shared.Trailer{EndLSN: 2000}},
-	}
-}
-
-func TestPageMapStoredWithStream(t *testing.T) {
-	r := newRepo(t)
-	snap := store(t, r, mapRecords(), time.Now())
-	m, err := r.PageMap(context.Background(), snap.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(m.Files) != 2 || m.DuplicatePages != 0 {
-		t.Fatalf("map = %+v", m)
-	}
-	f := m.Lookup("db/t.ibd")
-	want := MapFile{FileIndex: 3, Path: "db/t.ibd", SpaceID: 9, Flags: 33, PageSize: 512, ZipSize: 512, SizePages: 8, Incremental: true}
-	if f == nil || *f != want || m.File(3) != f {
-		t.Errorf("db/t.ibd = %+v, want the last tablespace record %+v", f, want)
-	}
-	if got := m.Pages.String(); got != "{0:0-3 3:1,4,6}" {
-		t.Errorf("pages = %s", got)
-	}
-	if _, err := os.Stat(filepath.Join(r.Location(), "streams", snap.ID+".map")); err != nil {
-		t.Error(err)
-	}
-	if es := dirEntries(t, filepath.Join(r.Location(), "tmp")); len(es) != 0 {
-		t.Errorf("tmp/ holds %v", es)
-	}
-
-	// A map that was never written (an older host-example) is rebuilt from the stream.
-	os.Remove(filepath.Join(r.Location(), "streams", snap.ID+".map"))
-	rebuilt, err := r.PageMap(context.Background(), snap.ID)
-	if err != nil || !rebuilt.Equal(m) {
-		t.Errorf("rebuilt map %+v, %v", rebuilt, err)
-	}
-}
-
-func TestPageMapDamage(t *testing.T) {
-	r := newRepo(t)
-	snap := store(t, r, mapRecords(), time.Now())
-	path := filepath.Join(r.Location(), "streams", snap.ID+".map")
-	b, _ := os.ReadFile(path)
-	b[len(b)/2] ^= 1
-	os.WriteFile(path, b, 0o600)
-	if _, err := r.PageMap(context.Background(), snap.ID); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "checksum") {
-		t.Errorf("flipped byte: %v", err)
-	}
-	os.Remove(r.streamPath(snap.ID))
-	if _, err := r.PageMap(context.Background(), snap.ID); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "missing") {
-		t.Errorf("stream missing: %v", err)
-	}
-}
-
-func TestPageMapDuplicates(t *testing.T) {
-	m := NewPageMap()
-	for _, rec := range mapRecords()[:4] {
-		if err := m.Add(rec); err != nil {
-			t.Fatal(err)
-		}
-	}
-	m.Add(&shared.Record{Pages: &shared.PageBatch{FileIndex: 0, FirstPage: 2, Data: make([]byte, 3*1024)}})
-	if m.DuplicatePages != 2 || m.Pages.SpaceLen(0) != 5 {
-		t.Errorf("duplicates %d, pages %s", m.DuplicatePages, m.Pages)
 	}
 }
 
 func TestAppendRefusesUnmappableStreams(t *testing.T) {
 	tests := []struct {
 		name string
-		rec  *shared.Record
+		recs []*shared.Record
 		want string
 	}{
-		{"pages of an unknown file", &shared.Record{Pages: &shared.PageBatch{FileIndex: 5, Data: make([]byte, 1024)}}, "no tablespace record announced"},
-		{"partial page", &shared.Record{Pages: &shared.PageBatch{FileIndex: 0, Data: make([]byte, 1000)}}, "not a whole number"},
-		{"path change", &shared.Record{Tablespace: &shared.Tablespace{FileIndex: 0, Path: "other", PageSize: 1024}}, "changes path"},
-		{"same path twice", &shared.Record{Tablespace: &shared.Tablespace{FileIndex: 1, Path: "ibdata1", PageSize: 1024}}, "both name ibdata1"},
-		{"page number overflow", &shared.Record{Pages: &shared.PageBatch{FileIndex: 0, FirstPage: 1 << 32, Data: make([]byte, 1024)}}, "beyond the 2^32"},
+		{"pages of an unannounced file", []*shared.Record{{Pages: &shared.PageBatch{FileIndex: 4, Data: make([]byte, 1024)}}}, "no tablespace record announced"},
+		{"partial page", []*shared.Record{
+			{Tablespace: &shared.Tablespace{FileIndex: 0, Path: "ibdata1", PageSize: 1024}},
+			{Pages: &shared.PageBatch{FileIndex: 0, Data: make([]byte, 1000)}},
+		}, "not a whole number"},
+		{"path change", []*shared.Record{
+			{Tablespace: &shared.Tablespace{FileIndex: 0, Path: "ibdata1", PageSize: 1024}},
+			{Tablespace: &shared.Tablespace{FileIndex: 0, Path: "ibdata2", PageSize: 1024}},
+		}, "changes path"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := newRepo(t)
 			w, _ := r.NewStream(context.Background())
 			defer w.Abort()
-			for _, rec := range mapRecords()[:2] {
-				if err := w.Append(rec); err != nil {
-					t.Fatal(err)
+			var err error
+			for _, rec := range tt.recs {
+				if err = w.Append(rec); err != nil {
+					break
 				}
 			}
-			if err := w.Append(tt.rec); err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("Append: %v, want %q", err, tt.want)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v, want %q", err, tt.want)
 			}
 		})
 	}
 }
 
-func TestNextPagesSkipsUnwantedBatches(t *testing.T) {
-	r := newRepo(t)
-	snap := store(t, r, mapRecords(), time.Now())
-	sr, err := r.OpenStream(context.Background(), snap.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sr.Close()
-	var heads []string
-	var got []string
-	for {
-		rec, err := sr.NextPages(func(index uint32, first, dataLen uint64) bool {
-			heads = append(heads, fmt.Sprintf("%d:%d+%d", index, first, dataLen))
-			return index == 3 && first >= 4
-		})
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if rec.Pages != nil {
-			got = append(got, fmt.Sprintf("%d:%d", rec.Pages.FileIndex, rec.Pages.FirstPage))
-		}
-	}
-	if strings.Join(heads, " ") != "0:0+4096 3:1+512 3:4+512 3:6+512" || strings.Join(got, " ") != "3:4 3:6" {
-		t.Errorf("filter saw %v, returned %v", heads, got)
-	}
-	st := sr.Stats()
-	if st.Records != 10 || st.Skipped != 2 || st.Decoded != 8 || st.SkippedBytes != 8+21+4096+8+21+512 || st.Bytes <= st.SkippedBytes {
-		t.Errorf("stats = %+v", st)
-	}
-}
-
-func TestNextPagesTruncatedInSkippedRecord(t *testing.T) {
-	r := newRepo(t)
-	snap := store(t, r, mapRecords(), time.Now())
-	rewrite(t, r.streamPath(snap.ID), func(b []byte) []byte {
-		i := bytes.Index(b, bytes.Repeat([]byte{1}, 4096))
-		return b[:i+100]
-	})
-	sr, err := r.OpenStream(context.Background(), snap.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sr.Close()
-	for {
-		_, err := sr.NextPages(func(uint32, uint64, uint64) bool { return false })
-		if err == io.EOF {
-			t.Fatal("a truncated stream read to its end")
-		}
-		if err != nil {
-			if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "ends in the middle of record 4") {
-				t.Errorf("err = %v", err)
+// Two record lists that differ only in their first and last items share the tree blobs in
+// between: the cuts depend on the items, not on where the list starts.
+func TestTreeChunksResync(t *testing.T) {
+	items := func(first byte) [][]byte {
+		var out [][]byte
+		out = append(out, appendItem(nil, &shared.Record{Header: &shared.Header{ServerVersion: string(first)}}, 0, 0, nil))
+		for i := 0; i < 3000; i++ {
+			ids := make([]ID, 64)
+			for k := range ids {
+				ids[k] = Hash([]byte{byte(i), byte(i >> 8), byte(k)})
 			}
-			return
+			out = append(out, appendItem(nil, &shared.Record{Pages: &shared.PageBatch{FileIndex: 1, FirstPage: uint64(i * 64)}}, 64*16384, 16384, ids))
 		}
+		return out
+	}
+	cut := func(list [][]byte) []ID {
+		var c treeChunker
+		var ids []ID
+		for _, it := range list {
+			if b := c.add(it); b != nil {
+				ids = append(ids, Hash(b))
+			}
+		}
+		if b := c.flush(); b != nil {
+			ids = append(ids, Hash(b))
+		}
+		return ids
+	}
+	a, b := cut(items('a')), cut(items('b'))
+	shared := 0
+	seen := map[ID]bool{}
+	for _, id := range a {
+		seen[id] = true
+	}
+	for _, id := range b {
+		if seen[id] {
+			shared++
+		}
+	}
+	if len(a) < 10 || shared != len(b)-1 {
+		t.Errorf("%d and %d tree blobs, %d shared; want all but the first", len(a), len(b), shared)
 	}
 }
