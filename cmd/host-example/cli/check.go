@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/pagetrack/pagetrack/cmd/host-example/internal/config"
 	"github.com/pagetrack/pagetrack/cmd/host-example/internal/repo"
 )
 
@@ -64,21 +63,7 @@ func runCheck(ctx context.Context, e *env, args []string) error {
 	if len(pos) > 0 {
 		return usageErrorf("unexpected argument %q", pos[0])
 	}
-	var cf *config.File
-	if cfgPath != "" {
-		if cf, err = e.loadConfig(cfgPath); err != nil {
-			return err
-		}
-	}
-	dir, err := repoPath(repoFlag, cf)
-	if err != nil {
-		return err
-	}
-	r, err := e.openRepo(dir)
-	if err != nil {
-		return err
-	}
-	unlock, err := e.lockRepo(ctx, r, false, "check")
+	_, r, unlock, err := e.openRepoFor(ctx, repoFlag, cfgPath, false, "check")
 	if err != nil {
 		return err
 	}

@@ -2,12 +2,38 @@ package cli
 
 import (
 	"context"
+	"github.com/pagetrack/pagetrack/cmd/host-example/internal/config"
 
 	"github.com/pagetrack/pagetrack/cmd/host-example/internal/repo"
 )
 
 // openRepo opens the repository in dir; it logs what it does on its own (stale locks it
 // removes) through the command's logger.
+// openRepoFor opens the repository a command names — by -r, or by the repository attribute
+// of the optional config file — and, unless purpose is empty, locks it for purpose. release
+// drops the lock (a no-op without one).
+func (e *env) openRepoFor(ctx context.Context, repoFlag, cfgPath string, exclusive bool, purpose string) (cf *config.File, r *repo.Local, release func(), err error) {
+	if cfgPath != "" {
+		if cf, err = e.loadConfig(cfgPath); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	dir, err := repoPath(repoFlag, cf)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if r, err = e.openRepo(dir); err != nil {
+		return nil, nil, nil, err
+	}
+	release = func() {}
+	if purpose != "" {
+		if release, err = e.lockRepo(ctx, r, exclusive, purpose); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	return cf, r, release, nil
+}
+
 func (e *env) openRepo(dir string) (*repo.Local, error) {
 	r, err := repo.Open(dir)
 	if err != nil {

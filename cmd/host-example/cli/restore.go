@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"path/filepath"
 
-	"github.com/pagetrack/pagetrack/cmd/host-example/internal/config"
 	"github.com/pagetrack/pagetrack/cmd/host-example/internal/repo"
 	"github.com/pagetrack/pagetrack/shared"
 )
@@ -66,21 +65,7 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 	case target == "":
 		return usageErrorf("no target directory: pass --target DIR")
 	}
-	var cf *config.File
-	if cfgPath != "" {
-		if cf, err = e.loadConfig(cfgPath); err != nil {
-			return err
-		}
-	}
-	dir, err := repoPath(repoFlag, cf)
-	if err != nil {
-		return err
-	}
-	r, err := e.openRepo(dir)
-	if err != nil {
-		return err
-	}
-	unlock, err := e.lockRepo(ctx, r, false, "restore")
+	cf, r, unlock, err := e.openRepoFor(ctx, repoFlag, cfgPath, false, "restore")
 	if err != nil {
 		return err
 	}

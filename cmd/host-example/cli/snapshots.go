@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"text/tabwriter"
 
-	"github.com/pagetrack/pagetrack/cmd/host-example/internal/config"
 	"github.com/pagetrack/pagetrack/cmd/host-example/internal/repo"
 )
 
@@ -66,17 +65,7 @@ func runSnapshots(ctx context.Context, e *env, args []string) error {
 	if asJSON && long {
 		return usageErrorf("-l and --json exclude each other")
 	}
-	var cf *config.File
-	if cfgPath != "" {
-		if cf, err = e.loadConfig(cfgPath); err != nil {
-			return err
-		}
-	}
-	dir, err := repoPath(repoFlag, cf)
-	if err != nil {
-		return err
-	}
-	r, err := e.openRepo(dir)
+	_, r, _, err := e.openRepoFor(ctx, repoFlag, cfgPath, false, "")
 	if err != nil {
 		return err
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"text/tabwriter"
 
-	"github.com/pagetrack/pagetrack/cmd/host-example/internal/config"
 	"github.com/pagetrack/pagetrack/cmd/host-example/internal/repo"
 )
 
@@ -47,21 +46,7 @@ func runStats(ctx context.Context, e *env, args []string) error {
 	if len(pos) > 0 {
 		return usageErrorf("unexpected argument %q", pos[0])
 	}
-	var cf *config.File
-	if cfgPath != "" {
-		if cf, err = e.loadConfig(cfgPath); err != nil {
-			return err
-		}
-	}
-	dir, err := repoPath(repoFlag, cf)
-	if err != nil {
-		return err
-	}
-	r, err := e.openRepo(dir)
-	if err != nil {
-		return err
-	}
-	unlock, err := e.lockRepo(ctx, r, false, "stats")
+	_, r, unlock, err := e.openRepoFor(ctx, repoFlag, cfgPath, false, "stats")
 	if err != nil {
 		return err
 	}
