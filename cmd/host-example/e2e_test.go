@@ -160,37 +160,44 @@ func TestFullBackupsUnderLoad(t *testing.T) {
 	}
 }
 
-// restoreAndCheck restores snapshot snap into a fresh directory, starts a stock mysqld on it
-// and checks it exactly: CHECK TABLE everywhere, the workload's data equal to its model at a
-// point inside the backup's window [before, after] (after+1: a commit inside the backup may be
-// acknowledged after Steps() was read), and the GTID set the snapshot recorded. It returns the
-// running server for further checks.
+// restoreAndCheck restores snapshot snap into a fresh directory and checks it (checkDatadir).
 func (h *host) restoreAndCheck(t *testing.T, snap snapshot, wcfg workload.Config, before, after []int, extra ...string) *testmysql.Server {
 	t.Helper()
-	ctx := context.Background()
 	target := filepath.Join(t.TempDir(), "datadir")
 	h.mustRun(append([]string{"restore", "-r", h.repo, snap.ID, "--target", target}, extra...)...)
-	restored := testmysql.StartExisting(t, target, testmysql.Options{})
-	if _, err := mysqlsrc.CheckAllTables(ctx, restored.Root); err != nil {
+	return checkDatadir(t, target, "snapshot "+snap.ID+" ("+snap.Kind+")", wcfg, before, after, snap.GTIDExecuted)
+}
+
+// checkDatadir starts a stock mysqld on a restored datadir and checks it exactly: CHECK TABLE
+// everywhere, the workload's data equal to its model at a point inside the backup's window
+// [before, after] (after+1: a commit inside the backup may be acknowledged to its client only
+// after Steps() was read), and the GTID set the backup recorded. It returns the running server
+// for further checks.
+func checkDatadir(t *testing.T, datadir, what string, wcfg workload.Config, before, after []int, gtid string) *testmysql.Server {
+	t.Helper()
+	ctx := context.Background()
+	restored := testmysql.StartExisting(t, datadir, testmysql.Options{})
+	n, err := mysqlsrc.CheckAllTables(ctx, restored.Root)
+	if err != nil {
 		t.Fatal(err)
 	}
 	res, err := workload.Check(ctx, restored.Root, wcfg)
 	if err != nil {
-		t.Fatalf("snapshot %s: restored data does not match the model: %v", snap.ID, err)
+		t.Fatalf("%s: restored data does not match the model: %v", what, err)
 	}
 	for c, k := range res.Steps {
 		if k < before[c] || k > after[c]+1 {
-			t.Errorf("snapshot %s: client %d restored at step %d, outside the backup's window [%d, %d]", snap.ID, c, k, before[c], after[c])
+			t.Errorf("%s: client %d restored at step %d, outside the backup's window [%d, %d]", what, c, k, before[c], after[c])
 		}
 	}
 	var gtids string
 	if err := restored.Root.QueryRow("SELECT @@gtid_executed").Scan(&gtids); err != nil {
 		t.Fatal(err)
 	}
-	if normGTID(gtids) != normGTID(snap.GTIDExecuted) {
-		t.Errorf("snapshot %s: restored gtid_executed %q, the snapshot recorded %q", snap.ID, gtids, snap.GTIDExecuted)
+	if normGTID(gtids) != normGTID(gtid) {
+		t.Errorf("%s: restored gtid_executed %q, the backup recorded %q", what, gtids, gtid)
 	}
-	t.Logf("snapshot %s (%s): steps %v in window %v..%v, %d rows verified", snap.ID, snap.Kind, res.Steps, before, after, res.Rows)
+	t.Logf("%s: %d tables OK, steps %v in window %v..%v, %d rows verified", what, n, res.Steps, before, after, res.Rows)
 	return restored
 }
 

@@ -17,7 +17,6 @@ import (
 	"github.com/pagetrack/pagetrack/internal/sourcetest"
 	"github.com/pagetrack/pagetrack/internal/testmysql"
 	"github.com/pagetrack/pagetrack/internal/workload"
-	"github.com/pagetrack/pagetrack/mysqlsrc"
 )
 
 // The restic interop tests run the real restic (scripts/provision-restic.sh fetches it from
@@ -294,31 +293,7 @@ func TestResticRoundTrip(t *testing.T) {
 		t.Errorf("restore --json names end LSN %d, GTID set %q; the incremental's are %d, %q", res.EndLSN, res.GTIDExecuted, inc.EndLSN, inc.GTIDExecuted)
 	}
 
-	restored := testmysql.StartExisting(t, target, testmysql.Options{})
-	n, err := mysqlsrc.CheckAllTables(ctx, restored.Root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	check, err := workload.Check(ctx, restored.Root, wcfg)
-	if err != nil {
-		t.Fatalf("restored data does not match the model: %v", err)
-	}
-	for c, k := range check.Steps {
-		// A commit inside the backup may be acknowledged to its client only after Steps()
-		// was read: K may exceed the acknowledged count by one.
-		if k < before[c] || k > after[c]+1 {
-			t.Errorf("client %d restored at step %d, outside the incremental's window [%d, %d]", c, k, before[c], after[c])
-		}
-	}
-	var gtids string
-	if err := restored.Root.QueryRow("SELECT @@gtid_executed").Scan(&gtids); err != nil {
-		t.Fatal(err)
-	}
-	if normGTID(gtids) != normGTID(res.GTIDExecuted) {
-		t.Errorf("restored gtid_executed %q, the incremental's trailer says %q", gtids, res.GTIDExecuted)
-	}
-	t.Logf("restored %s: %d tables OK, steps %v (window %v..%v), %d rows verified, LSN %d, GTID %s",
-		inc.ID, n, check.Steps, before, after, check.Rows, res.EndLSN, normGTID(gtids))
+	checkDatadir(t, target, "restic restore of "+inc.ID, wcfg, before, after, res.GTIDExecuted)
 }
 
 // TestResticFailedBackupRecordsNothing: when host-example fails in the middle of its stream
