@@ -191,7 +191,9 @@ func (b *Binaries) Start(o Options) (*Process, error) {
 	args = append(args, o.Args...)
 	// Not CommandContext: the server's life is managed by Shutdown/Kill, not a request context.
 	cmd := b.Command(context.Background(), b.Mysqld, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Its own process group, and killed by the kernel if whoever started it dies (a test
+	// binary that panics, a plugin whose host is gone): a server is never left behind.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting mysqld: %w", err)
 	}
