@@ -100,16 +100,8 @@ func runBackup(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer unlock()
-	ref, err := e.pluginRef(block.Type, pluginPath, cf)
-	if err != nil {
-		return err
-	}
-	src, stop, err := e.startSource(ctx, ref)
+	ref, src, schema, cfg, stop, err := e.sourceFor(ctx, block, pluginPath, cf)
 	defer stop()
-	if err != nil {
-		return err
-	}
-	schema, cfg, err := e.configure(ctx, ref, src, block)
 	if err != nil {
 		return err
 	}

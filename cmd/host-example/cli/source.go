@@ -95,6 +95,20 @@ func pluginError(ref PluginRef, err error) error {
 
 // configure asks the plugin for its schema, decodes the source block with it and has the
 // plugin validate the result. It records the sensitive values so that errors never show them.
+// sourceFor starts the plugin for a source block and decodes the block with the schema the
+// plugin declares. stop is never nil and must be called, also after an error.
+func (e *env) sourceFor(ctx context.Context, block *config.Source, pluginPath string, cf *config.File) (ref PluginRef, src shared.Source, schema *shared.Schema, cfg shared.Config, stop func(), err error) {
+	stop = func() {}
+	if ref, err = e.pluginRef(block.Type, pluginPath, cf); err != nil {
+		return ref, nil, nil, nil, stop, err
+	}
+	if src, stop, err = e.startSource(ctx, ref); err != nil {
+		return ref, nil, nil, nil, stop, err
+	}
+	schema, cfg, err = e.configure(ctx, ref, src, block)
+	return ref, src, schema, cfg, stop, err
+}
+
 func (e *env) configure(ctx context.Context, ref PluginRef, src shared.Source, block *config.Source) (*shared.Schema, shared.Config, error) {
 	schema, err := src.Schema(ctx)
 	if err != nil {

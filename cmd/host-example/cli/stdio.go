@@ -140,16 +140,8 @@ func (e *env) backupToStdout(ctx context.Context, so *stdoutFlags, cfgPath, sour
 	if !full {
 		base = e.pickStreamBase(state, cf.StateFile, block)
 	}
-	ref, err := e.pluginRef(block.Type, pluginPath, cf)
-	if err != nil {
-		return err
-	}
-	src, stop, err := e.startSource(ctx, ref)
+	ref, src, schema, cfg, stop, err := e.sourceFor(ctx, block, pluginPath, cf)
 	defer stop()
-	if err != nil {
-		return err
-	}
-	schema, cfg, err := e.configure(ctx, ref, src, block)
 	if err != nil {
 		return err
 	}
