@@ -33,6 +33,8 @@ package shared
 
 import (
 	"context"
+	"os"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
@@ -102,6 +104,7 @@ func (p *SourcePlugin) GRPCClient(doneCtx context.Context, _ *plugin.GRPCBroker,
 // return in normal operation. logger should write to stderr: stdout is go-plugin's channel to
 // the host.
 func Serve(impl Source, logger hclog.Logger) {
+	go exitWithHost(logger, time.Second)
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig:  Handshake,
 		VersionedPlugins: VersionedPlugins(impl),
@@ -110,4 +113,19 @@ func Serve(impl Source, logger hclog.Logger) {
 		},
 		Logger: logger,
 	})
+}
+
+// exitWithHost ends the plugin when the host that started it is gone. go-plugin's server
+// outlives a host killed with SIGKILL (nothing closes the plugin's listener), and an orphaned
+// plugin has no one to serve: the kernel re-parents it, so a changed parent pid is the sign.
+// A backup in progress has already failed by then (its stream's connection broke), and the
+// server ends the backup lock with the plugin's session.
+func exitWithHost(logger hclog.Logger, every time.Duration) {
+	host := os.Getppid()
+	for range time.Tick(every) {
+		if os.Getppid() != host {
+			logger.Warn("the host process is gone; the plugin exits", "host_pid", host)
+			os.Exit(3)
+		}
+	}
 }

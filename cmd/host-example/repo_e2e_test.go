@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -107,6 +109,7 @@ func TestRepositoryAcceptance(t *testing.T) {
 		if err == nil {
 			complete++ // it finished before the kill
 		}
+		waitNoPlugin(t) // the killed host's plugin must not outlive it
 		if rep, code := h.check(t, false); code != 0 || !rep.OK {
 			t.Fatalf("after a SIGKILL at %.0f %% of a backup, check fails (exit %d): %+v", frac*100, code, rep)
 		}
@@ -273,4 +276,39 @@ func packsSince(tb *testing.T, repo string, t time.Time) []string {
 		tb.Fatal("no pack was written")
 	}
 	return out
+}
+
+// waitNoPlugin waits until no process runs the plugin binary: a plugin whose host was killed
+// must exit by itself (it watches its parent). The package's tests run one at a time, so any
+// such process belongs to the host just killed.
+func waitNoPlugin(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		pids := processesRunning(pluginBinary)
+		if len(pids) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("plugin processes %v outlived their killed host", pids)
+		}
+		time.Sleep(100 * time.Millisecond) // polling the process table
+	}
+}
+
+// processesRunning lists the pids whose command line starts with path.
+func processesRunning(path string) []int {
+	var pids []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && bytes.HasPrefix(cmdline, append([]byte(path), 0)) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
 }
