@@ -73,11 +73,7 @@ func waitUndoEmpty(t *testing.T, db *sql.DB, name string) {
 // asserted (page tracking where it is provably complete, the page-LSN scan otherwise).
 func TestIncrementalChain(t *testing.T) {
 	ctx := context.Background()
-	srv := testmysql.Start(t, testmysql.Options{})
-	wcfg := workloadConfig()
-	if err := workload.Setup(ctx, srv.Root, wcfg); err != nil {
-		t.Fatal(err)
-	}
+	srv, wcfg := startWorkloadServer(t)
 	srv.MustExec("CREATE DATABASE ddl")
 	srv.MustExec("CREATE UNDO TABLESPACE extra_undo ADD DATAFILE 'extra_undo.ibu'") // so one can go inactive
 	createFilled(srv, "keep", 2000)

@@ -102,17 +102,24 @@ func workloadConfig() workload.Config {
 	return workload.Config{Schema: "wl", Clients: 4, Accounts: 50, Slots: 8, BlobSize: 24 << 10, Seed: 20261121}
 }
 
+// startWorkloadServer starts a test server with the workload's schema set up (not running).
+func startWorkloadServer(t *testing.T) (*testmysql.Server, workload.Config) {
+	t.Helper()
+	srv := testmysql.Start(t, testmysql.Options{})
+	wcfg := workloadConfig()
+	if err := workload.Setup(context.Background(), srv.Root, wcfg); err != nil {
+		t.Fatal(err)
+	}
+	return srv, wcfg
+}
+
 // TestFullBackupsUnderLoad is the foundation's end-to-end acceptance: a deterministic
 // four-client workload runs while three full backups are taken through the real plugin
 // binary; each snapshot is restored into a fresh directory and started by a stock mysqld, and
 // the restored data is checked exactly against the workload's model.
 func TestFullBackupsUnderLoad(t *testing.T) {
 	ctx := context.Background()
-	srv := testmysql.Start(t, testmysql.Options{})
-	wcfg := workloadConfig()
-	if err := workload.Setup(ctx, srv.Root, wcfg); err != nil {
-		t.Fatal(err)
-	}
+	srv, wcfg := startWorkloadServer(t)
 	run, err := workload.Start(ctx, srv.Root, wcfg)
 	if err != nil {
 		t.Fatal(err)

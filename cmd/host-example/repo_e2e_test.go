@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/pagetrack/pagetrack/internal/sourcetest"
-	"github.com/pagetrack/pagetrack/internal/testmysql"
 	"github.com/pagetrack/pagetrack/internal/workload"
 )
 
@@ -67,11 +66,7 @@ func (h *host) check(t *testing.T, readData bool) (checkReport, int) {
 // floor, prune, and a damaged pack pinpointed by check --read-data.
 func TestRepositoryAcceptance(t *testing.T) {
 	ctx := context.Background()
-	srv := testmysql.Start(t, testmysql.Options{})
-	wcfg := workloadConfig()
-	if err := workload.Setup(ctx, srv.Root, wcfg); err != nil {
-		t.Fatal(err)
-	}
+	srv, wcfg := startWorkloadServer(t)
 	if err := workload.Grow(ctx, srv.Root, wcfg, 64<<20); err != nil {
 		t.Fatal(err)
 	}

@@ -214,11 +214,7 @@ type restoreFromJSON struct {
 // the GTID set of the incremental.
 func TestResticRoundTrip(t *testing.T) {
 	ctx := context.Background()
-	srv := testmysql.Start(t, testmysql.Options{})
-	wcfg := workloadConfig()
-	if err := workload.Setup(ctx, srv.Root, wcfg); err != nil {
-		t.Fatal(err)
-	}
+	srv, wcfg := startWorkloadServer(t)
 	run, err := workload.Start(ctx, srv.Root, wcfg)
 	if err != nil {
 		t.Fatal(err)
