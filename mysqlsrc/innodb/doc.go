@@ -3,8 +3,14 @@
 // redo log of MySQL 8.0.30 and later (format 6: file header, checkpoint blocks, data blocks).
 // It does no I/O; callers hand it byte slices.
 //
-// Every integer is big-endian. Every checksum is CRC-32C (Castagnoli), which is what
-// innodb_checksum_algorithm=crc32 (the default) and innodb_log_checksums=ON use.
+// Every integer is big-endian. Redo checksums are CRC-32C (Castagnoli). Page checksums are
+// CRC-32C under innodb_checksum_algorithm=crc32 (the default, formulas below), but InnoDB
+// accepts on read what any setting wrote, and so does ValidatePage (checksum.go): the legacy
+// big-endian crc32, the innodb fold checksum (header) with the old fold of bytes 0..25
+// (trailer) — adler32 from 0 for compressed pages — and the none magic 0xDEADBEEF. Under none
+// only the LSN copy in the trailer guards against torn reads, and a ROW_FORMAT=COMPRESSED page
+// stamped none carries nothing checkable at all. Pages of transparent page compression
+// (FIL_PAGE_COMPRESSED, pagecomp.go) are decompressed and then checked.
 //
 // # Data pages
 //

@@ -3,6 +3,7 @@ package innodb
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
 )
@@ -83,25 +84,61 @@ func ZipPageChecksum(p []byte) uint32 {
 	return crc32c(p[filPageOffset:filPageLSN]) ^ crc32c(p[filPageType:filPageFlushLSN]) ^ crc32c(p[filPageSpaceID:])
 }
 
-// ValidatePage checks one physical page. zip=true for ROW_FORMAT=COMPRESSED files (the page
-// length is the zip size, no trailer). An all-zero page is valid. For an uncompressed page the
-// stored checksum at p[0:4] and at p[len-8:len-4] must both equal PageChecksum, and
-// p[len-4:len] must equal the low 32 bits of PageLSN. For a zip page p[0:4] must equal
-// ZipPageChecksum. The length must be a page size InnoDB supports (4 KiB..64 KiB uncompressed,
-// 1 KiB..16 KiB compressed, powers of two).
+// ErrEncryptedPage is returned for pages of an encrypted tablespace, whose checksum cannot be
+// checked without the tablespace key. Re-reading does not help: refuse the tablespace.
+var ErrEncryptedPage = errors.New("the page is encrypted")
+
+// ValidatePage checks one physical page as InnoDB checks it on read, whatever
+// innodb_checksum_algorithm the server runs with. zip=true for ROW_FORMAT=COMPRESSED files
+// (the page length is the zip size, no trailer). The length must be a page size InnoDB supports
+// (4 KiB..64 KiB uncompressed, 1 KiB..16 KiB compressed, powers of two). See PageChecksumKind
+// for what is accepted.
 //
 // A failure on a page read from a live server usually means a torn read: read it again.
+// Pages of encrypted tablespaces fail with ErrEncryptedPage.
 func ValidatePage(p []byte, zip bool) error {
+	_, err := PageChecksumKind(p, zip)
+	return err
+}
+
+// PageChecksumKind checks one physical page (see ValidatePage) and says which formula its
+// checksum matched. An all-zero page is valid (ChecksumNone).
+//
+// An uncompressed page must first carry the low 32 bits of FIL_PAGE_LSN again in its trailer
+// (a page whose head and tail were written at different times fails here, whatever its
+// checksum); then its stored checksums must match one of: crc32 (both fields equal
+// PageChecksum), the none magic 0xDEADBEEF in both fields, the legacy innodb pair (the fold
+// checksum at 0, the old fold of bytes 0..25 or the LSN's high half in the trailer), or the
+// legacy big-endian crc32. A page of transparent compression (FIL_PAGE_COMPRESSED) is
+// decompressed first and the result checked the same way.
+//
+// A ROW_FORMAT=COMPRESSED page has no trailer; its checksum at 0 must match ZipPageChecksum,
+// its legacy big-endian variant, the innodb adler32 or the none magic.
+//
+// Stricter than InnoDB in one place: InnoDB also accepts a checksum of 0 at offset 0 with the
+// old trailer checksum (pages written before MySQL 4.0.14), which covers only the first 26
+// bytes; such a page could hide a torn read, so it is refused.
+func PageChecksumKind(p []byte, zip bool) (ChecksumKind, error) {
 	if err := checkPageLength(len(p), zip); err != nil {
-		return err
+		return 0, err
 	}
 	if IsZeroPage(p) {
-		return nil
+		return ChecksumNone, nil
+	}
+	if t := PageType(p); IsEncryptedPageType(t) {
+		return 0, fmt.Errorf("page %d (type %d): %w", PageNumber(p), t, ErrEncryptedPage)
 	}
 	if zip {
-		return validateZipPage(p)
+		return zipChecksumKind(p)
 	}
-	return validateUncompressedPage(p)
+	if IsPageCompressed(p) {
+		d, err := decompressPage(p)
+		if err != nil {
+			return 0, fmt.Errorf("page %d: %w", PageNumber(p), err)
+		}
+		p = d
+	}
+	return uncompressedChecksumKind(p)
 }
 
 func checkPageLength(n int, zip bool) error {
@@ -117,29 +154,52 @@ func checkPageLength(n int, zip bool) error {
 	return nil
 }
 
-func validateUncompressedPage(p []byte) error {
-	computed := PageChecksum(p)
-	if stored := be.Uint32(p[filPageChecksum:]); stored != computed {
-		return fmt.Errorf("page %d: header checksum 0x%08x != computed 0x%08x", PageNumber(p), stored, computed)
-	}
+func uncompressedChecksumKind(p []byte) (ChecksumKind, error) {
 	trailer := p[len(p)-filTrailerSize:]
-	if stored := be.Uint32(trailer); stored != computed {
-		return fmt.Errorf("page %d: trailer checksum 0x%08x != computed 0x%08x", PageNumber(p), stored, computed)
-	}
-	// The checksum does not cover the LSN's copy in the trailer, so this is the only check that
-	// catches a page whose tail was written at a different time from its head.
+	// No checksum covers the LSN's copy in the trailer, and the none algorithm covers nothing
+	// at all, so this is the check that catches a page whose tail was written at a different
+	// time from its head.
 	if low, lsn := be.Uint32(trailer[4:]), PageLSN(p); low != uint32(lsn) {
-		return fmt.Errorf("page %d: trailer LSN low 32 bits 0x%08x != FIL_PAGE_LSN %d (low 0x%08x)", PageNumber(p), low, lsn, uint32(lsn))
+		return 0, fmt.Errorf("page %d: trailer LSN low 32 bits 0x%08x != FIL_PAGE_LSN %d (low 0x%08x)", PageNumber(p), low, lsn, uint32(lsn))
 	}
-	return nil
+	field1, field2 := be.Uint32(p[filPageChecksum:]), be.Uint32(trailer)
+	if field1 == 0 && field2 == 0 && PageLSN(p) == 0 {
+		// InnoDB's empty page: zeros except bytes 26..33, which page compression may set.
+		if IsZeroPage(p[:filPageFlushLSN]) && IsZeroPage(p[filPageSpaceID:]) {
+			return ChecksumNone, nil
+		}
+		return 0, fmt.Errorf("page %d: checksums and LSN are zero but the page is not empty", PageNumber(p))
+	}
+	crc := PageChecksum(p)
+	switch {
+	case field1 == field2 && field1 == crc:
+		return ChecksumCRC32, nil
+	case field1 == field2 && field1 == noChecksumMagic:
+		return ChecksumNoneMagic, nil
+	case field1 != 0 && field1 == innodbNewChecksum(p) && (field2 == innodbOldChecksum(p) || field2 == be.Uint32(p[filPageLSN:])):
+		return ChecksumInnoDB, nil
+	case field1 == field2 && field1 == pageCRC32Legacy(p):
+		return ChecksumCRC32BigEndian, nil
+	}
+	return 0, fmt.Errorf("page %d: checksums 0x%08x (header) and 0x%08x (trailer) match no InnoDB algorithm (crc32 0x%08x, innodb 0x%08x/0x%08x, none 0x%08x)",
+		PageNumber(p), field1, field2, crc, innodbNewChecksum(p), innodbOldChecksum(p), uint32(noChecksumMagic))
 }
 
-func validateZipPage(p []byte) error {
-	computed := ZipPageChecksum(p)
-	if stored := be.Uint32(p[filPageChecksum:]); stored != computed {
-		return fmt.Errorf("page %d: zip checksum 0x%08x != computed 0x%08x", PageNumber(p), stored, computed)
+func zipChecksumKind(p []byte) (ChecksumKind, error) {
+	stored := be.Uint32(p[filPageChecksum:])
+	crc := ZipPageChecksum(p)
+	switch {
+	case stored == crc:
+		return ChecksumCRC32, nil
+	case stored == noChecksumMagic:
+		return ChecksumNoneMagic, nil
+	case stored == zipAdler32(p):
+		return ChecksumInnoDB, nil
+	case stored == zipCRC32Legacy(p):
+		return ChecksumCRC32BigEndian, nil
 	}
-	return nil
+	return 0, fmt.Errorf("page %d: zip checksum 0x%08x matches no InnoDB algorithm (crc32 0x%08x, innodb 0x%08x, none 0x%08x)",
+		PageNumber(p), stored, crc, zipAdler32(p), uint32(noChecksumMagic))
 }
 
 // SetPageChecksum writes the checksum into the header and trailer of an uncompressed page, and
