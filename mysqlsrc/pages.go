@@ -2,6 +2,7 @@ package mysqlsrc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -135,6 +136,9 @@ func (c *pageCopier) copyRange(ctx context.Context, f *os.File, r pageRange) err
 			continue
 		}
 		if err := innodb.ValidatePage(page, zip); err != nil {
+			if errors.Is(err, innodb.ErrEncryptedPage) { // re-reading cannot help; not damage either
+				return fmt.Errorf("%s page %d (space %d) is encrypted: pagetrack cannot back up encrypted tablespaces yet; decrypt it (ALTER TABLE … ENCRYPTION='N' or ALTER TABLESPACE … ENCRYPTION='N') to back it up", r.file.rel, pageNo, r.file.page0.SpaceID)
+			}
 			if err := c.reread(ctx, f, r.file, pageNo, page, zip, err); err != nil {
 				return err
 			}

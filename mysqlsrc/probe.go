@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/pagetrack/pagetrack/mysqlsrc/innodb"
 	"github.com/pagetrack/pagetrack/shared"
 )
 
@@ -72,6 +73,9 @@ func probe(ctx context.Context, db *sql.DB, o *options) (*serverInfo, error) {
 		return nil, err
 	}
 	if err := checkDatadir(o.datadir, info); err != nil {
+		return nil, err
+	}
+	if err := checkEncryption(ctx, db); err != nil {
 		return nil, err
 	}
 	rows, err := db.QueryContext(ctx, "SHOW GLOBAL VARIABLES LIKE 'mysqlbackup.backupid'")
@@ -224,4 +228,60 @@ func readAutoCnfUUID(path string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("%s has no server-uuid", path)
+}
+
+// checkEncryption refuses, before any lock is taken, a server whose data pagetrack cannot read
+// yet: encrypted tablespaces (their pages need the keyring's tablespace keys) and encrypted
+// redo or undo logs. Finding them halfway through a copy would fail the backup late and, worse,
+// look like damage.
+func checkEncryption(ctx context.Context, db *sql.DB) error {
+	var redo, undo int
+	if err := db.QueryRowContext(ctx, "SELECT @@innodb_redo_log_encrypt, @@innodb_undo_log_encrypt").Scan(&redo, &undo); err != nil {
+		return fmt.Errorf("reading innodb_redo_log_encrypt and innodb_undo_log_encrypt: %w", err)
+	}
+	rows, err := db.QueryContext(ctx, fmt.Sprintf(`SELECT NAME FROM information_schema.INNODB_TABLESPACES
+		WHERE ENCRYPTION = 'Y' OR FLAG & %d <> 0 ORDER BY NAME`, innodb.FSPFlagEncryption))
+	if err != nil {
+		return fmt.Errorf("listing encrypted tablespaces: %w", err)
+	}
+	defer rows.Close()
+	var names []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return err
+		}
+		names = append(names, name)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	return encryptionRefusal(names, redo == 1, undo == 1)
+}
+
+// encryptionRefusal says what is encrypted and how to make it backupable, or nil.
+func encryptionRefusal(tablespaces []string, redo, undo bool) error {
+	var what, fixes []string
+	if n := len(tablespaces); n > 0 {
+		shown := tablespaces[:min(n, 10)]
+		list := strings.Join(shown, ", ")
+		if n > len(shown) {
+			list += fmt.Sprintf(" and %d more", n-len(shown))
+		}
+		what = append(what, fmt.Sprintf("encrypted tablespace(s) %s", list))
+		fixes = append(fixes, "ALTER TABLE … ENCRYPTION='N' (or ALTER TABLESPACE … ENCRYPTION='N' for general tablespaces and mysql)")
+	}
+	if redo {
+		what = append(what, "an encrypted redo log (innodb_redo_log_encrypt=ON)")
+		fixes = append(fixes, "SET GLOBAL innodb_redo_log_encrypt=OFF")
+	}
+	if undo {
+		what = append(what, "encrypted undo logs (innodb_undo_log_encrypt=ON)")
+		fixes = append(fixes, "SET GLOBAL innodb_undo_log_encrypt=OFF")
+	}
+	if len(what) == 0 {
+		return nil
+	}
+	return shared.Precondition(fmt.Sprintf("the server has %s, which pagetrack cannot back up yet (it does not read InnoDB encryption keys); nothing was locked or copied. To back it up, decrypt first: %s",
+		strings.Join(what, " and "), strings.Join(fixes, "; ")))
 }

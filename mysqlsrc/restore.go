@@ -32,8 +32,12 @@ func (s *Source) Restore(ctx context.Context, req *shared.RestoreRequest, record
 	if err != nil {
 		return nil, err
 	}
-	w := &datadirWriter{root: target, files: map[uint32]*restoredFile{}, extra: map[string]*os.File{}, digest: shared.NewDigester()}
+	w := &datadirWriter{root: target, files: map[uint32]*restoredFile{}, extra: map[string]*os.File{}, digest: shared.NewDigester(),
+		sparse: newSparseRestore(target)}
 	result, err := w.write(ctx, records)
+	if err == nil {
+		w.sparse.report(s.log)
+	}
 	w.closeAll()
 	if err != nil {
 		// The target was empty when we started: clear what we wrote so a half datadir is
@@ -110,6 +114,7 @@ type datadirWriter struct {
 	redo    *os.File
 	redoEnd uint64 // LSN after the last redo byte written
 	digest  *shared.Digester
+	sparse  *sparseRestore // punches the holes of transparently compressed pages (sparse.go)
 	result  shared.RestoreResult
 	dirs    map[string]bool
 
@@ -144,7 +149,11 @@ func (w *datadirWriter) startWriters(ctx context.Context) {
 		go func() {
 			defer w.writers.Done()
 			for j := range w.jobs {
-				if _, err := j.f.WriteAt(j.data, j.off); err != nil {
+				_, err := j.f.WriteAt(j.data, j.off)
+				if err == nil {
+					err = w.sparse.punch(j.f, j.path, j.off, j.data, j.pageSize)
+				}
+				if err != nil {
 					select {
 					case w.writeErr <- fmt.Errorf("writing %s: %w", j.path, err):
 					default:
@@ -171,10 +180,11 @@ func (w *datadirWriter) stopWriters() error {
 }
 
 type pageJob struct {
-	f    *os.File
-	path string
-	off  int64
-	data []byte
+	f        *os.File
+	path     string
+	off      int64
+	data     []byte
+	pageSize int
 }
 
 func (w *datadirWriter) receive(ctx context.Context, records shared.RecordStream) (*shared.RestoreResult, error) {
@@ -292,7 +302,7 @@ func (w *datadirWriter) pages(p *shared.PageBatch) error {
 	if uint64(len(p.Data))%size != 0 {
 		return fmt.Errorf("page batch for %s is %d bytes, not a whole number of %d-byte pages", rf.ts.Path, len(p.Data), size)
 	}
-	w.jobs <- pageJob{f: rf.f, path: rf.ts.Path, off: int64(p.FirstPage * size), data: p.Data}
+	w.jobs <- pageJob{f: rf.f, path: rf.ts.Path, off: int64(p.FirstPage * size), data: p.Data, pageSize: int(size)}
 	w.result.Pages += uint64(len(p.Data)) / size
 	w.result.Bytes += uint64(len(p.Data))
 	return nil

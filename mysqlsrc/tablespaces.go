@@ -102,6 +102,9 @@ func openTablespace(datadir, rel string, logicalPageSize uint32, known map[strin
 		}
 		p0 = meta
 	}
+	if p0.Flags.Encrypted() { // the probe refuses these before the lock; this catches a late ALTER
+		return nil, fmt.Errorf("tablespace %s (space %d) is encrypted, which pagetrack cannot back up yet; decrypt it (ENCRYPTION='N') to back it up", rel, p0.SpaceID)
+	}
 	if got := p0.Flags.LogicalPageSize(); got != int(logicalPageSize) {
 		return nil, fmt.Errorf("tablespace %s has page size %d but the server's innodb_page_size is %d", rel, got, logicalPageSize)
 	}

@@ -65,6 +65,12 @@ func (f FSPFlags) PhysicalPageSize() int {
 	return f.LogicalPageSize()
 }
 
+// FSPFlagEncryption is bit 13 of the FSP flags: the tablespace is encrypted.
+const FSPFlagEncryption = 1 << 13
+
+// Encrypted reports bit 13: the tablespace's pages are encrypted with a key from the keyring.
+func (f FSPFlags) Encrypted() bool { return f&FSPFlagEncryption != 0 }
+
 // Shared reports bit 11: a shared tablespace (the system tablespace, mysql.ibd or a general
 // tablespace made with CREATE TABLESPACE).
 func (f FSPFlags) Shared() bool { return f&fspShared != 0 }
