@@ -35,8 +35,10 @@ type storageCase struct {
 	files []string
 	// onDisk asserts the feature's precondition on the source's files (after a checkpoint).
 	onDisk func(t *testing.T, datadir string)
-	// restored checks a restored datadir before a server starts on it.
-	restored func(t *testing.T, datadir string)
+	// restored checks a restored datadir before a server starts on it; restoreLog is a line
+	// the restore must log.
+	restored   func(t *testing.T, datadir string)
+	restoreLog string
 }
 
 // TestStorageLayouts runs one source server per configuration.
@@ -75,6 +77,7 @@ func TestStorageLayouts(t *testing.T) {
 					requireSparse(t, filepath.Join(datadir, f), "restored")
 				}
 			},
+			restoreLog: "transparently compressed file restored sparse",
 		},
 		{
 			name:   "legacy innodb checksums",
@@ -160,7 +163,9 @@ func runStorageCase(t *testing.T, c storageCase) {
 			for _, s := range r.streams {
 				args = append(args, "--from", s)
 			}
-			runHost(t, nil, args...)
+			if log := runHost(t, nil, args...); !strings.Contains(log, c.restoreLog) {
+				t.Errorf("the restore's log lacks %q:\n%s", c.restoreLog, log)
+			}
 			if c.restored != nil {
 				c.restored(t, target)
 			}
@@ -173,8 +178,9 @@ func runStorageCase(t *testing.T, c storageCase) {
 	}
 }
 
-// runHost runs host-example with the real plugin; stdout goes to out (nil: discarded).
-func runHost(t *testing.T, out io.Writer, args ...string) {
+// runHost runs host-example with the real plugin; stdout goes to out (nil: discarded). It
+// returns what went to stderr.
+func runHost(t *testing.T, out io.Writer, args ...string) string {
 	t.Helper()
 	if out == nil {
 		out = io.Discard
@@ -183,6 +189,7 @@ func runHost(t *testing.T, out io.Writer, args ...string) {
 	if code := pluginhost.Run(context.Background(), pluginBinary, args, out, &stderr); code != 0 {
 		t.Fatalf("host-example %s: exit %d\n%s", strings.Join(args, " "), code, stderr.String())
 	}
+	return stderr.String()
 }
 
 // backupStream writes a backup --stdout stream to path and returns path.
