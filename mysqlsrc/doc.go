@@ -47,5 +47,8 @@
 //   - on ext4 (4 KiB blocks) a 3000-row COMPRESSION table took 8,892,416 of its 10,485,760
 //     bytes (its free extents are allocated zeros, not holes); the restore, punching the tail of
 //     each compressed page beyond the payload rounded up to a block, allocated exactly as much,
-//     and without punching allocated all 10,485,760.
+//     and without punching allocated all 10,485,760;
+//   - without a keyring component, CREATE TABLE … ENCRYPTION='Y' fails with error 3185 (no
+//     master key) and SET GLOBAL innodb_redo_log_encrypt=ON is accepted but leaves it OFF, so
+//     the test servers cannot hold encrypted data; the probe's refusal is checked on its message.
 package mysqlsrc
