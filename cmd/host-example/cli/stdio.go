@@ -701,22 +701,8 @@ func snapshotOfStream(id string, m *pgstream.Meta, h *shared.Header, t *shared.T
 	s := &repo.Snapshot{
 		ID: id, Time: m.Time, Finished: t.FinishedAt,
 		Source: m.Source, SourceType: m.SourceType, Kind: repo.KindFull, Config: m.Config,
-		Method: t.Method, FallbackReason: t.FallbackReason, BaseCheckpointLSN: t.BaseCheckpointLSN,
-		PagesInSet: t.PagesInSet, PagesRead: t.PagesRead, BytesRead: t.BytesRead, BytesSent: t.BytesSent,
-		SourceState:   t.SourceState,
-		ServerVersion: h.ServerVersion, ServerUUID: h.ServerUUID, PageSize: h.PageSize, StreamFormat: h.StreamFormat,
-		CheckpointLSN: t.CheckpointLSN, EndLSN: t.EndLSN, MaxPageLSN: t.MaxPageLSN,
-		BinlogFile: t.BinlogFile, BinlogPos: t.BinlogPos, GTIDExecuted: t.GTIDExecuted,
-		Tablespaces: t.Tablespaces, Pages: t.Pages, PageBytes: t.PageBytes, RedoBytes: t.RedoBytes,
-		BinlogBytes: t.BinlogBytes, Files: t.Files, Records: t.Records,
-		StreamDigest: hex.EncodeToString(t.Digest),
 	}
-	if s.CheckpointLSN == 0 {
-		s.CheckpointLSN = h.CheckpointLSN
-	}
-	if s.Method == "" {
-		s.Method = shared.MethodFull
-	}
+	s.SetStreamFields(h, t)
 	if s.Finished.IsZero() {
 		s.Finished = time.Now().UTC()
 	}
