@@ -100,7 +100,7 @@ func (e *DamageError) Error() string {
 func (e *DamageError) Unwrap() error { return e.Err }
 
 // Snapshot describes one recorded backup. Its JSON form is both what REPO/snapshots/ID.json
-// holds and what `host-example snapshots --json` prints, as an array. The field names are
+// holds (inside its checksummed envelope, see snapfile.go) and what `host-example snapshots --json` prints, as an array. The field names are
 // stable: fields may be added, none is renamed or changes meaning.
 //
 //	id              16 hex characters

@@ -139,7 +139,7 @@ func (l *Local) writeSnapshotFile(s *Snapshot) error {
 	return writeFileAtomic(tmp, l.snapshotPath(s.ID), data)
 }
 
-// errRepairHint is appended to refusals caused by unverifiable snapshots.
+// repairHint is the way out appended to refusals caused by unverifiable snapshots.
 func repairHint(location string) string {
 	return fmt.Sprintf("`host-example check -r %s` says more; `host-example repair snapshots -r %s` sets such snapshots aside (into %s/) so that retention can run again",
 		location, location, filepath.Join(location, quarantineDir))
