@@ -680,9 +680,12 @@ func (e *env) importStream(ctx context.Context, r repo.Repository, s *pgstream.S
 	if trailer.Kind != "" && trailer.Kind != s.Meta.Kind {
 		return nil, fmt.Errorf("%s is damaged: its metadata says %s, its trailer %s", label, s.Meta.Kind, trailer.Kind)
 	}
-	snap := snapshotOfStream(w.ID(), &s.Meta, header, trailer)
+	parent := ""
 	if prev != nil {
-		snap.Kind, snap.Parent = repo.KindIncremental, prev.snap.ID
+		parent = prev.snap.ID
+	}
+	snap := snapshotOfStream(w.ID(), parent, &s.Meta, header, trailer)
+	if prev != nil {
 		if trailer.BaseCheckpointLSN != prev.snap.CheckpointLSN {
 			return nil, fmt.Errorf("the chain is broken: %s was taken on base checkpoint LSN %d, but the stream it builds on, %s, has checkpoint LSN %d", label, trailer.BaseCheckpointLSN, prev.meta.ID, prev.snap.CheckpointLSN)
 		}
@@ -697,10 +700,13 @@ func (e *env) importStream(ctx context.Context, r repo.Repository, s *pgstream.S
 
 // snapshotOfStream is the snapshot metadata of a stream read back: what backup records for
 // the same stream, from the stream's metadata, header and trailer.
-func snapshotOfStream(id string, m *pgstream.Meta, h *shared.Header, t *shared.Trailer) *repo.Snapshot {
+func snapshotOfStream(id, parent string, m *pgstream.Meta, h *shared.Header, t *shared.Trailer) *repo.Snapshot {
 	s := &repo.Snapshot{
 		ID: id, Time: m.Time, Finished: t.FinishedAt,
 		Source: m.Source, SourceType: m.SourceType, Kind: repo.KindFull, Config: m.Config,
+	}
+	if parent != "" {
+		s.Kind, s.Parent = repo.KindIncremental, parent
 	}
 	s.SetStreamFields(h, t)
 	if s.Finished.IsZero() {
