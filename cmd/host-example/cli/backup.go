@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -206,44 +205,11 @@ func (e *env) backup(ctx context.Context, r repo.Repository, ref PluginRef, src 
 		return nil, err
 	}
 
-	snap := &repo.Snapshot{
-		ID:                w.ID(),
-		Kind:              repo.KindFull,
-		Method:            trailer.Method,
-		FallbackReason:    trailer.FallbackReason,
-		BaseCheckpointLSN: trailer.BaseCheckpointLSN,
-		PagesInSet:        trailer.PagesInSet,
-		PagesRead:         trailer.PagesRead,
-		BytesRead:         trailer.BytesRead,
-		BytesSent:         trailer.BytesSent,
-		SourceState:       trailer.SourceState,
-		ServerVersion:     header.ServerVersion,
-		ServerUUID:        header.ServerUUID,
-		PageSize:          header.PageSize,
-		StreamFormat:      header.StreamFormat,
-		CheckpointLSN:     trailer.CheckpointLSN,
-		EndLSN:            trailer.EndLSN,
-		MaxPageLSN:        trailer.MaxPageLSN,
-		BinlogFile:        trailer.BinlogFile,
-		BinlogPos:         trailer.BinlogPos,
-		GTIDExecuted:      trailer.GTIDExecuted,
-		Tablespaces:       trailer.Tablespaces,
-		Pages:             trailer.Pages,
-		PageBytes:         trailer.PageBytes,
-		RedoBytes:         trailer.RedoBytes,
-		BinlogBytes:       trailer.BinlogBytes,
-		Files:             trailer.Files,
-		Records:           trailer.Records,
-		StreamDigest:      hex.EncodeToString(trailer.Digest),
-	}
-	if snap.CheckpointLSN == 0 {
-		snap.CheckpointLSN = header.CheckpointLSN
-	}
+	snap := &repo.Snapshot{ID: w.ID(), Kind: repo.KindFull}
 	if base != nil {
 		snap.Kind, snap.Parent = repo.KindIncremental, base.ID
-	} else if snap.Method == "" {
-		snap.Method = shared.MethodFull
 	}
+	snap.SetStreamFields(header, trailer)
 	fill(snap)
 	snap.Finished = time.Now().UTC()
 	if err := w.Commit(snap); err != nil {

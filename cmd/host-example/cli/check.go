@@ -13,10 +13,16 @@ import (
 const checkUsage = `Usage:
   host-example check -r REPO [--read-data] [--json]
 
-Checks the repository: every snapshot's record list is read and decoded, every piece of data
-a snapshot refers to must be in the index and its pack file must be there with the size the
-index gives. With --read-data every pack is read whole: each blob must decompress and match
-its SHA-256, and each stored InnoDB page must pass InnoDB's own page checksum.
+Checks the repository with every check a restore makes before it reads a page, for every
+snapshot: its snapshot file must match its checksum; its metadata (end LSN, binlog position,
+GTID set, checkpoint, digest, counts) must say what the header and trailer of its record list
+say; its chain must resolve (every parent there, verified, of the same source, on the
+checkpoint the child was taken on); its record list is read and decoded and the restore
+planned; every piece of data it needs must be in the index (a damaged index file is left
+out, as restore leaves it out) and its pack file must be there with the size the index gives.
+With --read-data every pack is read whole: each blob must decompress and match its SHA-256,
+each stored InnoDB page must pass InnoDB's own page checksum, and every snapshot's stored
+stream is read again and its digest recomputed against its trailer.
 
 Damage is reported per snapshot: which file and page numbers (or redo, binlog, files, record
 list) a restore of that snapshot would find damaged. A page stored once is shared by every
@@ -103,7 +109,11 @@ func printCheckReport(e *env, r *repo.Local, rep *repo.CheckReport) {
 		e.printf("error: %s\n", msg)
 	}
 	for _, d := range rep.Damaged {
-		e.printf("snapshot %s (%s, %s, %s) is DAMAGED:\n", d.ID, d.Source, orDash(d.Kind), d.Time.Local().Format("2006-01-02 15:04:05"))
+		if d.Time.IsZero() { // its file does not verify: nothing of it can be trusted
+			e.printf("snapshot %s is DAMAGED:\n", d.ID)
+		} else {
+			e.printf("snapshot %s (%s, %s, %s) is DAMAGED:\n", d.ID, d.Source, orDash(d.Kind), d.Time.Local().Format("2006-01-02 15:04:05"))
+		}
 		for _, p := range d.Problems {
 			what := p.What
 			if len(p.Pages) > 0 {

@@ -130,6 +130,8 @@ func init() {
 		"check":     {runCheck, checkUsage},
 		"forget":    {runForget, forgetUsage},
 		"stats":     {runStats, statsUsage},
+		"repair":    {runRepair, repairUsage},
+		"migrate":   {runMigrate, migrateUsage},
 	}
 }
 
@@ -148,7 +150,7 @@ func commandNames() string {
 	return strings.Join(names, ", ")
 }
 
-var commandOrder = []string{"init", "backup", "snapshots", "restore", "check", "forget", "stats"}
+var commandOrder = []string{"init", "backup", "snapshots", "restore", "check", "forget", "stats", "repair", "migrate"}
 
 // env is what a command runs with.
 type env struct {
@@ -248,6 +250,9 @@ Commands:
   forget     remove snapshots a retention policy does not keep (chains are kept
              whole), --prune their data, and tell the plugin the tracking floor
   stats      stored against logical bytes, deduplication ratio, per snapshot
+  repair     "repair snapshots": set aside snapshots that cannot be verified, so
+             that forget and prune run again
+  migrate    upgrade a format-2 repository to format 3 (checksummed snapshots)
 
 Global flags:
   -v, --verbose   debug logs on stderr (also accepted after the command)

@@ -359,14 +359,7 @@ func TestRestoreDetectsDamage(t *testing.T) {
 		}
 		return path, off + n/2
 	}
-	editMeta := func(t *testing.T, meta string, edit func(m map[string]any)) {
-		b, _ := os.ReadFile(meta)
-		var m map[string]any
-		json.Unmarshal(b, &m)
-		edit(m)
-		b, _ = json.Marshal(m)
-		os.WriteFile(meta, b, 0o600)
-	}
+	editMeta := forgeSnapshot
 	tests := []struct {
 		name   string
 		damage func(t *testing.T, h *harness, meta string, tree repo.ID)
@@ -382,7 +375,7 @@ func TestRestoreDetectsDamage(t *testing.T) {
 		}, "record list"},
 		{"metadata digest", func(t *testing.T, _ *harness, meta string, _ repo.ID) {
 			editMeta(t, meta, func(m map[string]any) { m["stream_digest"] = strings.Repeat("0", 64) })
-		}, "not the 0000"},
+		}, "its metadata says stream_digest 0000"},
 		{"pack missing", func(t *testing.T, h *harness, _ string, _ repo.ID) {
 			path, _ := locate(t, h, page)
 			os.Remove(path)

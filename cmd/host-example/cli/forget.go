@@ -41,6 +41,12 @@ of each chain: the next incremental builds on a tip, so tracking older than ever
 longer needed). This needs the source's configuration (-c CONFIG); without it, no purge is
 requested and the floor is only printed.
 
+Nothing is forgotten or pruned (exit status 1, --dry-run too) while any snapshot cannot be
+verified: its file fails its checksum or does not parse, its metadata disagrees with its
+record list, or its chain is broken (a parent missing or unverifiable, of another source, or
+a loop). The message names each one; "host-example repair snapshots" sets them aside, then
+forget runs again.
+
 forget takes an exclusive lock: it refuses to run while a backup, restore, check or another
 forget uses the repository (--dry-run takes a shared one).
 
@@ -201,11 +207,19 @@ func pos0(r *config.Retention) string { return pos(r.DeclRange) }
 
 // forget applies the policy and removes what it does not keep (unless dryRun), then prunes.
 func (e *env) forget(ctx context.Context, r *repo.Local, policy repo.Policy, prune, dryRun bool) (*forgetOutput, error) {
-	snaps, err := r.Snapshots(ctx)
+	// Retention acts on every snapshot's parent, kind, time and checkpoint: it runs only when
+	// every snapshot file, its metadata against its record list, and every chain verify.
+	snaps, bad, err := r.VerifySnapshots(ctx)
 	if err != nil {
 		return nil, err
 	}
+	if err := repo.RefuseUnverified(r.Location(), bad); err != nil {
+		return nil, err
+	}
 	groups := repo.PlanForget(snaps, policy)
+	if err := repo.CheckKeepsChains(snaps, groups, r.Location()); err != nil {
+		return nil, err
+	}
 	out := &forgetOutput{DryRun: dryRun, Policy: forgetPolicy{policy.KeepLast, policy.KeepDaily}, Sources: []*forgetSource{}, groups: groups}
 	var remove []*repo.Snapshot
 	for _, g := range groups {

@@ -74,16 +74,9 @@ func ids(list []struct {
 // setTime rewrites a snapshot's time (the policy's days).
 func (h *harness) setTime(id string, when time.Time) {
 	h.t.Helper()
-	path := filepath.Join(h.repo(), "snapshots", id+".json")
-	b, err := os.ReadFile(path)
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	var m map[string]any
-	json.Unmarshal(b, &m)
-	m["time"] = when.UTC().Format(time.RFC3339Nano)
-	b, _ = json.Marshal(m)
-	os.WriteFile(path, b, 0o600)
+	forgeSnapshot(h.t, filepath.Join(h.repo(), "snapshots", id+".json"), func(m map[string]any) {
+		m["time"] = when.UTC().Format(time.RFC3339Nano)
+	})
 }
 
 func encodeAll(recs []*shared.Record) [][]byte {

@@ -693,14 +693,9 @@ func TestIncrementalRestoreDetectsDamage(t *testing.T) {
 
 	// The target's own stream is checked against the digest its metadata records.
 	meta := filepath.Join(h.repo(), "snapshots", ids[3]+".json")
-	b, _ := os.ReadFile(meta)
-	var m map[string]any
-	json.Unmarshal(b, &m)
-	m["stream_digest"] = strings.Repeat("0", 64)
-	b, _ = json.Marshal(m)
-	os.WriteFile(meta, b, 0o600)
+	forgeSnapshot(t, meta, func(m map[string]any) { m["stream_digest"] = strings.Repeat("0", 64) })
 	code, stderr = restore(ids[3])
-	if code != 1 || !strings.Contains(stderr, "snapshot "+ids[3]+" is damaged") || !strings.Contains(stderr, "not the 0000") {
+	if code != 1 || !strings.Contains(stderr, "snapshot "+ids[3]+" is damaged") || !strings.Contains(stderr, "its metadata says stream_digest 0000") {
 		t.Errorf("exit %d\n%s", code, stderr)
 	}
 	noTrailer()

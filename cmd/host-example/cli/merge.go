@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -110,6 +109,8 @@ type mergeStream struct {
 	snap *repo.Snapshot // the target
 	sr   repo.StreamReader
 
+	header  *shared.Header   // the target's, as read
+	trailer *shared.Trailer  // the target's stored trailer, once verified
 	dig     *shared.Digester // over the records sent
 	n       int              // records sent
 	emitted uint64
@@ -160,6 +161,9 @@ func (m *mergeStream) next() (*shared.Record, error) {
 		return nil, m.damaged("a record follows the trailer")
 	}
 	if rec.Trailer == nil {
+		if rec.Header != nil && m.header == nil {
+			m.header = rec.Header
+		}
 		m.dig.Add(rec)
 		if b := rec.Pages; b != nil {
 			m.emitted += uint64(len(b.Data)) / uint64(m.pageSize(b.FileIndex))
@@ -167,9 +171,13 @@ func (m *mergeStream) next() (*shared.Record, error) {
 		return rec, nil
 	}
 	stored := rec.Trailer
-	if got := hex.EncodeToString(stored.Digest); m.snap.StreamDigest != "" && got != m.snap.StreamDigest {
-		return nil, m.damaged("its stream digest %s is not the %s its metadata records", got, m.snap.StreamDigest)
+	if m.header == nil {
+		return nil, m.damaged("its merged stream does not start with a header")
 	}
+	if err := repo.VerifyStreamFields(m.snap, m.header, stored); err != nil {
+		return nil, m.damaged("%s", strings.TrimPrefix(err.Error(), repo.ErrCorrupt.Error()+": "))
+	}
+	m.trailer = stored
 	t := *stored
 	t.Records = m.dig.Records()
 	t.Digest = m.dig.Sum()
@@ -192,7 +200,16 @@ func (m *mergeStream) damaged(format string, args ...any) error {
 
 func (m *mergeStream) failure() error { return m.err }
 func (m *mergeStream) complete() bool { return m.err == nil && m.sent && m.eof }
-func (m *mergeStream) received() int  { return m.n }
+
+// verifiedTrailer is the target's stored trailer, checked against its metadata; nil until
+// complete.
+func (m *mergeStream) verifiedTrailer() *shared.Trailer {
+	if !m.complete() {
+		return nil
+	}
+	return m.trailer
+}
+func (m *mergeStream) received() int { return m.n }
 
 // close stops the readers; it may be called more than once.
 func (m *mergeStream) close() {

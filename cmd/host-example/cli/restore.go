@@ -106,7 +106,7 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 	} else {
 		e.log().Info("restore starting", "snapshot", snap.ID, "source", snap.Source, "target", target, "verify", verify)
 	}
-	res, err := e.restore(ctx, r, snap, plan, ref, src, &shared.RestoreRequest{TargetDir: target, Verify: verify})
+	res, trailer, err := e.restore(ctx, r, snap, plan, ref, src, &shared.RestoreRequest{TargetDir: target, Verify: verify})
 	if err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("interrupted: the restore of snapshot %s into %s did not finish; the directory may hold a partly written datadir: remove it before trying again", snap.ID, target)
@@ -117,7 +117,7 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 		}
 		return fmt.Errorf("restore of snapshot %s into %s failed: %w", snap.ID, target, err)
 	}
-	printRestoreSummary(e, snap, plan, target, verify, res)
+	printRestoreSummary(e, snap, trailer, plan, target, verify, res)
 	if verify && !res.Verified {
 		return fmt.Errorf("the %s plugin wrote %s but did not report verifying it, although --verify was given; do not trust it before checking it yourself", ref.Type, target)
 	}
@@ -129,8 +129,11 @@ type checkedStream interface {
 	shared.RecordStream
 	failure() error // the stream's own (sticky) error
 	complete() bool // the whole stream was read and found intact
-	received() int  // records handed to the plugin
-	close()         // stops reading; call it when done
+	// verifiedTrailer is the snapshot's stored trailer, checked against its records'
+	// digest and its metadata; nil unless complete.
+	verifiedTrailer() *shared.Trailer
+	received() int // records handed to the plugin
+	close()        // stops reading; call it when done
 }
 
 // openSnapshotStream returns the stream that restores snap: its stored stream for a full
@@ -146,11 +149,12 @@ func (e *env) openSnapshotStream(ctx context.Context, r *repo.Local, snap *repo.
 	return newMergeStream(ctx, r, plan), nil
 }
 
-// restore feeds snap to the plugin's Restore (see openSnapshotStream).
-func (e *env) restore(ctx context.Context, r *repo.Local, snap *repo.Snapshot, plan *mergePlan, ref PluginRef, src shared.Source, req *shared.RestoreRequest) (*shared.RestoreResult, error) {
+// restore feeds snap to the plugin's Restore (see openSnapshotStream). It returns the
+// snapshot's stored trailer, as read and verified.
+func (e *env) restore(ctx context.Context, r *repo.Local, snap *repo.Snapshot, plan *mergePlan, ref PluginRef, src shared.Source, req *shared.RestoreRequest) (*shared.RestoreResult, *shared.Trailer, error) {
 	stream, err := e.openSnapshotStream(ctx, r, snap, plan)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer func() {
 		stream.close()
@@ -166,21 +170,23 @@ func (e *env) restore(ctx context.Context, r *repo.Local, snap *repo.Snapshot, p
 	res, err := src.Restore(ctx, req, stream)
 	if serr := stream.failure(); serr != nil {
 		// The stream's own error is the cause; whatever the plugin made of it is not.
-		return nil, fmt.Errorf("%w; %s may hold a partly written datadir: do not start a server on it, remove it", serr, req.TargetDir)
+		return nil, nil, fmt.Errorf("%w; %s may hold a partly written datadir: do not start a server on it, remove it", serr, req.TargetDir)
 	}
 	if err != nil {
-		return nil, pluginError(ref, err)
+		return nil, nil, pluginError(ref, err)
 	}
 	if !stream.complete() {
-		return nil, fmt.Errorf("the %s plugin finished after %d of the snapshot's records without reading the rest; the restored datadir cannot be trusted", ref.Type, stream.received())
+		return nil, nil, fmt.Errorf("the %s plugin finished after %d of the snapshot's records without reading the rest; the restored datadir cannot be trusted", ref.Type, stream.received())
 	}
 	if res == nil {
 		res = &shared.RestoreResult{}
 	}
-	return res, nil
+	return res, stream.verifiedTrailer(), nil
 }
 
-func printRestoreSummary(e *env, s *repo.Snapshot, plan *mergePlan, target string, verify bool, res *shared.RestoreResult) {
+// printRestoreSummary prints what was restored. The consistency coordinates come from t, the
+// stored trailer the restore read and verified, never from the snapshot file.
+func printRestoreSummary(e *env, s *repo.Snapshot, t *shared.Trailer, plan *mergePlan, target string, verify bool, res *shared.RestoreResult) {
 	e.printf("restored snapshot %s (%s, %s) into %s\n", s.ID, s.Source, s.Time.Local().Format("2006-01-02 15:04:05 MST"), target)
 	if plan != nil {
 		e.printf("  chain      %d snapshots: %s\n", len(plan.chain), describeChain(plan.chain))
@@ -188,13 +194,13 @@ func printRestoreSummary(e *env, s *repo.Snapshot, plan *mergePlan, target strin
 	e.printf("  files      %d\n", res.Files)
 	e.printf("  pages      %d\n", res.Pages)
 	e.printf("  written    %s\n", formatBytes(res.Bytes))
-	e.printf("  consistent at LSN %d", s.EndLSN)
-	if s.BinlogFile != "" {
-		e.printf(", binlog %s:%d", s.BinlogFile, s.BinlogPos)
+	e.printf("  consistent at LSN %d", t.EndLSN)
+	if t.BinlogFile != "" {
+		e.printf(", binlog %s:%d", t.BinlogFile, t.BinlogPos)
 	}
 	e.printf("\n")
-	if s.GTIDExecuted != "" {
-		e.printf("  GTID set   %s\n", oneLine(s.GTIDExecuted))
+	if t.GTIDExecuted != "" {
+		e.printf("  GTID set   %s\n", oneLine(t.GTIDExecuted))
 	}
 	switch {
 	case res.Verified:

@@ -34,6 +34,10 @@ snapshot refers to, added_bytes what its backup added to the repository (the res
 already), logical_bytes its uncompressed size; tree lists the blobs of its record list. Times
 are RFC 3339 in UTC; sizes are bytes.
 
+A snapshot file that cannot be verified (its checksum fails, or it does not parse) is not
+listed: it is named on stderr, the others are listed, and the exit status is 1;
+"host-example repair snapshots" sets it aside.
+
 Flags:
   -r, --repo REPO      repository (or -c CONFIG with repository = "…" in it)
   -c, --config CONFIG  configuration file; used for its repository
@@ -69,10 +73,25 @@ func runSnapshots(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	snaps, err := r.Snapshots(ctx)
+	snaps, bad, err := r.ScanSnapshots(ctx)
 	if err != nil {
 		return err
 	}
+	if err := listSnapshots(e, r, snaps, asJSON, long); err != nil {
+		return err
+	}
+	// The others are listed; each one that cannot be verified is named, and the exit status
+	// says not everything is well.
+	if len(bad) > 0 {
+		for _, b := range bad {
+			fmt.Fprintf(e.stderr, "%v\n", b)
+		}
+		return fmt.Errorf("%d snapshot file(s) cannot be verified and are not listed; `host-example repair snapshots -r %s` sets them aside", len(bad), r.Location())
+	}
+	return nil
+}
+
+func listSnapshots(e *env, r *repo.Local, snaps []*repo.Snapshot, asJSON, long bool) error {
 	if asJSON {
 		if snaps == nil {
 			snaps = []*repo.Snapshot{}

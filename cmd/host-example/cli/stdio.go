@@ -680,9 +680,12 @@ func (e *env) importStream(ctx context.Context, r repo.Repository, s *pgstream.S
 	if trailer.Kind != "" && trailer.Kind != s.Meta.Kind {
 		return nil, fmt.Errorf("%s is damaged: its metadata says %s, its trailer %s", label, s.Meta.Kind, trailer.Kind)
 	}
-	snap := snapshotOfStream(w.ID(), &s.Meta, header, trailer)
+	parent := ""
 	if prev != nil {
-		snap.Kind, snap.Parent = repo.KindIncremental, prev.snap.ID
+		parent = prev.snap.ID
+	}
+	snap := snapshotOfStream(w.ID(), parent, &s.Meta, header, trailer)
+	if prev != nil {
 		if trailer.BaseCheckpointLSN != prev.snap.CheckpointLSN {
 			return nil, fmt.Errorf("the chain is broken: %s was taken on base checkpoint LSN %d, but the stream it builds on, %s, has checkpoint LSN %d", label, trailer.BaseCheckpointLSN, prev.meta.ID, prev.snap.CheckpointLSN)
 		}
@@ -697,26 +700,15 @@ func (e *env) importStream(ctx context.Context, r repo.Repository, s *pgstream.S
 
 // snapshotOfStream is the snapshot metadata of a stream read back: what backup records for
 // the same stream, from the stream's metadata, header and trailer.
-func snapshotOfStream(id string, m *pgstream.Meta, h *shared.Header, t *shared.Trailer) *repo.Snapshot {
+func snapshotOfStream(id, parent string, m *pgstream.Meta, h *shared.Header, t *shared.Trailer) *repo.Snapshot {
 	s := &repo.Snapshot{
 		ID: id, Time: m.Time, Finished: t.FinishedAt,
 		Source: m.Source, SourceType: m.SourceType, Kind: repo.KindFull, Config: m.Config,
-		Method: t.Method, FallbackReason: t.FallbackReason, BaseCheckpointLSN: t.BaseCheckpointLSN,
-		PagesInSet: t.PagesInSet, PagesRead: t.PagesRead, BytesRead: t.BytesRead, BytesSent: t.BytesSent,
-		SourceState:   t.SourceState,
-		ServerVersion: h.ServerVersion, ServerUUID: h.ServerUUID, PageSize: h.PageSize, StreamFormat: h.StreamFormat,
-		CheckpointLSN: t.CheckpointLSN, EndLSN: t.EndLSN, MaxPageLSN: t.MaxPageLSN,
-		BinlogFile: t.BinlogFile, BinlogPos: t.BinlogPos, GTIDExecuted: t.GTIDExecuted,
-		Tablespaces: t.Tablespaces, Pages: t.Pages, PageBytes: t.PageBytes, RedoBytes: t.RedoBytes,
-		BinlogBytes: t.BinlogBytes, Files: t.Files, Records: t.Records,
-		StreamDigest: hex.EncodeToString(t.Digest),
 	}
-	if s.CheckpointLSN == 0 {
-		s.CheckpointLSN = h.CheckpointLSN
+	if parent != "" {
+		s.Kind, s.Parent = repo.KindIncremental, parent
 	}
-	if s.Method == "" {
-		s.Method = shared.MethodFull
-	}
+	s.SetStreamFields(h, t)
 	if s.Finished.IsZero() {
 		s.Finished = time.Now().UTC()
 	}

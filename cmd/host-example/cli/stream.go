@@ -2,9 +2,9 @@ package cli
 
 import (
 	"context"
-	"encoding/hex"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/pagetrack/pagetrack/cmd/host-example/internal/repo"
 	"github.com/pagetrack/pagetrack/shared"
@@ -77,8 +77,8 @@ type restoreStream struct {
 	r       repo.StreamReader
 	dig     *shared.Digester
 	n       int
-	header  bool
-	trailer bool
+	header  *shared.Header
+	trailer *shared.Trailer // the stored trailer, once read and verified
 	eof     bool
 	err     error // sticky
 }
@@ -106,7 +106,16 @@ func (s *restoreStream) Recv() (*shared.Record, error) {
 }
 
 // complete reports whether the whole stream was read and found intact.
-func (s *restoreStream) complete() bool { return s.err == nil && s.trailer && s.eof }
+func (s *restoreStream) complete() bool { return s.err == nil && s.trailer != nil && s.eof }
+
+// verifiedTrailer is the stream's trailer, checked against the records and the metadata;
+// nil until complete.
+func (s *restoreStream) verifiedTrailer() *shared.Trailer {
+	if !s.complete() {
+		return nil
+	}
+	return s.trailer
+}
 
 func (s *restoreStream) failure() error { return s.err }
 func (s *restoreStream) close()         { s.r.Close() }
@@ -125,7 +134,7 @@ func (s *restoreStream) next() (*shared.Record, error) {
 	for {
 		rec, err := s.r.Next()
 		if err == io.EOF {
-			if !s.trailer {
+			if s.trailer == nil {
 				return nil, s.damaged("its stored stream ends after %d records, without a trailer", s.n)
 			}
 			return nil, io.EOF
@@ -134,7 +143,7 @@ func (s *restoreStream) next() (*shared.Record, error) {
 			return nil, readError(s.snap.ID, err)
 		}
 		s.n++
-		if s.trailer {
+		if s.trailer != nil {
 			return nil, s.damaged("record %d follows the trailer", s.n)
 		}
 		if fieldsSet(rec) != 1 {
@@ -144,10 +153,10 @@ func (s *restoreStream) next() (*shared.Record, error) {
 			continue
 		}
 		switch {
-		case !s.header && rec.Header == nil:
+		case s.header == nil && rec.Header == nil:
 			return nil, s.damaged("its stored stream does not start with a header")
-		case !s.header:
-			s.header = true
+		case s.header == nil:
+			s.header = rec.Header
 		case rec.Header != nil:
 			return nil, s.damaged("record %d is a second header", s.n)
 		}
@@ -155,10 +164,10 @@ func (s *restoreStream) next() (*shared.Record, error) {
 			if err := s.dig.Check(rec.Trailer); err != nil {
 				return nil, s.damaged("%v", err)
 			}
-			if got := hex.EncodeToString(rec.Trailer.Digest); s.snap.StreamDigest != "" && got != s.snap.StreamDigest {
-				return nil, s.damaged("its stream digest %s is not the %s its metadata records", got, s.snap.StreamDigest)
+			if err := repo.VerifyStreamFields(s.snap, s.header, rec.Trailer); err != nil {
+				return nil, s.damaged("%s", strings.TrimPrefix(err.Error(), repo.ErrCorrupt.Error()+": "))
 			}
-			s.trailer = true
+			s.trailer = rec.Trailer
 			return rec, nil
 		}
 		s.dig.Add(rec)

@@ -32,7 +32,9 @@ func benchStore(b *testing.B, r *Local, data []byte) string {
 		w.Append(&shared.Record{Pages: &shared.PageBatch{FirstPage: uint64(i), Data: data[i*16384 : (i+64)*16384]}})
 	}
 	w.Append(&shared.Record{Trailer: &shared.Trailer{}})
-	if err := w.Commit(&Snapshot{ID: w.ID()}); err != nil {
+	snap := &Snapshot{ID: w.ID()}
+	snap.SetStreamFields(&shared.Header{StreamFormat: 1}, &shared.Trailer{})
+	if err := w.Commit(snap); err != nil {
 		b.Fatal(err)
 	}
 	return w.ID()

@@ -3,7 +3,9 @@ package repo
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -84,6 +86,10 @@ type checker struct {
 	refs    map[ID]uint8
 	trees   map[string][][]byte
 	treeErr map[string]error
+	// bad are the snapshot files that do not verify; digestErr the snapshots whose stored
+	// stream does not match its digest (read-data).
+	bad       []BadSnapshot
+	digestErr map[string]error
 }
 
 // Check checks the repository: every snapshot's record list reads and decodes, every blob a
@@ -97,15 +103,16 @@ func (l *Local) Check(ctx context.Context, readData bool) (*CheckReport, error) 
 		return nil, err
 	}
 	c := &checker{l: l, ctx: ctx, idx: idx, report: &CheckReport{ReadData: readData, IndexFiles: len(idx.Files), Packs: idx.Packs(), Blobs: idx.Blobs()},
-		damaged: map[int32]string{}, missing: map[ID]bool{}, refs: map[ID]uint8{}, trees: map[string][][]byte{}, treeErr: map[string]error{}}
+		damaged: map[int32]string{}, missing: map[ID]bool{}, refs: map[ID]uint8{}, trees: map[string][][]byte{}, treeErr: map[string]error{}, digestErr: map[string]error{}}
 	for _, p := range problems {
 		c.errorf("%v", p)
 	}
-	snaps, err := l.Snapshots(ctx)
+	snaps, bad, err := l.ScanSnapshots(ctx)
 	if err != nil {
 		return nil, err
 	}
-	c.report.Snapshots = len(snaps)
+	c.bad = bad
+	c.report.Snapshots = len(snaps) + len(bad)
 	if err := c.checkPacks(); err != nil {
 		return nil, err
 	}
@@ -114,6 +121,9 @@ func (l *Local) Check(ctx context.Context, readData bool) (*CheckReport, error) 
 	}
 	if readData {
 		if err := c.readData(); err != nil {
+			return nil, err
+		}
+		if err := c.digests(snaps); err != nil {
 			return nil, err
 		}
 	}
@@ -405,6 +415,11 @@ func (c *checker) damage(id ID) (string, bool) {
 
 // snapshots decides, per snapshot, what its restore would find damaged.
 func (c *checker) snapshots(snaps []*Snapshot) error {
+	unverified := map[string]bool{}
+	for _, b := range c.bad {
+		unverified[b.ID] = true
+		c.report.Damaged = append(c.report.Damaged, SnapshotDamage{ID: b.ID, Problems: []Problem{{What: "its snapshot file", Reason: b.Reason + "; `host-example repair snapshots` sets it aside"}}})
+	}
 	anyDamage := len(c.damaged) > 0 || len(c.missing) > 0
 	for _, s := range snaps {
 		if err := c.ctx.Err(); err != nil {
@@ -414,9 +429,16 @@ func (c *checker) snapshots(snaps []*Snapshot) error {
 		if err := c.treeErr[s.ID]; err != nil {
 			d.add(Problem{What: "its record list", Reason: reasonOf(err)}, -1)
 		}
+		if err := c.digestErr[s.ID]; err != nil {
+			d.add(Problem{What: "its stream", Reason: reasonOf(err)}, -1)
+		}
 		chain, err := ResolveChain(snaps, s, c.l.dir)
 		if err != nil {
-			d.add(Problem{What: "its chain", Reason: err.Error()}, -1)
+			reason := err.Error()
+			if unverified[s.Parent] {
+				reason = fmt.Sprintf("its chain is broken: it builds on snapshot %s, which cannot be verified", s.Parent)
+			}
+			d.add(Problem{What: "its chain", Reason: reason}, -1)
 		} else {
 			for _, p := range chain[1:] {
 				if err := c.treeErr[p.ID]; err != nil {
@@ -553,4 +575,63 @@ func abbreviateList(items []string, n int) string {
 	b.WriteString(strings.Join(items[:n], ", "))
 	fmt.Fprintf(&b, " and %d more", len(items)-n)
 	return b.String()
+}
+
+// digests reads every snapshot's stored stream and recomputes its digest (shared.Digester):
+// the records must match the trailer's digest and count, and the trailer the metadata
+// (OpenSnapshot checks that before the first record). A stream that cannot be read is left to
+// the blob damage already found.
+func (c *checker) digests(snaps []*Snapshot) error {
+	for _, s := range snaps {
+		if c.treeErr[s.ID] != nil {
+			continue
+		}
+		err := c.l.digestStream(c.ctx, s)
+		if c.ctx.Err() != nil {
+			return c.ctx.Err()
+		}
+		if err != nil && !errors.Is(err, ErrCorrupt) {
+			return err
+		}
+		if err != nil && c.damagedBlobsOnly(err) {
+			continue
+		}
+		if err != nil {
+			c.digestErr[s.ID] = err
+		}
+	}
+	return nil
+}
+
+// damagedBlobsOnly reports whether err is a read of a blob check already found damaged.
+func (c *checker) damagedBlobsOnly(err error) bool {
+	var de *DamageError
+	return errors.As(err, &de) && de.What != "its stream" && (len(c.damaged) > 0 || len(c.missing) > 0)
+}
+
+// digestStream reads s's stored stream and checks it against its trailer's digest.
+func (l *Local) digestStream(ctx context.Context, s *Snapshot) error {
+	sr, err := l.OpenSnapshot(ctx, s)
+	if err != nil {
+		return err
+	}
+	defer sr.Close()
+	dig := shared.NewDigester()
+	for {
+		rec, err := sr.Next()
+		if err == io.EOF {
+			return &DamageError{Snapshot: s.ID, What: "its stream", Err: fmt.Errorf("%w: it ends without a trailer", ErrCorrupt)}
+		}
+		if err != nil {
+			return err
+		}
+		if rec.Trailer == nil {
+			dig.Add(rec)
+			continue
+		}
+		if err := dig.Check(rec.Trailer); err != nil {
+			return &DamageError{Snapshot: s.ID, What: "its stream", Err: fmt.Errorf("%w: %v", ErrCorrupt, err)}
+		}
+		return nil
+	}
 }

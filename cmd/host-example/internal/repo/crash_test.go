@@ -234,9 +234,16 @@ func TestPruneRewritesPartlyUsedPacks(t *testing.T) {
 	}
 }
 
-// A damaged index file is an error of its own, and every snapshot whose blobs only it listed
-// is named; the commands that need the index refuse to guess.
+// A damaged (or emptied) index file is an error of its own, and every snapshot whose blobs
+// only it listed is named; check and restore agree on which snapshots restore: the others read
+// back whole, the named ones fail naming the missing blob.
 func TestDamagedIndexFile(t *testing.T) {
+	for _, emptied := range []bool{false, true} {
+		t.Run(fmt.Sprintf("emptied=%v", emptied), func(t *testing.T) { testDamagedIndexFile(t, emptied) })
+	}
+}
+
+func testDamagedIndexFile(t *testing.T, emptied bool) {
 	r := newRepo(t)
 	a := store(t, r, testStream(20, 1), time.Now())
 	b := store(t, r, testStream(20, 500), time.Now())
@@ -254,6 +261,9 @@ func TestDamagedIndexFile(t *testing.T) {
 	}
 	data, _ := os.ReadFile(bIndex)
 	data[len(data)/2] ^= 1
+	if emptied {
+		data = nil
+	}
 	os.WriteFile(bIndex, data, 0o600)
 
 	r, _ = Open(r.Location())
@@ -264,7 +274,19 @@ func TestDamagedIndexFile(t *testing.T) {
 	if rep.OK() || len(rep.Errors) == 0 || !strings.Contains(rep.Errors[0], "index file") || len(rep.Damaged) != 1 || rep.Damaged[0].ID != b.ID || !reflect.DeepEqual(rep.Unaffected, []string{a.ID}) {
 		t.Errorf("check: %+v", rep)
 	}
-	if _, err := readAll(t, r, a.ID); err == nil || !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "check") {
-		t.Errorf("reading with a damaged index: %v", err)
+	if _, err := readAll(t, r, a.ID); err != nil {
+		t.Errorf("check says %s is unaffected, but reading it fails: %v", a.ID, err)
+	}
+	if _, err := readAll(t, r, b.ID); err == nil || !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), b.ID) || !strings.Contains(err.Error(), "missing from the index") {
+		t.Errorf("check says %s is damaged, reading it: %v", b.ID, err)
+	}
+	// Prune deletes nothing while an index file is damaged.
+	lk, err := r.Lock(context.Background(), true, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lk.Unlock()
+	if _, err := r.Prune(context.Background(), false); err == nil || !strings.Contains(err.Error(), "nothing was pruned") {
+		t.Errorf("prune with a damaged index file: %v", err)
 	}
 }

@@ -25,10 +25,13 @@
 //
 // # Layout
 //
-//	REPO/config.json             format version (2), repository id, creation time
+//	REPO/config.json             format version (3), repository id, creation time
 //	REPO/data/XX/PACKID          pack files; XX = the first two hex characters of PACKID
 //	REPO/index/INDEXID           index files; INDEXID = SHA-256 of the file
-//	REPO/snapshots/ID.json       one per snapshot: its metadata (ID: 16 hex characters)
+//	REPO/snapshots/ID.json       one per snapshot: its metadata and its checksum (ID: 16 hex
+//	                             characters)
+//	REPO/quarantine/             snapshot files set aside by repair snapshots and migrate
+//	                             (ID.json as it was, ID.reason.txt), created when first needed
 //	REPO/locks/LOCKID.json       one per process using the repository
 //	REPO/tmp/                    files being written (packs, index files, metadata, locks)
 //
@@ -81,7 +84,23 @@
 //
 // # Snapshot file
 //
-// REPO/snapshots/ID.json is the Snapshot's JSON form (see Snapshot for the fields). tree lists
+// REPO/snapshots/ID.json is an envelope (format 3, see snapfile.go):
+//
+//	{"format": 3, "sha256": "<hex>", "snapshot": <the Snapshot's JSON form>}
+//
+// where sha256 is the SHA-256 of the bytes of the snapshot value exactly as they stand in the
+// file. The checksum covers every field (parent, kind, time, source, tree, and the rest): a
+// flipped byte, a truncated file or an edit makes the file unverifiable (a BadSnapshot), and
+// such a file is named and left out of every listing (ScanSnapshots); it never hides the
+// others. The fields that come from the stream (Snapshot.SetStreamFields: end_lsn,
+// binlog_file, binlog_pos, gtid_executed, checkpoint_lsn, base_checkpoint_lsn, stream_digest,
+// method, the counts) are in addition compared with the header and trailer of the record list
+// (VerifyStreamFields), whose blobs are content-addressed: Commit refuses metadata that
+// disagrees, and every read of a record list (restore, planning, check, prune, forget) treats
+// a disagreement as damage to the snapshot. The checksum is not a signature: it catches
+// damage and careless edits; the record list is what a forged coordinate cannot get past.
+//
+// The snapshot's JSON form (see Snapshot for the fields): tree lists
 // the record list's blob IDs in order; stored_bytes is the compressed size of every blob the
 // record list refers to, each reference counted (what storing it alone would take);
 // added_bytes the compressed size of the blobs this backup stored because the repository
@@ -134,7 +153,23 @@
 // line, when its host is this host and its pid no longer runs, or when it is another host's
 // and was not refreshed for 30 minutes.
 //
+// # Format versions
+//
+// Format 2 had plain snapshot files, without checksum. Open refuses it and names `host-example
+// migrate`; Migrate (under an exclusive lock) checks each snapshot file against its record
+// list's header and trailer, rewrites it as a format-3 envelope, sets aside into quarantine/
+// one that disagrees (it never gets a checksum it does not deserve), and writes config.json
+// last, so an interrupted migration is run again. Nothing else differs between 2 and 3.
+//
 // # Check
+//
+// Check makes, for every snapshot, every check a restore makes before it reads a page: the
+// snapshot file's checksum, the metadata against its record list, the chain (ResolveChain:
+// parents there and verified, same source, base checkpoints, no loop), the plan, and every
+// needed blob in the index and its pack there with its size. So a snapshot Check lists as
+// unaffected restores. A damaged index file is left out by Check and by Local.Index alike (a
+// blob read is checked against its SHA-256 anyway): the snapshots whose blobs only it listed
+// are damaged for both.
 //
 // Check reads every index file (damaged ones are errors), compares the packs the index lists
 // with the pack files (missing, or of the wrong size: damage to every blob in them), reads
@@ -145,10 +180,20 @@
 // each snapshot, it works out what its restore would read (a full: every blob its record list
 // refers to; an incremental: its plan) and reports the damaged pieces by file and page
 // number, with the snapshot that stored them when that is an ancestor, and lists the
-// snapshots that are not affected. Packs no index lists, blobs no snapshot refers to and files
-// in tmp/ are information, not damage.
+// snapshots that are not affected. With read-data it also reads every snapshot's stored stream
+// again and recomputes its digest (shared.Digester) against its trailer. Packs no index lists,
+// blobs no snapshot refers to and files in tmp/ are information, not damage.
 //
 // # Forget and prune
+//
+// Retention acts on every snapshot's parent, kind, time and checkpoint, so it runs only on a
+// repository where all of them verify: VerifySnapshots checks every snapshot file, its
+// metadata against its record list's ends and every chain, and forget refuses (before
+// deciding anything, dry run too) naming each BadSnapshot and `repair snapshots`; Prune
+// refuses while any snapshot file or index file is damaged. CheckKeepsChains checks the plan
+// once more before a file is deleted. SetAside (`repair snapshots`) is the way out: it moves
+// the bad snapshot files, and those of incrementals that build on them, into quarantine/ with
+// a reason file; nothing is deleted, and moving a file back undoes it.
 //
 // Forget (PlanForget, RemoveSnapshots) decides per source which snapshots a policy keeps
 // (keep-last, keep-daily), keeps the whole chain of every kept incremental, and deletes the

@@ -159,3 +159,29 @@ func (l *Local) RemoveSnapshots(ctx context.Context, ids []string) error {
 	}
 	return nil
 }
+
+// CheckKeepsChains checks a forget plan against snaps: every snapshot a kept snapshot's chain
+// needs is kept. PlanForget guarantees it when every chain resolves (VerifySnapshots); this is
+// the last look before anything is deleted.
+func CheckKeepsChains(snaps []*Snapshot, groups []*ForgetGroup, location string) error {
+	removed := map[string]bool{}
+	for _, g := range groups {
+		for _, d := range g.Remove {
+			removed[d.Snapshot.ID] = true
+		}
+	}
+	for _, g := range groups {
+		for _, d := range g.Keep {
+			chain, err := ResolveChain(snaps, d.Snapshot, location)
+			if err != nil {
+				return fmt.Errorf("nothing was forgotten: kept snapshot %s: %w", d.Snapshot.ID, err)
+			}
+			for _, p := range chain[1:] {
+				if removed[p.ID] {
+					return fmt.Errorf("nothing was forgotten: the plan removes snapshot %s, which kept snapshot %s builds on", p.ID, d.Snapshot.ID)
+				}
+			}
+		}
+	}
+	return nil
+}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -16,8 +15,9 @@ import (
 )
 
 // FormatVersion is the version of the local repository layout this package reads and writes.
-// Format 1 (one zstd stream file per snapshot) is not read any more.
-const FormatVersion = 2
+// Format 3 is format 2 with checksummed snapshot files (see snapfile.go); Migrate upgrades a
+// format-2 repository. Format 1 (one zstd stream file per snapshot) is not read any more.
+const FormatVersion = 3
 
 const (
 	configFile   = "config.json"
@@ -109,9 +109,17 @@ func Open(dir string) (*Local, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Format != FormatVersion {
+	switch {
+	case cfg.Format == 2:
+		return nil, fmt.Errorf("repository %s has format 2, whose snapshot files carry no checksum; this host-example reads format %d: `host-example migrate -r %s` upgrades it in place (it checks every snapshot against its record list first)", dir, FormatVersion, dir)
+	case cfg.Format != FormatVersion:
 		return nil, fmt.Errorf("repository %s has format %d; this host-example reads format %d: use a matching release", dir, cfg.Format, FormatVersion)
 	}
+	return openLocal(dir, cfg)
+}
+
+// openLocal opens the repository in dir, whose config is cfg, whatever its format.
+func openLocal(dir string, cfg Config) (*Local, error) {
 	for _, sub := range repoDirs {
 		if fi, err := os.Stat(filepath.Join(dir, sub)); err != nil || !fi.IsDir() {
 			return nil, fmt.Errorf("repository %s is damaged: its %s/ directory is missing", dir, sub)
@@ -152,8 +160,10 @@ func (l *Local) Location() string { return l.dir }
 // Config returns the repository's config.json.
 func (l *Local) Config() Config { return l.cfg }
 
-// Index returns the repository's index, reading it on first use. A damaged index file is an
-// error here (`check` reports it in detail).
+// Index returns the repository's index, reading it on first use. A damaged index file is left
+// out with a warning, as check leaves it out: the blobs only it lists are then missing, and
+// reading them fails naming the snapshot (every blob read is checked against its SHA-256, so an
+// index can make a read fail, never return wrong data). Prune refuses to run with one.
 func (l *Local) Index() (*Index, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -164,8 +174,8 @@ func (l *Local) Index() (*Index, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(problems) > 0 {
-		return nil, fmt.Errorf("%w: %v; `host-example check` says what it affects", ErrCorrupt, problems[0])
+	for _, p := range problems {
+		l.logger.Warn("index file left out: `host-example check` says which snapshots it affects", "problem", p.Error())
 	}
 	l.idx = idx
 	return idx, nil
@@ -191,41 +201,17 @@ func (l *Local) addToIndex(file ID, packs []indexPack) {
 	}
 }
 
-// Snapshots reads every REPO/snapshots/ID.json, oldest first.
+// Snapshots returns the snapshots whose files verify, oldest first (ScanSnapshots). Each
+// one that does not is left out with a warning naming it: it never hides the others.
 func (l *Local) Snapshots(ctx context.Context) ([]*Snapshot, error) {
-	dir := filepath.Join(l.dir, snapshotsDir)
-	entries, err := os.ReadDir(dir)
+	good, bad, err := l.ScanSnapshots(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("listing snapshots: %w", err)
+		return nil, err
 	}
-	var out []*Snapshot
-	for _, e := range entries {
-		id, ok := strings.CutSuffix(e.Name(), ".json")
-		if !ok || !validID(id) || !e.Type().IsRegular() {
-			continue
-		}
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		path := filepath.Join(dir, e.Name())
-		data, err := os.ReadFile(path)
-		if err != nil {
-			if os.IsNotExist(err) {
-				continue // forgotten meanwhile
-			}
-			return nil, fmt.Errorf("reading snapshot %s: %w", id, err)
-		}
-		var s Snapshot
-		if err := json.Unmarshal(data, &s); err != nil {
-			return nil, fmt.Errorf("snapshot %s is damaged: %s does not parse: %v", id, path, err)
-		}
-		if s.ID != id {
-			return nil, fmt.Errorf("snapshot %s is damaged: %s names id %q", id, path, s.ID)
-		}
-		out = append(out, &s)
+	for _, b := range bad {
+		l.logger.Warn("snapshot left out: it cannot be verified; `host-example repair snapshots` sets it aside", "snapshot", b.ID, "reason", b.Reason)
 	}
-	SortSnapshots(out)
-	return out, nil
+	return good, nil
 }
 
 func (l *Local) snapshotPath(id string) string {

@@ -49,6 +49,9 @@ func ResolveChain(snaps []*Snapshot, target *Snapshot, location string) ([]*Snap
 		if p == nil {
 			return nil, fmt.Errorf("the chain of snapshot %s is broken: snapshot %s builds on snapshot %s, which is not in %s", target.ID, s.ID, s.Parent, location)
 		}
+		if p.Source != s.Source {
+			return nil, fmt.Errorf("the chain of snapshot %s is broken: snapshot %s of source %q builds on snapshot %s, which is of source %q", target.ID, s.ID, s.Source, p.ID, p.Source)
+		}
 		if seen[p.ID] {
 			return nil, fmt.Errorf("the chain of snapshot %s is broken: it loops back to snapshot %s", target.ID, p.ID)
 		}

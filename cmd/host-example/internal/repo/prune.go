@@ -53,8 +53,13 @@ func (l *Local) Prune(ctx context.Context, dryRun bool, without ...string) (*Pru
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("nothing was pruned: %v; run `host-example check` first", problems[0])
 	}
-	snaps, err := l.Snapshots(ctx)
+	// A snapshot file that does not verify may still refer to blobs: nothing is pruned until
+	// it is repaired or set aside.
+	snaps, bad, err := l.ScanSnapshots(ctx)
 	if err != nil {
+		return nil, err
+	}
+	if err := RefuseUnverified(l.dir, bad); err != nil {
 		return nil, err
 	}
 	snaps = slices.DeleteFunc(snaps, func(s *Snapshot) bool { return slices.Contains(without, s.ID) })

@@ -2,7 +2,6 @@ package repo
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -151,7 +150,8 @@ func (r *blobReader) readOne(id ID) ([]byte, error) {
 	return out[0], nil
 }
 
-// readTree reads the record list of snap: the content of its tree blobs, in order.
+// readTree reads the record list of snap: the content of its tree blobs, in order. It checks
+// snap's metadata against the list's header and trailer (verifyRecordList).
 func (r *blobReader) readTree(snap *Snapshot) ([][]byte, error) {
 	if len(snap.Tree) == 0 {
 		return nil, &DamageError{Snapshot: snap.ID, What: "its record list", Err: fmt.Errorf("%w: its metadata names no record-list blob", ErrCorrupt)}
@@ -163,6 +163,9 @@ func (r *blobReader) readTree(snap *Snapshot) ([][]byte, error) {
 			return nil, &DamageError{Snapshot: snap.ID, What: fmt.Sprintf("its record list (blob %d of %d)", i+1, len(snap.Tree)), Err: err}
 		}
 		out[i] = b
+	}
+	if err := verifyRecordList(snap, out[0], out[len(out)-1]); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -393,11 +396,11 @@ func (l *Local) snapshot(id string) (*Snapshot, error) {
 		}
 		return nil, err
 	}
-	var s Snapshot
-	if err := json.Unmarshal(data, &s); err != nil {
-		return nil, fmt.Errorf("snapshot %s is damaged: %s does not parse: %v", id, l.snapshotPath(id), err)
+	s, err := DecodeSnapshotFile(id, data)
+	if err != nil {
+		return nil, BadSnapshot{ID: id, Path: l.snapshotPath(id), Reason: fmt.Sprintf("its file %s: %v", l.snapshotPath(id), err)}
 	}
-	return &s, nil
+	return s, nil
 }
 
 // OpenStream reads the snapshot's stream back as it was stored: its record list, each
@@ -425,8 +428,9 @@ func (l *Local) OpenSnapshot(ctx context.Context, snap *Snapshot) (StreamReader,
 			p.addStats(r.stats)
 			r.close()
 		}()
-		if len(snap.Tree) == 0 {
-			_, err := r.readTree(snap) // the error that says so
+		// The metadata is checked against the record list's header and trailer before any
+		// record is handed out.
+		if err := r.verifyEnds(snap); err != nil {
 			return err
 		}
 		files := map[uint32]*shared.Tablespace{}

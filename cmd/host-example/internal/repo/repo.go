@@ -100,7 +100,7 @@ func (e *DamageError) Error() string {
 func (e *DamageError) Unwrap() error { return e.Err }
 
 // Snapshot describes one recorded backup. Its JSON form is both what REPO/snapshots/ID.json
-// holds and what `host-example snapshots --json` prints, as an array. The field names are
+// holds (inside its checksummed envelope, see snapfile.go) and what `host-example snapshots --json` prints, as an array. The field names are
 // stable: fields may be added, none is renamed or changes meaning.
 //
 //	id              16 hex characters
@@ -245,6 +245,15 @@ func Find(ctx context.Context, r Repository, ref string) (*Snapshot, error) {
 	}
 	switch len(matches) {
 	case 0:
+		if l, ok := r.(*Local); ok {
+			if _, bad, err := l.ScanSnapshots(ctx); err == nil {
+				for _, b := range bad {
+					if strings.HasPrefix(b.ID, strings.ToLower(ref)) {
+						return nil, fmt.Errorf("%v; `host-example repair snapshots -r %s` sets it aside", b, r.Location())
+					}
+				}
+			}
+		}
 		return nil, fmt.Errorf("no snapshot %q in %s; `host-example snapshots -r %s` lists them", ref, r.Location(), r.Location())
 	case 1:
 		return matches[0], nil

@@ -89,8 +89,8 @@ func tryStore(r *Local, recs []*shared.Record, when time.Time) (*Snapshot, error
 		}
 	}
 	snap := &Snapshot{ID: w.ID(), Time: when, Source: "primary", SourceType: "mysql", Kind: KindFull}
-	if t := recs[len(recs)-1].Trailer; t != nil {
-		snap.CheckpointLSN = t.CheckpointLSN
+	if t, h := recs[len(recs)-1].Trailer, recs[0].Header; t != nil && h != nil {
+		snap.SetStreamFields(h, t)
 	}
 	if err := w.Commit(snap); err != nil {
 		return nil, err
@@ -451,9 +451,15 @@ func TestMissingPack(t *testing.T) {
 func TestDamagedMetadata(t *testing.T) {
 	r := newRepo(t)
 	snap := store(t, r, testStream(1, 1), time.Now())
+	other := store(t, r, testStream(1, 1), time.Now())
 	os.WriteFile(filepath.Join(r.Location(), "snapshots", snap.ID+".json"), []byte("{"), 0o600)
-	if _, err := r.Snapshots(context.Background()); err == nil || !strings.Contains(err.Error(), "does not parse") {
-		t.Errorf("err = %v", err)
+	good, bad, err := r.ScanSnapshots(context.Background())
+	if err != nil || len(good) != 1 || good[0].ID != other.ID || len(bad) != 1 || bad[0].ID != snap.ID || !strings.Contains(bad[0].Reason, "does not parse") {
+		t.Errorf("scan: good %v, bad %+v, err %v", good, bad, err)
+	}
+	// The bad file hides no other snapshot.
+	if list, err := r.Snapshots(context.Background()); err != nil || len(list) != 1 || list[0].ID != other.ID {
+		t.Errorf("snapshots: %v, %v", list, err)
 	}
 }
 

@@ -1,8 +1,8 @@
 package repo
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -64,6 +64,10 @@ type localWriter struct {
 
 	stored, added, logical int64
 
+	// header and trailer are copies of the stream's, which Commit checks the metadata against.
+	header  *shared.Header
+	trailer *shared.Trailer
+
 	failed    error // a write failed: the stream cannot be committed
 	published bool  // the index file is written: the packs are no longer this writer's alone
 	done      bool  // committed, aborted or crashed
@@ -82,6 +86,15 @@ func (w *localWriter) Append(rec *shared.Record) error {
 	}
 	if rec.Progress != nil {
 		return nil
+	}
+	if h := rec.Header; h != nil {
+		c := *h
+		w.header = &c
+	}
+	if t := rec.Trailer; t != nil {
+		c := *t
+		c.Digest, c.SourceState = bytes.Clone(t.Digest), bytes.Clone(t.SourceState)
+		w.trailer = &c
 	}
 	if err := w.pm.Add(rec); err != nil {
 		return fmt.Errorf("the stream cannot be mapped: %w", err)
@@ -261,6 +274,14 @@ func (w *localWriter) Commit(snap *Snapshot) (err error) {
 	if snap.ID != w.id {
 		return fmt.Errorf("snapshot id %q does not match stream id %q", snap.ID, w.id)
 	}
+	// Metadata that disagrees with its stream is never recorded: restore and check would
+	// call it damage.
+	if w.header == nil || w.trailer == nil {
+		return errors.New("the stream lacks its header or its trailer: it cannot be recorded")
+	}
+	if err := VerifyStreamFields(snap, w.header, w.trailer); err != nil {
+		return fmt.Errorf("snapshot %s is not recorded: %w", w.id, err)
+	}
 	if chunk := w.chunk.flush(); chunk != nil {
 		if err := w.saveTree(chunk); err != nil {
 			return err
@@ -295,12 +316,7 @@ func (w *localWriter) Commit(snap *Snapshot) (err error) {
 
 	snap.Tree = w.tree
 	snap.StoredBytes, snap.AddedBytes, snap.LogicalBytes = w.stored, w.added, w.logical
-	data, err := json.MarshalIndent(snap, "", "  ")
-	if err != nil {
-		return err
-	}
-	tmp := filepath.Join(w.repo.dir, tmpDir, w.id+".json"+partialExt)
-	if err := writeFileAtomic(tmp, w.repo.snapshotPath(w.id), append(data, '\n')); err != nil {
+	if err := w.repo.writeSnapshotFile(snap); err != nil {
 		return fmt.Errorf("recording snapshot %s: %w", w.id, err)
 	}
 	w.done = true
