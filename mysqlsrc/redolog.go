@@ -137,20 +137,28 @@ func errorLogSettingsReason(ctx context.Context, q querier) (string, error) {
 	if verbosity < 2 {
 		return fmt.Sprintf("log_error_verbosity is %d, which drops warnings, %s set it to 2 or more so incrementals can prove redo logging stayed on", verbosity, hidden), nil
 	}
-	for _, s := range strings.Split(suppressed, ",") {
-		code := strings.TrimPrefix(strings.ToUpper(strings.TrimSpace(s)), "MY-")
-		n, err := strconv.Atoi(code)
-		if err != nil {
-			continue
-		}
-		if c := fmt.Sprintf("MY-%06d", n); c == erRedoLogDisabled || c == erRedoLogEnabled {
-			return fmt.Sprintf("log_error_suppression_list suppresses %s, %s remove it from the list", c, hidden), nil
-		}
+	if c := suppressedSwitch(suppressed); c != "" {
+		return fmt.Sprintf("log_error_suppression_list suppresses %s, %s remove it from the list", c, hidden), nil
 	}
 	if !strings.Contains(services, "log_sink_internal") || strings.Contains(services, "log_filter_dragnet") {
 		return fmt.Sprintf("log_error_services is %q (this plugin relies on log_sink_internal feeding the table and no dragnet filter rules), %s keep log_filter_internal; log_sink_internal", services, hidden), nil
 	}
 	return "", nil
+}
+
+// suppressedSwitch returns the redo logging switch code that a log_error_suppression_list value
+// suppresses, or "". The server accepts codes as "MY-014088", "014088" or "14088".
+func suppressedSwitch(list string) string {
+	for _, s := range strings.Split(list, ",") {
+		n, err := strconv.Atoi(strings.TrimPrefix(strings.ToUpper(strings.TrimSpace(s)), "MY-"))
+		if err != nil {
+			continue
+		}
+		if c := fmt.Sprintf("MY-%06d", n); c == erRedoLogDisabled || c == erRedoLogEnabled {
+			return c
+		}
+	}
+	return ""
 }
 
 func errorLogError(err error) error {

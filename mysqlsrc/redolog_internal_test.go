@@ -90,3 +90,18 @@ func TestImplausibleTracked(t *testing.T) {
 		}
 	}
 }
+
+func TestSuppressedSwitch(t *testing.T) {
+	for list, want := range map[string]string{
+		"":                         "",
+		"MY-013360":                "",
+		"MY-013360, my-014088":     erRedoLogDisabled,
+		"014088":                   erRedoLogDisabled,
+		"13601":                    erRedoLogEnabled,
+		"ER_SOMETHING_ELSE,140880": "",
+	} {
+		if got := suppressedSwitch(list); got != want {
+			t.Errorf("suppressedSwitch(%q) = %q, want %q", list, got, want)
+		}
+	}
+}
