@@ -147,7 +147,7 @@ func errorLogSettingsReason(ctx context.Context, q querier) (string, error) {
 }
 
 // suppressedSwitch returns the redo logging switch code that a log_error_suppression_list value
-// suppresses, or "". The server accepts codes as "MY-014088", "014088" or "14088".
+// suppresses, or "". A code is taken in any of the forms "MY-014088", "014088" and "14088".
 func suppressedSwitch(list string) string {
 	for _, s := range strings.Split(list, ",") {
 		n, err := strconv.Atoi(strings.TrimPrefix(strings.ToUpper(strings.TrimSpace(s)), "MY-"))
