@@ -12,7 +12,8 @@ import (
 	"github.com/pagetrack/pagetrack/shared"
 )
 
-// trackingPlan is what a backup decided about page tracking before taking the backup lock.
+// trackingPlan is what a backup decided about page tracking before taking the backup lock, and
+// about redo logging under it.
 type trackingPlan struct {
 	base   *sourceState // nil for a full backup
 	method string       // for an incremental: page tracking, the page-LSN scan, or full (copy everything)
