@@ -86,6 +86,9 @@ func (b *backup) run(ctx context.Context, req *shared.BackupRequest) (err error)
 			}
 		}
 	}()
+	if err := b.checkRedoUnderLock(ctx, plan, lock); err != nil {
+		return err
+	}
 	start, err := lock.logStatus(ctx)
 	if err != nil {
 		return err
@@ -129,14 +132,17 @@ func (b *backup) run(ctx context.Context, req *shared.BackupRequest) (err error)
 
 	var ranges []pageRange
 	var inSet uint64
-	if plan.base == nil {
+	if plan.base == nil || plan.method == shared.MethodFull {
+		if plan.base != nil {
+			log.Warn("incremental copies every page: nothing on disk shows what changed since the base", "reason", plan.reason)
+		}
 		for _, f := range files {
 			ranges = append(ranges, split(f, 0, f.pages)...)
 		}
 	} else {
 		var changed *pagemap.PageSet
 		if plan.method == shared.MethodPageTracking {
-			if changed, err = b.changedSet(ctx, plan, lock, c); err != nil {
+			if changed, err = b.changedSet(ctx, plan, lock, c, files); err != nil {
 				return err
 			}
 		}
@@ -240,7 +246,7 @@ func (b *backup) state(p *trackingPlan, c, e uint64, binlogFile string, files []
 	s := &sourceState{
 		Version: stateVersion, ServerUUID: b.info.uuid, ServerStarted: p.server.started,
 		ConnectionID: p.server.connectionID, BinlogFile: binlogFile,
-		CheckpointLSN: c, EndLSN: e, TrackingReset: p.reset, TrackingGroup: p.group,
+		CheckpointLSN: c, EndLSN: e, RedoLoggingOnAt: p.redoOnAt, TrackingReset: p.reset, TrackingGroup: p.group,
 		Indexes: dict.indexes, Encrypted: dict.encrypted,
 	}
 	for _, f := range files {

@@ -12,14 +12,19 @@
 //
 // An incremental reads only the pages page tracking (component_mysqlbackup) lists as changed
 // between the base's checkpoint and its own, or, when the list cannot be proven complete,
-// every page, keeping those newer than the base (the page-LSN scan). Its state for the next
-// incremental travels in the trailer, opaque to the host.
+// every page, keeping those newer than the base (the page-LSN scan). When nothing on disk can
+// show what changed — redo logging was switched off since the base, or the server restarted
+// (which empties the error log that records such a switch) — it copies every page of every
+// file (kind "incremental" on its base, method "full", no tablespace marked incremental, so
+// its restore takes nothing from the base). A backup refuses while redo logging is off. Its
+// state for the next incremental travels in the trailer, opaque to the host.
 //
 // The files, one concern each: config.go (attributes), probe.go (server checks),
 // coords.go (backup lock and log_status), tablespaces.go (finding the InnoDB files),
 // pages.go (copying pages), sparse.go (punching compressed pages' holes on restore), redo.go (following the redo log), tracking.go (the page tracking
 // UDFs and purge), incremental.go (what an incremental may trust and reads), restart.go
-// (proving the server did not restart since the base), state.go (what a backup remembers),
+// (proving the server did not restart since the base), redolog.go (proving redo logging
+// stayed on), state.go (what a backup remembers),
 // backup.go (the procedure), restore.go (writing a datadir), verify.go (starting a server on
 // it and checking tables).
 //
@@ -51,4 +56,18 @@
 //   - without a keyring component, CREATE TABLE … ENCRYPTION='Y' fails with error 3185 (no
 //     master key) and SET GLOBAL innodb_redo_log_encrypt=ON is accepted but leaves it OFF, so
 //     the test servers cannot hold encrypted data; the probe's refusal is checked on its message.
+//   - ALTER INSTANCE DISABLE (or ENABLE) INNODB REDO_LOG waits for the backup lock: while a
+//     backup holds LOCK INSTANCE FOR BACKUP it shows "Waiting for backup lock" and fails with
+//     error 1205 at lock_wait_timeout, and runs once the lock is released; LOCK INSTANCE FOR
+//     BACKUP itself succeeds while logging is off, so Innodb_redo_log_enabled (global status,
+//     "ON"/"OFF") must be read under the lock;
+//   - the switches are logged as Warnings of subsystem InnoDB: MY-014088 "InnoDB redo logging
+//     is disabled. All data could be lost in case of a server crash. Current lsn is N." and
+//     MY-013601 "InnoDB redo logging is enabled. Data is now safe and can be recovered in case
+//     of a server crash."; with log_error_verbosity = 1 neither reaches
+//     performance_schema.error_log (defaults: verbosity 2, log_error_services
+//     "log_filter_internal; log_sink_internal", performance_schema_error_size 5814 entries);
+//   - reading performance_schema.error_log needs SELECT on it (error 1142 without);
+//   - rows updated while redo logging was off and committed before it was switched back on
+//     are all in a full copy taken after (the page-tracking incremental would have held none).
 package mysqlsrc

@@ -53,3 +53,10 @@ func ForEachLivePage(ctx context.Context, db *sql.DB, datadir string, pageSize u
 
 // BinlogCreated reads the "created" field of a binlog file's Format_description event.
 var BinlogCreated = binlogCreated
+
+// OnIdxWritten makes fn see each .idx file the server writes before the backup reads it, until
+// the returned function is called.
+func OnIdxWritten(fn func(path string)) (undo func()) {
+	idxWritten = fn
+	return func() { idxWritten = nil }
+}

@@ -12,19 +12,25 @@ import (
 	"github.com/pagetrack/pagetrack/shared"
 )
 
-// trackingPlan is what a backup decided about page tracking before taking the backup lock.
+// trackingPlan is what a backup decided about page tracking before taking the backup lock, and
+// about redo logging under it.
 type trackingPlan struct {
 	base   *sourceState // nil for a full backup
-	method string
-	reason string // why page tracking is not used, for an incremental
-	reset  uint64 // R, 0 without the component
+	method string       // for an incremental: page tracking, the page-LSN scan, or full (copy everything)
+	reason string       // why page tracking is not used, for an incremental
+	reset  uint64       // R, 0 without the component
 	group  uint64
 	server serverIdentity
+	// redoOnAt is the server's clock (µs) when the backup, holding the lock, saw redo logging on.
+	redoOnAt int64
 }
 
 // fallBack switches an incremental to the page-LSN scan, or refuses when the configuration
-// demands page tracking.
+// demands page tracking. An incremental that copies everything stays so.
 func (p *trackingPlan) fallBack(o *options, reason string) error {
+	if p.method == shared.MethodFull {
+		return nil
+	}
 	if o.requirePageTracking {
 		return shared.Precondition("page tracking cannot be used for this incremental (" + reason + ") and require_page_tracking is set; take a full backup, or unset require_page_tracking to allow a page-LSN scan")
 	}
@@ -32,11 +38,24 @@ func (p *trackingPlan) fallBack(o *options, reason string) error {
 	return nil
 }
 
+// copyAll makes an incremental copy every page of every file (method "full"), for when
+// nothing on disk can show what changed since the base: neither the tracked list nor a
+// page-LSN scan may be used. It stays an incremental on its base for the host, but none of
+// its tablespaces is marked incremental, so its restore takes nothing from the base.
+func (p *trackingPlan) copyAll(o *options, reason string) error {
+	if o.requirePageTracking {
+		return shared.Precondition("this incremental must copy every page (" + reason + ") and require_page_tracking is set; take a full backup, or unset require_page_tracking to allow it")
+	}
+	p.method, p.reason = shared.MethodFull, reason
+	return nil
+}
+
 // prepareTracking decodes the base, resets page tracking (every backup sets a new reset point
 // so the next incremental can use it) and waits until the checkpoint passes it, and decides
-// whether this incremental may trust the tracked page list. Any doubt falls back to the
-// page-LSN scan, which is always correct: the tracked list silently missed pages after a
-// kill -9 restart, and cannot span a tracking stop/start or a purge.
+// whether this incremental may trust the tracked page list. A restart since the base makes it
+// copy everything (see checkRestart); any other doubt falls back to the page-LSN scan: the
+// tracked list cannot span a tracking stop/start or a purge. Whether redo logging stayed on
+// is decided under the backup lock (checkRedoUnderLock).
 func (b *backup) prepareTracking(ctx context.Context, req *shared.BackupRequest) (*trackingPlan, error) {
 	p := &trackingPlan{method: shared.MethodFull}
 	var err error
@@ -51,6 +70,9 @@ func (b *backup) prepareTracking(ctx context.Context, req *shared.BackupRequest)
 			return nil, shared.Precondition(fmt.Sprintf("the base snapshot was taken from server %s but the dsn reaches server %s; take a full backup of this server first", p.base.ServerUUID, b.info.uuid))
 		}
 		p.method = shared.MethodPageTracking
+		if err := b.checkRestart(ctx, p); err != nil {
+			return nil, err
+		}
 	}
 	if !b.info.component && b.o.installComponent {
 		if _, err := b.db.ExecContext(ctx, "INSTALL COMPONENT 'file://component_mysqlbackup'"); err != nil {
@@ -77,19 +99,7 @@ func (b *backup) prepareTracking(ctx context.Context, req *shared.BackupRequest)
 		return nil, err
 	}
 	if p.base != nil {
-		now, err := readLogStatus(ctx, b.db)
-		if err != nil {
-			return nil, err
-		}
-		binlogDir := ""
-		if b.info.binlogBasename != "" {
-			binlogDir = filepath.Dir(hostPath(b.info.binlogBasename, b.info.datadir, b.o.datadir))
-		}
-		reason := trackingUnusable(p.base, groupBefore, p.group)
-		if reason == "" {
-			reason = restartReason(p.base, p.server, binlogDir, now.BinlogFile)
-		}
-		if reason != "" {
+		if reason := trackingUnusable(p.base, groupBefore, p.group); reason != "" {
 			if err := p.fallBack(b.o, reason); err != nil {
 				return nil, err
 			}
@@ -99,6 +109,49 @@ func (b *backup) prepareTracking(ctx context.Context, req *shared.BackupRequest)
 		return nil, err
 	}
 	return p, nil
+}
+
+// checkRestart makes the incremental copy everything when the server restarted since the
+// base: after a kill -9 the tracked list was measured to miss pages, and a restart empties
+// performance_schema.error_log, the only record of redo logging switched off before it.
+func (b *backup) checkRestart(ctx context.Context, p *trackingPlan) error {
+	now, err := readLogStatus(ctx, b.db)
+	if err != nil {
+		return err
+	}
+	binlogDir := ""
+	if b.info.binlogBasename != "" {
+		binlogDir = filepath.Dir(hostPath(b.info.binlogBasename, b.info.datadir, b.o.datadir))
+	}
+	if reason := restartReason(p.base, p.server, binlogDir, now.BinlogFile); reason != "" {
+		return p.copyAll(b.o, reason+"; a restart empties performance_schema.error_log, which would show redo logging switched off before it, so every page is copied")
+	}
+	return nil
+}
+
+// checkRedoUnderLock refuses the backup while redo logging is off and, for an incremental,
+// makes it copy everything unless the error log proves logging stayed on since the base. It
+// runs under the backup lock, which ALTER INSTANCE … INNODB REDO_LOG waits for, and records
+// when it saw logging on, for the next incremental.
+func (b *backup) checkRedoUnderLock(ctx context.Context, p *trackingPlan, lock *backupLock) error {
+	if err := useUTC(ctx, lock.conn); err != nil {
+		return err
+	}
+	if err := checkRedoLogging(ctx, lock.conn); err != nil {
+		return err
+	}
+	var err error
+	if p.redoOnAt, err = serverClockMicros(ctx, lock.conn); err != nil {
+		return err
+	}
+	if p.base == nil || p.method == shared.MethodFull {
+		return nil
+	}
+	reason, err := redoSwitchReason(ctx, lock.conn, p.base)
+	if err != nil || reason == "" {
+		return err
+	}
+	return p.copyAll(b.o, reason)
 }
 
 // trackingUnusable says why the tracked list between the base and now cannot be trusted
@@ -117,7 +170,7 @@ func trackingUnusable(base *sourceState, groupBefore, group uint64) string {
 
 // changedSet fetches the tracked pages between the base's checkpoint and this backup's, or
 // falls back when the server no longer has them.
-func (b *backup) changedSet(ctx context.Context, p *trackingPlan, lock *backupLock, checkpoint uint64) (*pagemap.PageSet, error) {
+func (b *backup) changedSet(ctx context.Context, p *trackingPlan, lock *backupLock, checkpoint uint64, files []*tablespaceFile) (*pagemap.PageSet, error) {
 	switch {
 	case checkpoint == p.base.CheckpointLSN:
 		// Nothing was flushed under a new checkpoint since the base: every change since the
@@ -134,8 +187,60 @@ func (b *backup) changedSet(ctx context.Context, p *trackingPlan, lock *backupLo
 	if err != nil {
 		return nil, err
 	}
+	if reason := implausibleTracked(set, files, p.base); reason != "" {
+		return nil, p.fallBack(b.o, "the server's changed-page list is damaged ("+reason+"), so it cannot be trusted (a damaged tracking file has made servers hand out raw bytes as page ids, PS-11202)")
+	}
 	b.src.log.Info("changed pages from page tracking", "from_lsn", exact(p.base.CheckpointLSN), "to_lsn", exact(checkpoint), "entries", entries, "pages", set.Len())
 	return set, nil
+}
+
+// Space ids at or above reservedSpaceIDs belong to the server's own spaces, handed out from the
+// top: the dictionary and temporary tablespaces, undo tablespaces (MySQL 8.0+ reserves 127 ×
+// 512 ids below 0xFFFFFFF0 for them; an undo space's id changes at every truncation) and the
+// session temporary tablespaces (400,000 ids below those).
+const reservedSpaceIDs = 0xFFF00000
+
+// droppedSpaceSlack bounds how far above every known ordinary space id an entry may lie: a
+// tablespace created and dropped between two backups is in neither backup's list, and its id
+// is above the base's ids (the server hands out ids in increasing order).
+const droppedSpaceSlack = 1024
+
+// implausibleTracked says why the tracked set cannot be what the server tracked, or "": a page
+// beyond the end of its file, or a space id neither this backup nor the base knows that is not
+// one a tablespace created and dropped since the base could have had.
+func implausibleTracked(set *pagemap.PageSet, files []*tablespaceFile, base *sourceState) string {
+	now := map[uint32]*tablespaceFile{}
+	var highest uint32 // of the ordinary space ids either backup knows
+	for _, f := range files {
+		now[f.page0.SpaceID] = f
+		if f.page0.SpaceID < reservedSpaceIDs {
+			highest = max(highest, f.page0.SpaceID)
+		}
+	}
+	inBase := map[uint32]bool{}
+	var baseHighest uint32
+	for _, f := range base.Files {
+		inBase[f.SpaceID] = true
+		if f.SpaceID < reservedSpaceIDs {
+			baseHighest = max(baseHighest, f.SpaceID)
+		}
+	}
+	highest = max(highest, baseHighest)
+	for _, space := range set.Spaces() {
+		if f, ok := now[space]; ok {
+			runs := set.Runs(space)
+			if len(runs) > 0 && runs[len(runs)-1].End() > f.pages {
+				last := runs[len(runs)-1].End()
+				return fmt.Sprintf("it lists page %d of space %d, whose file %s has %d pages", last-1, space, f.rel, f.pages)
+			}
+			continue
+		}
+		dropped := space > baseHighest && uint64(space) <= uint64(highest)+droppedSpaceSlack
+		if !inBase[space] && space < reservedSpaceIDs && !dropped {
+			return fmt.Sprintf("it lists space id %d, which is in neither this backup's nor the base's tablespace list", space)
+		}
+	}
+	return ""
 }
 
 // dictionary is what the server's data dictionary says about spaces, read under the lock.

@@ -119,6 +119,7 @@ func RequiredGrants(account string) []string {
 		"GRANT " + strings.Join(requiredGlobal, ", ") + " ON *.* TO " + account,
 		"GRANT SELECT ON performance_schema.log_status TO " + account,
 		"GRANT SELECT ON performance_schema.global_status TO " + account,
+		"GRANT SELECT ON performance_schema.error_log TO " + account,
 	}
 }
 
@@ -158,24 +159,27 @@ func checkPrivileges(ctx context.Context, db *sql.DB, o *options) error {
 		return shared.Precondition(fmt.Sprintf("user %s lacks the %s privilege(s); as an administrator run: GRANT %s ON *.* TO %s",
 			grantee, strings.Join(missing, ", "), strings.Join(missing, ", "), grantee))
 	}
-	var local string
-	err = db.QueryRowContext(ctx, "SELECT LOCAL FROM performance_schema.log_status").Scan(&local)
-	var me *mysql.MySQLError
-	if errors.As(err, &me) && (me.Number == 1142 || me.Number == 1227) {
-		return shared.Precondition(fmt.Sprintf("user %s cannot read performance_schema.log_status; as an administrator run: GRANT SELECT ON performance_schema.log_status TO %s", grantee, grantee))
-	}
-	if err != nil {
-		return fmt.Errorf("reading performance_schema.log_status: %w", err)
-	}
-	var uptime string
-	err = db.QueryRowContext(ctx, "SELECT VARIABLE_VALUE FROM performance_schema.global_status WHERE VARIABLE_NAME = 'Uptime'").Scan(&uptime)
-	if errors.As(err, &me) && (me.Number == 1142 || me.Number == 1227) {
-		return shared.Precondition(fmt.Sprintf("user %s cannot read performance_schema.global_status (needed to notice server restarts between backups); as an administrator run: GRANT SELECT ON performance_schema.global_status TO %s", grantee, grantee))
-	}
-	if err != nil {
-		return fmt.Errorf("reading performance_schema.global_status: %w", err)
+	for _, t := range []struct{ query, table, why string }{
+		{"SELECT LOCAL FROM performance_schema.log_status", "log_status", "needed for the backup's consistent LSN, binlog position and GTID set"},
+		{"SELECT VARIABLE_VALUE FROM performance_schema.global_status WHERE VARIABLE_NAME = 'Uptime'", "global_status", "needed to notice server restarts and redo logging switched off"},
+		{"SELECT COUNT(*) FROM performance_schema.error_log WHERE ERROR_CODE = 'MY-000000'", "error_log", "needed to prove redo logging stayed on between backups"},
+	} {
+		var v string
+		err := db.QueryRowContext(ctx, t.query).Scan(&v)
+		if isAccessDenied(err) {
+			return shared.Precondition(fmt.Sprintf("user %s cannot read performance_schema.%s (%s); as an administrator run: GRANT SELECT ON performance_schema.%s TO %s", grantee, t.table, t.why, t.table, grantee))
+		}
+		if err != nil {
+			return fmt.Errorf("reading performance_schema.%s: %w", t.table, err)
+		}
 	}
 	return nil
+}
+
+// isAccessDenied reports a MySQL "command denied" error (1142 on a table, 1227 on a privilege).
+func isAccessDenied(err error) bool {
+	var me *mysql.MySQLError
+	return errors.As(err, &me) && (me.Number == 1142 || me.Number == 1227)
 }
 
 // checkDatadir makes sure the configured datadir is this server's: its auto.cnf carries the

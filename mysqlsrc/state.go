@@ -18,6 +18,10 @@ type sourceState struct {
 	BinlogFile    string `json:"binlog_file,omitempty"`
 	CheckpointLSN uint64 `json:"checkpoint_lsn"` // C
 	EndLSN        uint64 `json:"end_lsn"`        // E
+	// RedoLoggingOnAt is the server's clock (µs since the epoch) when this backup, holding the
+	// backup lock, saw redo logging on: a redo logging switch in the error log at or after it
+	// happened since this backup. Zero in states of version 1.
+	RedoLoggingOnAt int64 `json:"redo_logging_on_at,omitempty"`
 	// Page tracking: the reset point R this backup set, and the tracking group's start.
 	// Zero when the server had no component_mysqlbackup.
 	TrackingReset uint64      `json:"tracking_reset,omitempty"`
@@ -37,7 +41,12 @@ type stateFile struct {
 	SizePages uint64 `json:"size_pages"`
 }
 
-const stateVersion = 1
+// stateVersion is the version a backup writes; version 1 (without RedoLoggingOnAt) is still
+// read, and an incremental on it copies every page.
+const (
+	stateVersion       = 2
+	oldestStateVersion = 1
+)
 
 func (s *sourceState) encode() ([]byte, error) {
 	raw, err := json.Marshal(s)
@@ -66,8 +75,8 @@ func decodeState(b []byte) (*sourceState, error) {
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return nil, fmt.Errorf("the base snapshot's source state is damaged: %w", err)
 	}
-	if s.Version != stateVersion {
-		return nil, fmt.Errorf("the base snapshot's source state has version %d; this plugin reads version %d — take a full backup", s.Version, stateVersion)
+	if s.Version < oldestStateVersion || s.Version > stateVersion {
+		return nil, fmt.Errorf("the base snapshot's source state has version %d; this plugin reads versions %d to %d — take a full backup", s.Version, oldestStateVersion, stateVersion)
 	}
 	if s.CheckpointLSN == 0 || s.EndLSN < s.CheckpointLSN {
 		return nil, fmt.Errorf("the base snapshot's source state has impossible LSNs (checkpoint %d, end %d)", s.CheckpointLSN, s.EndLSN)

@@ -28,8 +28,10 @@ var errRangeNotTracked = errors.New("the server has no page tracking data for th
 
 const erPageTrackingRangeNotTracked = 3803
 
+// querier is a *sql.DB or, for statements under the backup lock, the lock's *sql.Conn.
 type querier interface {
 	QueryRowContext(context.Context, string, ...any) *sql.Row
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
 	ExecContext(context.Context, string, ...any) (sql.Result, error)
 }
 
@@ -91,6 +93,10 @@ func waitForCheckpoint(ctx context.Context, log hclog.Logger, db *sql.DB, lsn ui
 	}
 }
 
+// idxWritten, when set (only by tests), is called with the path of each .idx file the server
+// wrote, before it is read: a test damages a real file there.
+var idxWritten func(path string)
+
 // changedPages asks the server for the pages changed in [from, to) and streams the .idx file
 // it writes into a page set. Setting mysqlbackup.backupid deletes every older .idx file, so the
 // file is read completely before anything else could set the id again, and removed after.
@@ -115,6 +121,9 @@ func changedPages(ctx context.Context, log hclog.Logger, q querier, datadir stri
 		return nil, 0, fmt.Errorf("mysqlbackup_page_track_get_changed_pages(%d, %d) returned error %d", from, to, rc)
 	}
 	path := filepath.Join(datadir, "#meb", id+".idx")
+	if idxWritten != nil {
+		idxWritten(path)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, 0, fmt.Errorf("reading the changed-page list: %w", err)

@@ -107,6 +107,10 @@ func testRefusals(t *testing.T, src shared.Source, srv *testmysql.Server) {
 	srv.MustExec("GRANT PROCESS ON *.* TO 'weak'@'%'")
 	srv.MustExec("CREATE USER IF NOT EXISTS 'nolog'@'%' IDENTIFIED BY 'nologpw'")
 	srv.MustExec("GRANT BACKUP_ADMIN, PROCESS, SYSTEM_VARIABLES_ADMIN ON *.* TO 'nolog'@'%'")
+	srv.MustExec("CREATE USER IF NOT EXISTS 'noerrlog'@'%' IDENTIFIED BY 'noerrlogpw'")
+	srv.MustExec("GRANT BACKUP_ADMIN, PROCESS, SYSTEM_VARIABLES_ADMIN ON *.* TO 'noerrlog'@'%'")
+	srv.MustExec("GRANT SELECT ON performance_schema.log_status TO 'noerrlog'@'%'")
+	srv.MustExec("GRANT SELECT ON performance_schema.global_status TO 'noerrlog'@'%'")
 	weakDSN := fmt.Sprintf("weak:weakpw@tcp(127.0.0.1:%d)/", srv.Port)
 	other := t.TempDir()
 	os.WriteFile(filepath.Join(other, "auto.cnf"), []byte("[auto]\nserver-uuid=00000000-0000-0000-0000-000000000000\n"), 0o600)
@@ -120,6 +124,8 @@ func testRefusals(t *testing.T, src shared.Source, srv *testmysql.Server) {
 			[]string{"lacks the BACKUP_ADMIN, SYSTEM_VARIABLES_ADMIN privilege", "GRANT BACKUP_ADMIN, SYSTEM_VARIABLES_ADMIN ON *.* TO 'weak'@'%'"}, "weakpw"},
 		{"no log_status grant", shared.Config{"dsn": fmt.Sprintf("nolog:nologpw@tcp(127.0.0.1:%d)/", srv.Port), "datadir": srv.DataDir},
 			[]string{"GRANT SELECT ON performance_schema.log_status TO 'nolog'@'%'"}, "nologpw"},
+		{"no error_log grant", shared.Config{"dsn": fmt.Sprintf("noerrlog:noerrlogpw@tcp(127.0.0.1:%d)/", srv.Port), "datadir": srv.DataDir},
+			[]string{"redo logging", "GRANT SELECT ON performance_schema.error_log TO 'noerrlog'@'%'"}, "noerrlogpw"},
 		{"wrong password", shared.Config{"dsn": fmt.Sprintf("weak:badpass@tcp(127.0.0.1:%d)/", srv.Port), "datadir": srv.DataDir},
 			[]string{`refused the login of user "weak"`}, "badpass"},
 		{"wrong datadir", shared.Config{"dsn": srv.DSN, "datadir": other},
