@@ -41,7 +41,7 @@ Example:
 
 ` + restoreFromHelp + exitStatusHelp
 
-func runRestore(ctx context.Context, e *env, args []string) error {
+func runRestore(ctx context.Context, e *env, args []string) (err error) {
 	if restoreFromRequested(args) { // --from: stdio.go
 		return e.restoreFrom(ctx, args)
 	}
@@ -91,10 +91,20 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	tgt, err := checkRestoreTarget(target)
+	if err != nil {
+		return err
+	}
 	ref, err := e.pluginRef(snap.SourceType, pluginPath, cf)
 	if err != nil {
 		return err
 	}
+	writing := false
+	defer func() { // after stop (defers run last first): nothing writes into the target any more
+		if err != nil && writing {
+			err = tgt.failed(err)
+		}
+	}()
 	src, stop, err := e.startSource(ctx, ref)
 	defer stop()
 	if err != nil {
@@ -106,10 +116,11 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 	} else {
 		e.log().Info("restore starting", "snapshot", snap.ID, "source", snap.Source, "target", target, "verify", verify)
 	}
+	writing = true
 	res, err := e.restore(ctx, r, snap, plan, ref, src, &shared.RestoreRequest{TargetDir: target, Verify: verify})
 	if err != nil {
 		if ctx.Err() != nil {
-			return fmt.Errorf("interrupted: the restore of snapshot %s into %s did not finish; the directory may hold a partly written datadir: remove it before trying again", snap.ID, target)
+			return fmt.Errorf("interrupted: the restore of snapshot %s into %s did not finish", snap.ID, target)
 		}
 		var de *damagedError
 		if errors.As(err, &de) {
@@ -166,7 +177,7 @@ func (e *env) restore(ctx context.Context, r *repo.Local, snap *repo.Snapshot, p
 	res, err := src.Restore(ctx, req, stream)
 	if serr := stream.failure(); serr != nil {
 		// The stream's own error is the cause; whatever the plugin made of it is not.
-		return nil, fmt.Errorf("%w; %s may hold a partly written datadir: do not start a server on it, remove it", serr, req.TargetDir)
+		return nil, serr
 	}
 	if err != nil {
 		return nil, pluginError(ref, err)

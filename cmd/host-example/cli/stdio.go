@@ -505,8 +505,9 @@ func (e *env) restoreFrom(ctx context.Context, args []string) error {
 	if target, err = filepath.Abs(target); err != nil {
 		return err
 	}
-	if entries, err := os.ReadDir(target); err == nil && len(entries) > 0 {
-		return fmt.Errorf("target %s is not empty: a restore writes into an empty or new directory only", target)
+	// The target is checked before anything is imported; runRestore checks it again.
+	if _, err := checkRestoreTarget(target); err != nil {
+		return err
 	}
 	if tmpParent == "" {
 		tmpParent = filepath.Dir(target)
@@ -514,17 +515,20 @@ func (e *env) restoreFrom(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	tmp, err := os.MkdirTemp(tmpParent, ".host-example-restore-")
+	tmp, release, err := newSpool(tmpParent, e.log())
 	if err != nil {
-		return fmt.Errorf("creating the temporary repository: %w", err)
+		return err
 	}
-	defer os.RemoveAll(tmp)
+	defer release()
 	r, err := repo.Init(filepath.Join(tmp, "repo"))
 	if err != nil {
 		return fmt.Errorf("creating the temporary repository: %w", err)
 	}
 	streams, err := e.importStreams(ctx, r, froms)
 	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("interrupted while reading the streams: nothing was written to %s, and the temporary repository was removed", target)
+		}
 		return err
 	}
 	last := streams[len(streams)-1]
@@ -584,7 +588,11 @@ func (e *env) importStreams(ctx context.Context, r repo.Repository, froms []stri
 	var done []*importedStream
 	for _, from := range froms {
 		var in io.Reader = stdin
-		if from != "-" {
+		if from == "-" {
+			cin, stop := cancelableReader(ctx, stdin)
+			defer stop()
+			in = cin
+		} else {
 			f, err := os.Open(from)
 			if err != nil {
 				return nil, err
@@ -602,6 +610,22 @@ func (e *env) importStreams(ctx context.Context, r repo.Repository, froms []stri
 		return nil, errors.New("no stream given: pass --from FILE, or --from - to read stdin")
 	}
 	return done, nil
+}
+
+// cancelableReader reads r in a goroutine, so that a signal (ctx) ends a read that waits on a
+// pipe (stdin) at once. stop ends the copy; a goroutine blocked in r.Read stays so until r
+// delivers, which for a process about to exit does not matter.
+func cancelableReader(ctx context.Context, r io.Reader) (io.Reader, func()) {
+	pr, pw := io.Pipe()
+	go func() {
+		_, err := io.Copy(pw, r)
+		pw.CloseWithError(err)
+	}()
+	unregister := context.AfterFunc(ctx, func() { pr.CloseWithError(ctx.Err()) })
+	return pr, func() {
+		unregister()
+		pr.Close()
+	}
 }
 
 // importInput imports the streams of one input, appending them to done.
