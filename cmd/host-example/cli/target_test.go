@@ -165,3 +165,45 @@ func TestRestoreFromInterrupted(t *testing.T) {
 		t.Errorf("left behind in %s: %v", parent, names)
 	}
 }
+
+// Every command a signal ends says it was interrupted and releases the repository lock.
+func TestEveryCommandSaysInterrupted(t *testing.T) {
+	h := newStdioHarness(t, false)
+	h.backup()
+	full, _ := h.stdoutBackup("--full")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, args := range [][]string{
+		{"backup", "-c", h.config(), "--full"},
+		{"backup", "--stdout", "-c", h.config(), "--full"},
+		{"snapshots", "-r", h.repo()},
+		{"restore", "-r", h.repo(), "latest", "--target", filepath.Join(t.TempDir(), "d")},
+		{"restore", "--from", "-", "--target", filepath.Join(t.TempDir(), "d")},
+		{"check", "-r", h.repo(), "--read-data"},
+		{"forget", "-r", h.repo(), "--keep-last", "1", "--prune"},
+		{"stats", "-r", h.repo()},
+	} {
+		restore := cli.SetStdin(bytes.NewReader(full))
+		code, _, stderr := h.runCtx(ctx, args...)
+		restore()
+		t.Logf("%v: exit %d %s", args[0], code, firstErrorLine(stderr))
+		if code != 0 && !strings.Contains(stderr, "error: interrupted") {
+			t.Errorf("%v: exit %d without saying it was interrupted:\n%s", args, code, stderr)
+		}
+		if names := dirNames(t, filepath.Join(h.repo(), "locks")); len(names) != 0 {
+			t.Errorf("%v left locks %v", args, names)
+		}
+	}
+	if n := len(h.snapshotsJSON()); n != 1 {
+		t.Errorf("%d snapshots after the interrupted commands, want the 1 taken", n)
+	}
+}
+
+func firstErrorLine(stderr string) string {
+	for _, l := range strings.Split(stderr, "\n") {
+		if strings.Contains(l, "error") {
+			return l
+		}
+	}
+	return ""
+}
