@@ -50,7 +50,11 @@ func Load(ctx context.Context, ref cli.PluginRef, logger hclog.Logger) (shared.S
 		return nil, noop, fmt.Errorf("the %s plugin at %s (from %s) is not executable; chmod +x it", ref.Type, ref.Path, ref.Origin)
 	}
 
-	cmd := exec.Command(ref.Path)
+	// killNow kills the plugin's process group through exec's own watch of the process
+	// (race-free, and usable while go-plugin still waits for the handshake).
+	killCtx, killNow := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(killCtx, ref.Path)
+	cmd.Cancel = func() error { return killGroup(cmd.Process.Pid) }
 	// Its own process group: stop kills the plugin and anything it started (a shell script's
 	// children hold its stdout and stderr open, which would keep go-plugin waiting forever),
 	// and a Ctrl-C on the terminal reaches the host alone, which then stops the plugin.
@@ -64,7 +68,7 @@ func Load(ctx context.Context, ref cli.PluginRef, logger hclog.Logger) (shared.S
 		GRPCDialOptions:  shared.GRPCDialOptions(),
 		StartTimeout:     startTimeout,
 	})
-	proc := &pluginProcess{client: client, cmd: cmd, logger: logger, started: make(chan struct{})}
+	proc := &pluginProcess{client: client, cmd: cmd, killNow: killNow, logger: logger, started: make(chan struct{})}
 	stop := proc.stop
 	rpc, err := proc.handshake(ctx)
 	if err != nil {
@@ -86,7 +90,8 @@ func Load(ctx context.Context, ref cli.PluginRef, logger hclog.Logger) (shared.S
 
 // A plugin answers go-plugin's handshake in milliseconds; one that has not within
 // startTimeout never will (it is not a pagetrack plugin, or it hangs). killTimeout bounds
-// go-plugin's Kill (a graceful close, 2 s, then SIGKILL of the plugin), after which the
+// go-plugin's Kill (a graceful close, 2 s, then SIGKILL of the plugin, then a wait for its
+// output pipes, which a process the plugin started can hold forever), after which the
 // plugin's whole process group is killed regardless.
 var (
 	startTimeout = 10 * time.Second
@@ -95,16 +100,17 @@ var (
 
 // pluginProcess is one started plugin.
 type pluginProcess struct {
-	client *plugin.Client
-	cmd    *exec.Cmd
-	logger hclog.Logger
+	client  *plugin.Client
+	cmd     *exec.Cmd
+	killNow context.CancelFunc
+	logger  hclog.Logger
 	// started is closed once go-plugin's Start has returned (it is bounded by startTimeout);
 	// cmd.Process may be read after that.
 	started chan struct{}
 }
 
-// handshake starts the plugin and connects to it. A signal (ctx) ends the wait at once; the
-// plugin is then killed by stop once go-plugin gives it up (at most startTimeout).
+// handshake starts the plugin and connects to it. A signal (ctx) ends the wait at once and
+// kills the plugin.
 func (p *pluginProcess) handshake(ctx context.Context) (plugin.ClientProtocol, error) {
 	type result struct {
 		rpc plugin.ClientProtocol
@@ -123,6 +129,7 @@ func (p *pluginProcess) handshake(ctx context.Context) (plugin.ClientProtocol, e
 		}
 		return r.rpc, r.err
 	case <-ctx.Done():
+		p.killNow()
 		return nil, fmt.Errorf("interrupted while waiting for its handshake: %w", ctx.Err())
 	}
 }
@@ -140,20 +147,29 @@ func (p *pluginProcess) stop() {
 	case <-done:
 	case <-time.After(killTimeout):
 		p.logger.Warn(fmt.Sprintf("the plugin did not stop within %s; killing its process group", killTimeout))
+		p.killNow()
 	}
 	<-p.started
-	if p.cmd.Process == nil {
-		return
+	if p.cmd.Process != nil {
+		// Whatever the plugin started and left running goes too.
+		if err := killGroup(p.cmd.Process.Pid); err != nil {
+			p.logger.Warn("cannot kill the plugin's process group", "pgid", p.cmd.Process.Pid, "error", err)
+		}
 	}
-	// The group id is the plugin's pid; Linux does not reuse it while any member lives, so
-	// this reaches the plugin's processes only. ESRCH means there is none left.
-	pgid := p.cmd.Process.Pid
-	if err := syscall.Kill(-pgid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
-		p.logger.Warn("cannot kill the plugin's process group", "pgid", pgid, "error", err)
-	}
+	p.killNow()
 	select {
 	case <-done:
 	case <-time.After(killTimeout):
 		p.logger.Warn("go-plugin did not finish stopping the plugin; leaving it behind")
 	}
+}
+
+// killGroup sends SIGKILL to the process group pgid (a plugin's pid: Linux does not reuse it
+// while any member of the group lives, so this reaches the plugin's processes only). A group
+// with no process left is no error.
+func killGroup(pgid int) error {
+	if err := syscall.Kill(-pgid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return err
+	}
+	return nil
 }

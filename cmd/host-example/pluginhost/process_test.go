@@ -115,7 +115,7 @@ func TestSilentPluginTimesOut(t *testing.T) {
 // TestSignalDuringHandshake: a signal (the cancelled context) ends the command while the
 // plugin has not answered, says it was interrupted, and leaves no plugin process and no lock.
 func TestSignalDuringHandshake(t *testing.T) {
-	defer pluginhost.SetTimeouts(3*time.Second, time.Second)()
+	defer pluginhost.SetTimeouts(time.Minute, time.Second)()
 	dir, cfg := setup(t)
 	fifo := filepath.Join(dir, "started")
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
@@ -134,9 +134,15 @@ func TestSignalDuringHandshake(t *testing.T) {
 		cancel()
 	}()
 	var stdout, stderr bytes.Buffer
+	started := time.Now()
 	code := pluginhost.Run(ctx, script, []string{"backup", "-c", cfg, "--full"}, &stdout, &stderr)
-	if code != 1 || !strings.Contains(stderr.String(), "interrupted") {
+	elapsed := time.Since(started)
+	if code != 1 || !strings.Contains(stderr.String(), "interrupted while waiting for its handshake") {
 		t.Errorf("exit %d\n%s", code, stderr.String())
+	}
+	// The handshake timeout is a minute: the signal, not the timeout, ended the command.
+	if elapsed > 10*time.Second {
+		t.Errorf("the command took %s to end after the signal", elapsed)
 	}
 	assertGone(t, pids())
 	assertNoLocks(t, dir)
