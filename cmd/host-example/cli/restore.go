@@ -13,7 +13,8 @@ import (
 const restoreUsage = `Usage:
   host-example restore -r REPO SNAPSHOT --target DIR [--verify] [--plugin PATH]
 
-Writes the snapshot into a new datadir DIR, which must be absent or empty. SNAPSHOT is a
+Writes the snapshot into a new datadir DIR, which must be absent or empty; a restore that
+fails or is interrupted removes what it wrote and leaves DIR as it was. SNAPSHOT is a
 snapshot id, a unique prefix of one, or "latest". Every piece of stored data is checked
 against its SHA-256 as it is read, and the stream against its digest; a damaged snapshot
 fails the restore, naming the snapshot, file and page. With --verify the plugin starts a

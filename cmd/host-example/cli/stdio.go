@@ -66,8 +66,9 @@ Reads one or more streams, a file each or "-" for stdin (which may carry several
 after the other), checks every frame's CRC-32C, each stream's end frame and the source's
 trailer, and checks that they form one chain: a full backup first, then each incremental on
 the stream before it (its parent's id and SHA-256). The streams are imported into a
-temporary repository (in a new directory under DIR's parent, or under --tmp; removed
-afterwards) and the last one is restored from it exactly as restore -r REPO would.
+temporary repository (in a new directory .host-example-restore-* under DIR's parent, or
+under --tmp; removed afterwards, and by the next restore --from there if this one is
+killed) and the last one is restored from it exactly as restore -r REPO would.
 
       --from FILE|-    a stream file, or - for stdin; repeat for a chain in several files
       --tmp DIR        where the temporary repository goes (it holds a compressed copy of
