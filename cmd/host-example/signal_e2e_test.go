@@ -69,11 +69,9 @@ func TestSIGTERMWhileThePluginHangs(t *testing.T) {
 			t.Fatal(err)
 		}
 		pid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
-		if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
-			if f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:])); len(f) > 0 && f[0] != "Z" {
-				t.Errorf("plugin process %d (%s) still runs", pid, name)
-				syscall.Kill(pid, syscall.SIGKILL)
-			}
+		if !waitExited(pid, 5*time.Second) {
+			t.Errorf("plugin process %d (%s) still runs", pid, name)
+			syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}
 }
