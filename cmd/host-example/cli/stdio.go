@@ -462,7 +462,7 @@ func streamLabel(from, id string) string {
 }
 
 // restoreFrom is `restore --from`.
-func (e *env) restoreFrom(ctx context.Context, args []string) error {
+func (e *env) restoreFrom(ctx context.Context, args []string) (err error) {
 	fs := e.flagSet("restore")
 	var froms []string
 	fs.Func("from", "", func(v string) error {
@@ -507,9 +507,15 @@ func (e *env) restoreFrom(ctx context.Context, args []string) error {
 		return err
 	}
 	// The target is checked before anything is imported; runRestore checks it again.
-	if _, err := checkRestoreTarget(target); err != nil {
+	tgt, err := checkRestoreTarget(target)
+	if err != nil {
 		return err
 	}
+	defer func() { // after release: the directories made for the temporary repository go too
+		if err != nil {
+			tgt.removeEmptyCreated()
+		}
+	}()
 	if tmpParent == "" {
 		tmpParent = filepath.Dir(target)
 		if err := os.MkdirAll(tmpParent, 0o700); err != nil {

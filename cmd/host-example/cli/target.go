@@ -92,3 +92,20 @@ func (t *restoreTarget) discard() error {
 	}
 	return err
 }
+
+// removeEmptyCreated removes the directories on the way to the target that did not exist
+// before, as long as they are empty: what remains of a failed restore --from once its
+// temporary repository is gone. It never removes anything else.
+func (t *restoreTarget) removeEmptyCreated() {
+	if t.created == "" {
+		return
+	}
+	for dir := t.path; ; dir = filepath.Dir(dir) {
+		if err := os.Remove(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return // not empty: not only ours
+		}
+		if dir == t.created {
+			return
+		}
+	}
+}

@@ -157,8 +157,9 @@ func TestRestoreFromInterrupted(t *testing.T) {
 	in := &signalReader{onRead: cancel, unblock: make(chan struct{})}
 	defer close(in.unblock)
 	defer cli.SetStdin(in)()
-	code, _, stderr := h.runCtx(ctx, "restore", "--from", "-", "--target", filepath.Join(parent, "d"))
-	if code != 1 || !strings.Contains(stderr, "interrupted while reading the streams: nothing was written to "+filepath.Join(parent, "d")) {
+	target := filepath.Join(parent, "new", "d") // its parent, too, is made for the restore
+	code, _, stderr := h.runCtx(ctx, "restore", "--from", "-", "--target", target)
+	if code != 1 || !strings.Contains(stderr, "interrupted while reading the streams: nothing was written to "+target) {
 		t.Errorf("exit %d\n%s", code, stderr)
 	}
 	if names := dirNames(t, parent); len(names) != 0 {
