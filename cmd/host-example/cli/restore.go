@@ -129,10 +129,10 @@ func runRestore(ctx context.Context, e *env, args []string) (err error) {
 		}
 		return fmt.Errorf("restore of snapshot %s into %s failed: %w", snap.ID, target, err)
 	}
-	printRestoreSummary(e, snap, plan, target, verify, res)
 	if verify && !res.Verified {
-		return fmt.Errorf("the %s plugin wrote %s but did not report verifying it, although --verify was given; do not trust it before checking it yourself", ref.Type, target)
+		return fmt.Errorf("the %s plugin wrote %s but did not report verifying it, although --verify was given; a restore that was not verified as asked is a failed one", ref.Type, target)
 	}
+	printRestoreSummary(e, snap, plan, target, verify, res)
 	return nil
 }
 
