@@ -28,6 +28,9 @@ func checkRestoreTarget(path string) (*restoreTarget, error) {
 	fi, err := os.Stat(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
+		if _, lerr := os.Lstat(path); lerr == nil {
+			return nil, fmt.Errorf("restore target %s is a symbolic link to nothing: point it at a new or empty directory, or name another target", path)
+		}
 		return &restoreTarget{path: path, created: outermostMissing(path)}, nil
 	case err != nil:
 		return nil, fmt.Errorf("restore target %s cannot be used: %w", path, err)
