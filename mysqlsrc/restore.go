@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/pagetrack/pagetrack/mysqlsrc/innodb"
+	"github.com/pagetrack/pagetrack/mysqlsrc/mysqld"
 	"github.com/pagetrack/pagetrack/shared"
 )
 
@@ -28,6 +29,13 @@ const (
 // Restore writes the datadir a stream describes into req.TargetDir and, with req.Verify,
 // starts a server on it to check every table.
 func (s *Source) Restore(ctx context.Context, req *shared.RestoreRequest, records shared.RecordStream) (*shared.RestoreResult, error) {
+	var bin *mysqld.Binaries
+	if req.Verify { // before the first write: not after a datadir written in full
+		var err error
+		if bin, err = verifyBinaries(); err != nil {
+			return nil, err
+		}
+	}
 	target, err := prepareTarget(req.TargetDir)
 	if err != nil {
 		return nil, err
@@ -48,7 +56,7 @@ func (s *Source) Restore(ctx context.Context, req *shared.RestoreRequest, record
 	s.log.Info("datadir written", "target", target, "files", result.Files, "pages", result.Pages, "bytes", exact(result.Bytes),
 		"checkpoint_lsn", exact(w.header.CheckpointLSN), "end_lsn", exact(w.trailer.EndLSN))
 	if req.Verify {
-		if err := s.verify(ctx, target, w.header, result); err != nil {
+		if err := s.verify(ctx, bin, target, w.header, result); err != nil {
 			return result, err
 		}
 	}
@@ -345,6 +353,12 @@ func (w *datadirWriter) binlogChunk(c *shared.BinlogChunk) error {
 	if w.binlog == nil {
 		if strings.ContainsAny(c.Name, `/\`) || c.Name == "" || c.Name == "." || c.Name == ".." {
 			return fmt.Errorf("stream names an unsafe binlog file %q", c.Name)
+		}
+		// The server finds its binlogs through BASENAME.index; without a basename (binary
+		// logging off) a binlog in the stream contradicts the header.
+		base := w.header.BinlogBasename
+		if base == "" || strings.ContainsAny(base, `/\`) || base == "." || base == ".." {
+			return fmt.Errorf("the stream carries binlog file %s, but its header gives the binlog basename %q, which no server could find it by; the backup is damaged: take a new one", c.Name, base)
 		}
 		f, err := w.create(c.Name)
 		if err != nil {

@@ -24,11 +24,7 @@ const (
 // its own socket), waits until crash recovery has finished, runs CHECK TABLE on every table
 // and shuts the server down cleanly. Recovery changes the datadir, as the first start of any
 // restored datadir would.
-func (s *Source) verify(ctx context.Context, datadir string, h *shared.Header, result *shared.RestoreResult) error {
-	bin, err := mysqld.Locate()
-	if err != nil {
-		return shared.Precondition("restore --verify needs a MySQL server binary: " + err.Error())
-	}
+func (s *Source) verify(ctx context.Context, bin *mysqld.Binaries, datadir string, h *shared.Header, result *shared.RestoreResult) error {
 	runDir, err := os.MkdirTemp("", "ptverify")
 	if err != nil {
 		return err
@@ -60,6 +56,16 @@ func (s *Source) verify(ctx context.Context, datadir string, h *shared.Header, r
 	result.Verified, result.TablesChecked = true, n
 	s.log.Info("restored datadir verified", "tables_checked", n, "recovered_to_lsn", exact(result.RecoveredTo))
 	return nil
+}
+
+// verifyBinaries finds the server binaries restore --verify starts; Restore calls it before
+// it writes anything.
+func verifyBinaries() (*mysqld.Binaries, error) {
+	bin, err := mysqld.Locate()
+	if err != nil {
+		return nil, shared.Precondition("restore --verify needs a MySQL server binary: " + err.Error())
+	}
+	return bin, nil
 }
 
 // VerifyServerArgs are the options a server needs to start on a datadir restored from a

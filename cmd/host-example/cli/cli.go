@@ -109,7 +109,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, opts Opti
 			fmt.Fprint(stdout, c.usage)
 			return ExitOK
 		}
-		return e.fail(name, err)
+		return e.fail(name, interrupted(ctx, name, err))
 	}
 	return ExitOK
 }
@@ -176,6 +176,15 @@ func (e *env) log() hclog.Logger {
 		})
 	}
 	return e.logger
+}
+
+// interrupted makes the error of a command that a signal (ctx) ended say so, as
+// docs/exit-codes.md promises, when the command did not already.
+func interrupted(ctx context.Context, name string, err error) error {
+	if ctx.Err() == nil || strings.HasPrefix(err.Error(), "interrupted") {
+		return err
+	}
+	return fmt.Errorf("interrupted: %s did not finish: %w", name, err)
 }
 
 // fail prints err on stderr and returns its exit status.

@@ -13,7 +13,8 @@ import (
 const restoreUsage = `Usage:
   host-example restore -r REPO SNAPSHOT --target DIR [--verify] [--plugin PATH]
 
-Writes the snapshot into a new datadir DIR, which must be absent or empty. SNAPSHOT is a
+Writes the snapshot into a new datadir DIR, which must be absent or empty; a restore that
+fails or is interrupted removes what it wrote and leaves DIR as it was. SNAPSHOT is a
 snapshot id, a unique prefix of one, or "latest". Every piece of stored data is checked
 against its SHA-256 as it is read, and the stream against its digest; a damaged snapshot
 fails the restore, naming the snapshot, file and page. With --verify the plugin starts a
@@ -41,7 +42,7 @@ Example:
 
 ` + restoreFromHelp + exitStatusHelp
 
-func runRestore(ctx context.Context, e *env, args []string) error {
+func runRestore(ctx context.Context, e *env, args []string) (err error) {
 	if restoreFromRequested(args) { // --from: stdio.go
 		return e.restoreFrom(ctx, args)
 	}
@@ -91,10 +92,20 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	tgt, err := checkRestoreTarget(target)
+	if err != nil {
+		return err
+	}
 	ref, err := e.pluginRef(snap.SourceType, pluginPath, cf)
 	if err != nil {
 		return err
 	}
+	writing := false
+	defer func() { // after stop (defers run last first): nothing writes into the target any more
+		if err != nil && writing {
+			err = tgt.failed(err)
+		}
+	}()
 	src, stop, err := e.startSource(ctx, ref)
 	defer stop()
 	if err != nil {
@@ -106,10 +117,11 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 	} else {
 		e.log().Info("restore starting", "snapshot", snap.ID, "source", snap.Source, "target", target, "verify", verify)
 	}
+	writing = true
 	res, trailer, err := e.restore(ctx, r, snap, plan, ref, src, &shared.RestoreRequest{TargetDir: target, Verify: verify})
 	if err != nil {
 		if ctx.Err() != nil {
-			return fmt.Errorf("interrupted: the restore of snapshot %s into %s did not finish; the directory may hold a partly written datadir: remove it before trying again", snap.ID, target)
+			return fmt.Errorf("interrupted: the restore of snapshot %s into %s did not finish", snap.ID, target)
 		}
 		var de *damagedError
 		if errors.As(err, &de) {
@@ -117,10 +129,10 @@ func runRestore(ctx context.Context, e *env, args []string) error {
 		}
 		return fmt.Errorf("restore of snapshot %s into %s failed: %w", snap.ID, target, err)
 	}
-	printRestoreSummary(e, snap, trailer, plan, target, verify, res)
 	if verify && !res.Verified {
-		return fmt.Errorf("the %s plugin wrote %s but did not report verifying it, although --verify was given; do not trust it before checking it yourself", ref.Type, target)
+		return fmt.Errorf("the %s plugin wrote %s but did not report verifying it, although --verify was given; a restore that was not verified as asked is a failed one", ref.Type, target)
 	}
+	printRestoreSummary(e, snap, trailer, plan, target, verify, res)
 	return nil
 }
 
@@ -170,7 +182,7 @@ func (e *env) restore(ctx context.Context, r *repo.Local, snap *repo.Snapshot, p
 	res, err := src.Restore(ctx, req, stream)
 	if serr := stream.failure(); serr != nil {
 		// The stream's own error is the cause; whatever the plugin made of it is not.
-		return nil, nil, fmt.Errorf("%w; %s may hold a partly written datadir: do not start a server on it, remove it", serr, req.TargetDir)
+		return nil, nil, serr
 	}
 	if err != nil {
 		return nil, nil, pluginError(ref, err)

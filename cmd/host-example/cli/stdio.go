@@ -66,8 +66,9 @@ Reads one or more streams, a file each or "-" for stdin (which may carry several
 after the other), checks every frame's CRC-32C, each stream's end frame and the source's
 trailer, and checks that they form one chain: a full backup first, then each incremental on
 the stream before it (its parent's id and SHA-256). The streams are imported into a
-temporary repository (in a new directory under DIR's parent, or under --tmp; removed
-afterwards) and the last one is restored from it exactly as restore -r REPO would.
+temporary repository (in a new directory .host-example-restore-* under DIR's parent, or
+under --tmp; removed afterwards, and by the next restore --from there if this one is
+killed) and the last one is restored from it exactly as restore -r REPO would.
 
       --from FILE|-    a stream file, or - for stdin; repeat for a chain in several files
       --tmp DIR        where the temporary repository goes (it holds a compressed copy of
@@ -461,7 +462,7 @@ func streamLabel(from, id string) string {
 }
 
 // restoreFrom is `restore --from`.
-func (e *env) restoreFrom(ctx context.Context, args []string) error {
+func (e *env) restoreFrom(ctx context.Context, args []string) (err error) {
 	fs := e.flagSet("restore")
 	var froms []string
 	fs.Func("from", "", func(v string) error {
@@ -505,26 +506,36 @@ func (e *env) restoreFrom(ctx context.Context, args []string) error {
 	if target, err = filepath.Abs(target); err != nil {
 		return err
 	}
-	if entries, err := os.ReadDir(target); err == nil && len(entries) > 0 {
-		return fmt.Errorf("target %s is not empty: a restore writes into an empty or new directory only", target)
+	// The target is checked before anything is imported; runRestore checks it again.
+	tgt, err := checkRestoreTarget(target)
+	if err != nil {
+		return err
 	}
+	defer func() { // after release: the directories made for the temporary repository go too
+		if err != nil {
+			tgt.removeEmptyCreated()
+		}
+	}()
 	if tmpParent == "" {
 		tmpParent = filepath.Dir(target)
 		if err := os.MkdirAll(tmpParent, 0o700); err != nil {
 			return err
 		}
 	}
-	tmp, err := os.MkdirTemp(tmpParent, ".host-example-restore-")
+	tmp, release, err := newSpool(tmpParent, e.log())
 	if err != nil {
-		return fmt.Errorf("creating the temporary repository: %w", err)
+		return err
 	}
-	defer os.RemoveAll(tmp)
+	defer release()
 	r, err := repo.Init(filepath.Join(tmp, "repo"))
 	if err != nil {
 		return fmt.Errorf("creating the temporary repository: %w", err)
 	}
 	streams, err := e.importStreams(ctx, r, froms)
 	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("interrupted while reading the streams: nothing was written to %s, and the temporary repository was removed", target)
+		}
 		return err
 	}
 	last := streams[len(streams)-1]
@@ -584,7 +595,11 @@ func (e *env) importStreams(ctx context.Context, r repo.Repository, froms []stri
 	var done []*importedStream
 	for _, from := range froms {
 		var in io.Reader = stdin
-		if from != "-" {
+		if from == "-" {
+			cin, stop := cancelableReader(ctx, stdin)
+			defer stop()
+			in = cin
+		} else {
 			f, err := os.Open(from)
 			if err != nil {
 				return nil, err
@@ -602,6 +617,22 @@ func (e *env) importStreams(ctx context.Context, r repo.Repository, froms []stri
 		return nil, errors.New("no stream given: pass --from FILE, or --from - to read stdin")
 	}
 	return done, nil
+}
+
+// cancelableReader reads r in a goroutine, so that a signal (ctx) ends a read that waits on a
+// pipe (stdin) at once. stop ends the copy; a goroutine blocked in r.Read stays so until r
+// delivers, which for a process about to exit does not matter.
+func cancelableReader(ctx context.Context, r io.Reader) (io.Reader, func()) {
+	pr, pw := io.Pipe()
+	go func() {
+		_, err := io.Copy(pw, r)
+		pw.CloseWithError(err)
+	}()
+	unregister := context.AfterFunc(ctx, func() { pr.CloseWithError(ctx.Err()) })
+	return pr, func() {
+		unregister()
+		pr.Close()
+	}
 }
 
 // importInput imports the streams of one input, appending them to done.

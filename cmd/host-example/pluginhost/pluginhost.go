@@ -13,6 +13,9 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"strings"
+	"syscall"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
@@ -47,16 +50,27 @@ func Load(ctx context.Context, ref cli.PluginRef, logger hclog.Logger) (shared.S
 		return nil, noop, fmt.Errorf("the %s plugin at %s (from %s) is not executable; chmod +x it", ref.Type, ref.Path, ref.Origin)
 	}
 
+	// killNow kills the plugin's process group through exec's own watch of the process
+	// (race-free, and usable while go-plugin still waits for the handshake).
+	killCtx, killNow := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(killCtx, ref.Path)
+	cmd.Cancel = func() error { return killGroup(cmd.Process.Pid) }
+	// Its own process group: stop kills the plugin and anything it started (a shell script's
+	// children hold its stdout and stderr open, which would keep go-plugin waiting forever),
+	// and a Ctrl-C on the terminal reaches the host alone, which then stops the plugin.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  shared.Handshake,
 		VersionedPlugins: shared.ClientPlugins(),
-		Cmd:              exec.Command(ref.Path),
+		Cmd:              cmd,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		Logger:           logger,
 		GRPCDialOptions:  shared.GRPCDialOptions(),
+		StartTimeout:     startTimeout,
 	})
-	stop := client.Kill
-	rpc, err := client.Client()
+	proc := &pluginProcess{client: client, cmd: cmd, killNow: killNow, logger: logger, started: make(chan struct{})}
+	stop := proc.stop
+	rpc, err := proc.handshake(ctx)
 	if err != nil {
 		stop()
 		return nil, noop, fmt.Errorf("starting the %s plugin %s (from %s): %w", ref.Type, ref.Path, ref.Origin, err)
@@ -72,4 +86,90 @@ func Load(ctx context.Context, ref cli.PluginRef, logger hclog.Logger) (shared.S
 		return nil, noop, fmt.Errorf("the %s plugin %s dispensed a %T, not a pagetrack source", ref.Type, ref.Path, raw)
 	}
 	return src, stop, nil
+}
+
+// A plugin answers go-plugin's handshake in milliseconds; one that has not within
+// startTimeout never will (it is not a pagetrack plugin, or it hangs). killTimeout bounds
+// go-plugin's Kill (a graceful close, 2 s, then SIGKILL of the plugin, then a wait for its
+// output pipes, which a process the plugin started can hold forever), after which the
+// plugin's whole process group is killed regardless.
+var (
+	startTimeout = 10 * time.Second
+	killTimeout  = 5 * time.Second
+)
+
+// pluginProcess is one started plugin.
+type pluginProcess struct {
+	client  *plugin.Client
+	cmd     *exec.Cmd
+	killNow context.CancelFunc
+	logger  hclog.Logger
+	// started is closed once go-plugin's Start has returned (it is bounded by startTimeout);
+	// cmd.Process may be read after that.
+	started chan struct{}
+}
+
+// handshake starts the plugin and connects to it. A signal (ctx) ends the wait at once and
+// kills the plugin.
+func (p *pluginProcess) handshake(ctx context.Context) (plugin.ClientProtocol, error) {
+	type result struct {
+		rpc plugin.ClientProtocol
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		rpc, err := p.client.Client()
+		close(p.started)
+		done <- result{rpc, err}
+	}()
+	select {
+	case r := <-done:
+		if r.err != nil && strings.Contains(r.err.Error(), "timeout while waiting for plugin to start") {
+			return nil, fmt.Errorf("it did not complete go-plugin's handshake within %s, so it was killed (is it a pagetrack plugin built for this host-example? `make build` builds both)", startTimeout)
+		}
+		return r.rpc, r.err
+	case <-ctx.Done():
+		p.killNow()
+		return nil, fmt.Errorf("interrupted while waiting for its handshake: %w", ctx.Err())
+	}
+}
+
+// stop stops the plugin process: go-plugin's Kill, bounded by killTimeout, and then SIGKILL
+// to the plugin's process group, so that nothing the plugin started outlives it and a plugin
+// that ignores everything cannot keep the host from exiting.
+func (p *pluginProcess) stop() {
+	done := make(chan struct{})
+	go func() {
+		p.client.Kill()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(killTimeout):
+		p.logger.Warn(fmt.Sprintf("the plugin did not stop within %s; killing its process group", killTimeout))
+		p.killNow()
+	}
+	<-p.started
+	if p.cmd.Process != nil {
+		// Whatever the plugin started and left running goes too.
+		if err := killGroup(p.cmd.Process.Pid); err != nil {
+			p.logger.Warn("cannot kill the plugin's process group", "pgid", p.cmd.Process.Pid, "error", err)
+		}
+	}
+	p.killNow()
+	select {
+	case <-done:
+	case <-time.After(killTimeout):
+		p.logger.Warn("go-plugin did not finish stopping the plugin; leaving it behind")
+	}
+}
+
+// killGroup sends SIGKILL to the process group pgid (a plugin's pid: Linux does not reuse it
+// while any member of the group lives, so this reaches the plugin's processes only). A group
+// with no process left is no error.
+func killGroup(pgid int) error {
+	if err := syscall.Kill(-pgid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return err
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -244,6 +245,13 @@ func countAttr(attr *hcl.Attribute, ctx *hcl.EvalContext) (int, hcl.Diagnostics)
 	return int(n), nil
 }
 
+// A source's type names its plugin (pagetrack-TYPE); its name is a label in snapshots, state
+// files and messages. Neither may be anything a path could be made of.
+var (
+	sourceTypeRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
+	sourceNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+)
+
 func (f *File) addSource(b *hcl.Block) hcl.Diagnostics {
 	typ, name := b.Labels[0], b.Labels[1]
 	if typ == "" || name == "" {
@@ -252,6 +260,22 @@ func (f *File) addSource(b *hcl.Block) hcl.Diagnostics {
 			Summary:  "Invalid source block",
 			Detail:   "A source block needs a type and a name, e.g. source \"mysql\" \"primary\" { … }.",
 			Subject:  b.DefRange.Ptr(),
+		}}
+	}
+	if !sourceTypeRE.MatchString(typ) {
+		return hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Invalid source type",
+			Detail:   fmt.Sprintf("The source type %q is not a plugin name: lower-case letters, digits, - and _, e.g. \"mysql\".", typ),
+			Subject:  b.LabelRanges[0].Ptr(),
+		}}
+	}
+	if !sourceNameRE.MatchString(name) {
+		return hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Invalid source name",
+			Detail:   fmt.Sprintf("The source name %q is not a simple name: up to 64 letters, digits, ., - and _, starting with a letter or digit, e.g. \"primary\". It names the source in snapshots and state files, never a path.", name),
+			Subject:  b.LabelRanges[1].Ptr(),
 		}}
 	}
 	for _, prev := range f.Sources {

@@ -114,6 +114,30 @@ func TestConfigErrors(t *testing.T) {
 		want []string // substrings of the error
 	}{
 		{
+			name: "source name that is a path",
+			src: `source "mysql" "../../etc" {
+  dsn     = env("PT_DSN")
+  datadir = "/var/lib/mysql"
+}`,
+			want: []string{"backup.hcl:1:16", `"../../etc"`, "not a simple name"},
+		},
+		{
+			name: "source name with a slash",
+			src: `source "mysql" "a/b" {
+  dsn     = env("PT_DSN")
+  datadir = "/var/lib/mysql"
+}`,
+			want: []string{"backup.hcl:1:16", `"a/b"`, "not a simple name"},
+		},
+		{
+			name: "source type that is no plugin name",
+			src: `source "My/SQL" "primary" {
+  dsn     = env("PT_DSN")
+  datadir = "/var/lib/mysql"
+}`,
+			want: []string{"backup.hcl:1:8", `"My/SQL"`, "not a plugin name"},
+		},
+		{
 			name: "unknown attribute",
 			src: `source "mysql" "primary" {
   dsn     = env("PT_DSN")

@@ -2,7 +2,10 @@
 // serves an in-memory source over go-plugin, with no database behind it.
 //
 // FAKEPLUGIN_MODE selects its behaviour: "" sends a complete backup stream; "crash" exits in
-// the middle of a backup, as a plugin that dies does.
+// the middle of a backup, as a plugin that dies does. Once a restore has written pages,
+// "restore-fail" returns an error, "restore-kill" sends itself SIGKILL, and "restore-block"
+// logs "fake restore blocking" and waits for the host to stop it. FAKEPLUGIN_PIDFILE, when
+// set, names a file the plugin writes its pid into.
 //
 // Its datadir is one file, ibdata1, of four 16 KiB pages: a full backup sends them all (page p
 // filled with byte 1), an incremental sends page 2 only (filled with byte 2). Restore writes
@@ -18,6 +21,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -25,6 +30,9 @@ import (
 )
 
 func main() {
+	if f := os.Getenv("FAKEPLUGIN_PIDFILE"); f != "" {
+		os.WriteFile(f, []byte(strconv.Itoa(os.Getpid())), 0o600)
+	}
 	logger := hclog.New(&hclog.LoggerOptions{Name: "pagetrack-fake", Output: os.Stderr, JSONFormat: true})
 	shared.Serve(&source{log: logger, mode: os.Getenv("FAKEPLUGIN_MODE")}, logger)
 }
@@ -106,7 +114,7 @@ func (s *source) Purge(_ context.Context, req *shared.PurgeRequest) (*shared.Pur
 	return &shared.PurgeResult{Message: "the fake keeps no change tracking"}, nil
 }
 
-func (s *source) Restore(_ context.Context, req *shared.RestoreRequest, records shared.RecordStream) (*shared.RestoreResult, error) {
+func (s *source) Restore(ctx context.Context, req *shared.RestoreRequest, records shared.RecordStream) (*shared.RestoreResult, error) {
 	res := &shared.RestoreResult{}
 	if err := os.MkdirAll(req.TargetDir, 0o700); err != nil {
 		return nil, err
@@ -144,6 +152,9 @@ func (s *source) Restore(_ context.Context, req *shared.RestoreRequest, records 
 			}
 			res.Pages += uint64(len(rec.Pages.Data) / 16384)
 			res.Bytes += uint64(len(rec.Pages.Data))
+			if err := s.failRestore(ctx); err != nil {
+				return nil, err
+			}
 		}
 		if ts := rec.Tablespace; ts != nil {
 			if ts.Incremental {
@@ -165,4 +176,20 @@ func (s *source) Restore(_ context.Context, req *shared.RestoreRequest, records 
 	}
 	s.log.Info("fake restore done", "target", req.TargetDir)
 	return res, nil
+}
+
+// failRestore fails a restore that has written pages as FAKEPLUGIN_MODE says.
+func (s *source) failRestore(ctx context.Context) error {
+	switch s.mode {
+	case "restore-fail":
+		return errors.New("fake restore failure after writing pages")
+	case "restore-kill":
+		syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		select {}
+	case "restore-block":
+		s.log.Info("fake restore blocking")
+		<-ctx.Done()
+		select {} // as a plugin stuck in a write would: only a kill ends it
+	}
+	return nil
 }
