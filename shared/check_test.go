@@ -16,11 +16,11 @@ func TestCheckStreamAcceptsAGoodStream(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := shared.StreamCounts{Tablespaces: 2, Pages: 5, PageBytes: 3*4096 + 2*1024, RedoBytes: 1536, BinlogBytes: 157, Files: 2}
+	want := shared.StreamCounts{Tablespaces: 2, Pages: 4, PageBytes: 2*4096 + 2*1024, RedoBytes: 1536, BinlogBytes: 157, Files: 2}
 	if sum.Counts != want {
 		t.Errorf("counts = %+v, want %+v", sum.Counts, want)
 	}
-	if sum.Kind != shared.KindFull || sum.CheckpointLSN != 1_000_300 || sum.EndLSN != 1_001_060 || sum.BinlogFile != "binlog.000002" || sum.BinlogPos != 157 || sum.Records != 15 {
+	if sum.Kind != shared.KindFull || sum.CheckpointLSN != 1_000_300 || sum.EndLSN != 1_001_060 || sum.BinlogFile != "binlog.000002" || sum.BinlogPos != 157 || sum.Records != 14 {
 		t.Errorf("summary = %+v", sum)
 	}
 }
@@ -58,8 +58,8 @@ func TestCheckerErrorNamesTheRecord(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	err := c.Check(&shared.Record{Pages: &shared.PageBatch{FileIndex: 0, FirstPage: 3, Data: make([]byte, 4096)}})
-	const want = "bad stream: record 5 (PageBatch): page batch for ibdata1 holds pages 3..3, beyond the 2 pages its Tablespace declares"
+	err := c.Check(&shared.Record{Pages: &shared.PageBatch{FileIndex: 0, FirstPage: 1, Data: make([]byte, 4096)}})
+	const want = "bad stream: record 5 (PageBatch): page batch for ibdata1 holds pages 1..1, beyond the 1 pages its Tablespace declares"
 	if err == nil || err.Error() != want {
 		t.Fatalf("error = %v\nwant    %s", err, want)
 	}
