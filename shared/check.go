@@ -72,6 +72,7 @@ type StreamChecker struct {
 	chunks     map[string]uint64 // file path → bytes arrived
 	arrived    StreamCounts
 	partial    bool // a Tablespace marked Incremental arrived
+	wholeOnly  bool // NewRestoreChecker: refuse Incremental tablespaces
 }
 
 // StreamCounts are the counts a Trailer declares and the checker compares with what arrived.
@@ -95,6 +96,15 @@ type span struct{ first, end uint64 }
 // NewStreamChecker returns a checker expecting a Header.
 func NewStreamChecker() *StreamChecker {
 	return &StreamChecker{digest: NewDigester(), files: map[uint32]*checkedFile{}, paths: map[string]string{}, chunks: map[string]uint64{}}
+}
+
+// NewRestoreChecker returns a checker for the stream a source restores from: on top of every
+// rule, each file must be whole (no Tablespace marked Incremental), since a restore writes
+// one datadir and the host sends an incremental snapshot as the merge of its chain.
+func NewRestoreChecker() *StreamChecker {
+	c := NewStreamChecker()
+	c.wholeOnly = true
+	return c
 }
 
 // Header is the stream's Header once Check accepted it, else nil.
@@ -245,6 +255,9 @@ func (c *StreamChecker) checkTablespace(t *Tablespace) string {
 	}
 	if t.SizePages > MaxTablespacePages {
 		return fmt.Sprintf("tablespace %s claims %d pages, beyond the %d a tablespace can have", t.Path, t.SizePages, uint64(MaxTablespacePages))
+	}
+	if c.wholeOnly && t.Incremental {
+		return fmt.Sprintf("tablespace %s holds only the changed pages of the file: an incremental snapshot is restored from the merge of its chain (full and every incremental up to it), which the host must send", t.Path)
 	}
 	if f, ok := c.files[t.FileIndex]; ok {
 		old := f.ts

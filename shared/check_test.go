@@ -151,3 +151,18 @@ func TestStreamPaths(t *testing.T) {
 		t.Errorf("TargetPath = %q, %v", p, err)
 	}
 }
+
+func FuzzTargetPath(f *testing.F) {
+	for _, s := range []string{"db/t.ibd", "../x", "a/../../b", "/abs", "a/./b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, rel string) {
+		p, err := shared.TargetPath("/target", rel)
+		if err == nil && !strings.HasPrefix(p, "/target/") {
+			t.Fatalf("TargetPath(%q) = %q escapes the target", rel, p)
+		}
+		if err == nil && shared.CheckStreamPath(rel) != nil {
+			t.Fatalf("TargetPath accepted %q, which CheckStreamPath refuses", rel)
+		}
+	})
+}

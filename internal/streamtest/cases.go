@@ -319,7 +319,8 @@ func incrementalInFull(recs []*shared.Record) ([]*shared.Record, string, bool) {
 		return nil, "", false
 	}
 	out := edit(recs, func(r *shared.Record) { r.Tablespace.Incremental = true }, ts...)
-	return Reseal(out), "a full backup holds only the changed pages of a file", true
+	// A store refuses it at the Trailer (a full backup …), a restore at the Tablespace.
+	return Reseal(out), "holds only the changed pages of", true
 }
 
 // trailerEdit forges the Trailer and reseals.
