@@ -285,7 +285,11 @@ func (c *gRPCClient) Restore(ctx context.Context, req *RestoreRequest, records R
 			return nil, err
 		}
 		var msg *sourcev1.Record
-		if msg, err = recordToProto(r); err != nil {
+		if r.Kind() == RecordInvalid {
+			// Sent as a record with nothing set: the plugin's StreamChecker refuses it with
+			// the error every consumer gives, after it has cleared what it wrote.
+			msg = &sourcev1.Record{}
+		} else if msg, err = recordToProto(r); err != nil {
 			return nil, fmt.Errorf("restore record %d: %w", n, err)
 		}
 		if size := proto.Size(msg); size > MaxRecordBytes {
@@ -423,6 +427,9 @@ func (r *serverRecordStream) Recv() (*Record, error) {
 	pr := msg.GetRecord()
 	if pr == nil {
 		return nil, InvalidConfig(fmt.Sprintf("restore record %d: the message carries no record (only the first message carries the request)", r.n))
+	}
+	if pr.GetRecord() == nil {
+		return &Record{}, nil // no field set: the implementation's StreamChecker refuses it
 	}
 	rec, err := recordFromProto(pr)
 	if err != nil {
