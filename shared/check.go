@@ -364,6 +364,8 @@ func (c *StreamChecker) checkRedo(s *RedoSegment) string {
 		return fmt.Sprintf("redo segment starts at LSN %d, expected %d: redo is contiguous from the checkpoint's block, without gaps or overlaps", s.StartLSN, c.redoNext)
 	case len(s.Data) == 0 || len(s.Data)%RedoBlockSize != 0:
 		return fmt.Sprintf("redo segment at LSN %d is %d bytes, not a whole, non-zero number of %d-byte blocks", s.StartLSN, len(s.Data), RedoBlockSize)
+	case s.StartLSN > math.MaxUint64-uint64(len(s.Data)):
+		return fmt.Sprintf("redo segment at LSN %d runs past the largest LSN", s.StartLSN)
 	}
 	c.redoNext += uint64(len(s.Data))
 	c.arrived.RedoBytes += uint64(len(s.Data))
@@ -428,6 +430,8 @@ func (c *StreamChecker) checkTrailer(t *Trailer) string {
 		return fmt.Sprintf("the end point %d lies before the checkpoint %d", t.EndLSN, h.CheckpointLSN)
 	case t.MaxPageLSN > t.EndLSN:
 		return fmt.Sprintf("the backup holds a page with LSN %d beyond its end point %d; it cannot be recovered", t.MaxPageLSN, t.EndLSN)
+	case t.EndLSN > math.MaxUint64-RedoBlockSize:
+		return fmt.Sprintf("the end point %d is beyond any LSN a server reaches", t.EndLSN)
 	case t.Kind != KindFull && t.Kind != KindIncremental:
 		return fmt.Sprintf("kind %q is neither %q nor %q", t.Kind, KindFull, KindIncremental)
 	case t.Kind == KindFull && c.partial:

@@ -166,3 +166,79 @@ func FuzzTargetPath(f *testing.F) {
 		}
 	})
 }
+
+// resealed recomputes the trailer of recs after an edit.
+func resealed(recs []*shared.Record) []*shared.Record { return streamtest.Reseal(recs) }
+
+// TestIncrementalFiles: an incremental stream may carry a file's changed pages anywhere
+// inside its size, which a store accepts and a restore refuses (it needs the merged chain).
+func TestIncrementalFiles(t *testing.T) {
+	recs := streamtest.Small()
+	z := *recs[3].Tablespace
+	z.Incremental, z.SizePages = true, 1<<20
+	batch := *recs[4].Pages
+	batch.FirstPage = 1<<20 - 2
+	tr := *recs[len(recs)-1].Trailer
+	tr.Kind = shared.KindIncremental
+	recs[3], recs[4], recs[len(recs)-1] = &shared.Record{Tablespace: &z}, &shared.Record{Pages: &batch}, &shared.Record{Trailer: &tr}
+	recs = resealed(recs)
+	if _, err := shared.CheckStream(streamtest.Stream(recs)); err != nil {
+		t.Fatalf("an incremental stream: %v", err)
+	}
+	c := shared.NewRestoreChecker()
+	var err error
+	for _, r := range recs {
+		if err = c.Check(r); err != nil {
+			break
+		}
+	}
+	if !errors.Is(err, shared.ErrBadStream) || !strings.Contains(err.Error(), "record 4 (Tablespace): tablespace db/z.ibd holds only the changed pages") {
+		t.Fatalf("restore checker: %v", err)
+	}
+}
+
+func TestTablespaceRules(t *testing.T) {
+	cases := []struct {
+		name string
+		edit func([]*shared.Record) []*shared.Record
+		want string
+	}{
+		{"shrinks", func(recs []*shared.Record) []*shared.Record {
+			ts := *recs[6].Tablespace
+			ts.SizePages = 1
+			return append(recs[:8:8], append([]*shared.Record{{Tablespace: &ts}}, recs[8:]...)...)
+		}, "tablespace ibdata1 shrinks from 2 to 1 pages"},
+		{"two indexes, one path", func(recs []*shared.Record) []*shared.Record {
+			ts := *recs[3].Tablespace
+			ts.Path = "ibdata1"
+			recs[3] = &shared.Record{Tablespace: &ts}
+			return recs
+		}, "tablespace 1 names ibdata1, which tablespace 0 already names"},
+		{"changes space id", func(recs []*shared.Record) []*shared.Record {
+			ts := *recs[6].Tablespace
+			ts.SpaceID = 99
+			recs[6] = &shared.Record{Tablespace: &ts}
+			return recs
+		}, "tablespace record 0 changes path, space id, page size or incremental"},
+		{"zip size beyond the page size", func(recs []*shared.Record) []*shared.Record {
+			ts := *recs[3].Tablespace
+			ts.ZipSize, ts.PageSize = 8192, 8192
+			recs[3] = &shared.Record{Tablespace: &ts}
+			return recs
+		}, "zip size 8192 is not a compressed page size InnoDB allows with 4096-byte pages"},
+		{"second binlog file", func(recs []*shared.Record) []*shared.Record {
+			b := *recs[15].Binlog
+			b.Name = "binlog.000003"
+			recs[15] = &shared.Record{Binlog: &b}
+			return recs
+		}, "a second binlog file binlog.000003 after binlog.000002"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := shared.CheckStream(streamtest.Stream(resealed(c.edit(streamtest.Small()))))
+			if !errors.Is(err, shared.ErrBadStream) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error = %v, want %q", err, c.want)
+			}
+		})
+	}
+}
