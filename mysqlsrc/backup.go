@@ -190,7 +190,8 @@ func (b *backup) run(ctx context.Context, req *shared.BackupRequest) (err error)
 	if err != nil {
 		return err
 	}
-	if err := b.sendExtraFiles(ctx, extras); err != nil {
+	filesSent, err := b.sendExtraFiles(ctx, extras)
+	if err != nil {
 		return err
 	}
 	locked = false
@@ -215,7 +216,7 @@ func (b *backup) run(ctx context.Context, req *shared.BackupRequest) (err error)
 		EndLSN: e, CheckpointLSN: c, MaxPageLSN: copier.maxPageLSN.Load(),
 		BinlogFile: end.BinlogFile, BinlogPos: end.BinlogPos, GTIDExecuted: end.GTIDExecuted,
 		Tablespaces: uint64(len(files)), Pages: copier.pages.Load(), PageBytes: copier.bytes.Load(),
-		RedoBytes: redoBytes, BinlogBytes: binlogBytes, Files: uint64(len(extras)),
+		RedoBytes: redoBytes, BinlogBytes: binlogBytes, Files: filesSent,
 		Kind: shared.KindFull, Method: plan.method, FallbackReason: plan.reason,
 		PagesInSet: inSet, PagesRead: copier.readPages.Load(),
 		BytesRead: copier.readBytes.Load() + uint64(len(files))*page0ReadBytes, BytesSent: b.sent,
@@ -338,7 +339,10 @@ func listExtraFiles(datadir string) ([]string, error) {
 	return out, nil
 }
 
-func (b *backup) sendExtraFiles(ctx context.Context, rels []string) error {
+// sendExtraFiles sends the files of rels that still exist and returns how many it sent: the
+// Trailer's Files count, which a stream checker compares with the paths that arrived.
+func (b *backup) sendExtraFiles(ctx context.Context, rels []string) (uint64, error) {
+	var sent uint64
 	for _, rel := range rels {
 		_, err := b.sendFile(ctx, filepath.Join(b.o.datadir, filepath.FromSlash(rel)), -1, func(off uint64, data []byte) *shared.Record {
 			return &shared.Record{File: &shared.FileChunk{Path: rel, Offset: off, Data: data}}
@@ -347,10 +351,11 @@ func (b *backup) sendExtraFiles(ctx context.Context, rels []string) error {
 			continue // dropped since the listing
 		}
 		if err != nil {
-			return err
+			return sent, err
 		}
+		sent++
 	}
-	return nil
+	return sent, nil
 }
 
 // sendBinlog sends the binary log named by the end coordinates, cut at the end position: the

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 
 	"github.com/pagetrack/pagetrack/mysqlsrc/innodb"
@@ -40,7 +39,7 @@ func (s *Source) Restore(ctx context.Context, req *shared.RestoreRequest, record
 	if err != nil {
 		return nil, err
 	}
-	w := &datadirWriter{root: target, files: map[uint32]*restoredFile{}, extra: map[string]*os.File{}, digest: shared.NewDigester(),
+	w := &datadirWriter{root: target, files: map[uint32]*restoredFile{}, extra: map[string]*os.File{}, check: shared.NewRestoreChecker(),
 		sparse: newSparseRestore(target)}
 	result, err := w.write(ctx, records)
 	if err == nil {
@@ -93,18 +92,6 @@ func clearDir(dir string) {
 	}
 }
 
-// safePath joins a stream path to the target, refusing any that would land outside it.
-func safePath(root, rel string) (string, error) {
-	if rel == "" || strings.ContainsRune(rel, 0) || filepath.IsAbs(rel) || strings.HasPrefix(rel, "/") || strings.Contains(rel, `\`) {
-		return "", fmt.Errorf("stream names an unsafe path %q; refusing to restore it", rel)
-	}
-	clean := filepath.Clean(filepath.FromSlash(rel))
-	if clean == "." || clean == ".." || strings.HasPrefix(clean, ".."+string(filepath.Separator)) {
-		return "", fmt.Errorf("stream path %q escapes the restore target; refusing to restore it", rel)
-	}
-	return filepath.Join(root, clean), nil
-}
-
 type restoredFile struct {
 	ts *shared.Tablespace
 	f  *os.File
@@ -121,7 +108,7 @@ type datadirWriter struct {
 	binName string
 	redo    *os.File
 	redoEnd uint64 // LSN after the last redo byte written
-	digest  *shared.Digester
+	check   *shared.StreamChecker
 	sparse  *sparseRestore // punches the holes of transparently compressed pages (sparse.go)
 	result  shared.RestoreResult
 	dirs    map[string]bool
@@ -207,19 +194,22 @@ func (w *datadirWriter) receive(ctx context.Context, records shared.RecordStream
 		}
 		r, err := records.Recv()
 		if errors.Is(err, io.EOF) {
-			if w.trailer == nil {
-				return nil, shared.ErrNoTrailer
+			if err := w.check.End(); err != nil {
+				return nil, err
+			}
+			// Finish only now: nothing may follow the trailer.
+			if err := w.finish(); err != nil {
+				return nil, err
 			}
 			return &w.result, nil
 		}
 		if err != nil {
 			return nil, err
 		}
-		if w.trailer != nil {
-			return nil, errors.New("stream has records after its trailer")
-		}
-		if w.header == nil && r.Header == nil && r.Progress == nil {
-			return nil, errors.New("stream does not start with a header")
+		// The stream's rules have one owner: nothing is written for a record the checker
+		// refused, and the datadir is finished only after it verified the trailer.
+		if err := w.check.Check(r); err != nil {
+			return nil, err
 		}
 		if err := w.apply(r); err != nil {
 			return nil, err
@@ -227,40 +217,31 @@ func (w *datadirWriter) receive(ctx context.Context, records shared.RecordStream
 	}
 }
 
+// apply writes one record StreamChecker accepted: every offset and size in it is within
+// what the stream carried, so nothing here re-checks the stream's rules.
 func (w *datadirWriter) apply(r *shared.Record) error {
-	w.digest.Add(r) // the digest skips Progress and Trailer records itself
-	switch {
-	case r.Header != nil:
-		if w.header != nil {
-			return errors.New("stream has a second header")
-		}
-		if r.Header.StreamFormat != shared.StreamFormat {
-			return fmt.Errorf("stream format %d is not supported by this plugin (it reads format %d); use a matching plugin version", r.Header.StreamFormat, shared.StreamFormat)
-		}
+	switch r.Kind() {
+	case shared.RecordHeader:
 		w.header = r.Header
 		return w.startRedo()
-	case r.Tablespace != nil:
+	case shared.RecordTablespace:
 		return w.tablespace(r.Tablespace)
-	case r.Pages != nil:
+	case shared.RecordPages:
 		return w.pages(r.Pages)
-	case r.Redo != nil:
+	case shared.RecordRedo:
 		return w.redoSegment(r.Redo)
-	case r.Binlog != nil:
+	case shared.RecordBinlog:
 		return w.binlogChunk(r.Binlog)
-	case r.File != nil:
+	case shared.RecordFile:
 		return w.fileChunk(r.File)
-	case r.Trailer != nil:
-		if err := w.digest.Check(r.Trailer); err != nil {
-			return err
-		}
+	case shared.RecordTrailer:
 		w.trailer = r.Trailer
-		return w.finish()
 	}
 	return nil // Progress
 }
 
 func (w *datadirWriter) create(rel string) (*os.File, error) {
-	path, err := safePath(w.root, rel)
+	path, err := shared.TargetPath(w.root, rel)
 	if err != nil {
 		return nil, err
 	}
@@ -280,17 +261,8 @@ func (w *datadirWriter) create(rel string) (*os.File, error) {
 }
 
 func (w *datadirWriter) tablespace(ts *shared.Tablespace) error {
-	if ts.Incremental {
-		return fmt.Errorf("the stream holds only the changed pages of %s: an incremental snapshot is restored from the merge of its chain (full and every incremental up to it), which the host must send", ts.Path)
-	}
-	if ts.PageSize == 0 || ts.PageSize&(ts.PageSize-1) != 0 || ts.PageSize > 65536 {
-		return fmt.Errorf("tablespace %s has an invalid page size %d", ts.Path, ts.PageSize)
-	}
 	if rf, ok := w.files[ts.FileIndex]; ok {
-		if rf.ts.Path != ts.Path || rf.ts.PageSize != ts.PageSize {
-			return fmt.Errorf("tablespace record %d changes path or page size (%s → %s)", ts.FileIndex, rf.ts.Path, ts.Path)
-		}
-		rf.ts = ts
+		rf.ts = ts // the file grew during the backup
 		return nil
 	}
 	f, err := w.create(ts.Path)
@@ -302,14 +274,8 @@ func (w *datadirWriter) tablespace(ts *shared.Tablespace) error {
 }
 
 func (w *datadirWriter) pages(p *shared.PageBatch) error {
-	rf, ok := w.files[p.FileIndex]
-	if !ok {
-		return fmt.Errorf("page batch for unknown file %d", p.FileIndex)
-	}
+	rf := w.files[p.FileIndex]
 	size := uint64(rf.ts.PageSize)
-	if uint64(len(p.Data))%size != 0 {
-		return fmt.Errorf("page batch for %s is %d bytes, not a whole number of %d-byte pages", rf.ts.Path, len(p.Data), size)
-	}
 	w.jobs <- pageJob{f: rf.f, path: rf.ts.Path, off: int64(p.FirstPage * size), data: p.Data, pageSize: int(size)}
 	w.result.Pages += uint64(len(p.Data)) / size
 	w.result.Bytes += uint64(len(p.Data))
@@ -335,12 +301,6 @@ func (w *datadirWriter) startRedo() error {
 }
 
 func (w *datadirWriter) redoSegment(seg *shared.RedoSegment) error {
-	if seg.StartLSN != w.redoEnd {
-		return fmt.Errorf("redo segment starts at LSN %d, expected %d: the stream's redo has a gap", seg.StartLSN, w.redoEnd)
-	}
-	if len(seg.Data)%innodb.RedoBlockSize != 0 {
-		return fmt.Errorf("redo segment at LSN %d is not a whole number of blocks", seg.StartLSN)
-	}
 	start := w.header.CheckpointLSN / innodb.RedoBlockSize * innodb.RedoBlockSize
 	if _, err := w.redo.WriteAt(seg.Data, int64(innodb.RedoDataOffset+seg.StartLSN-start)); err != nil {
 		return fmt.Errorf("writing redo: %w", err)
@@ -351,23 +311,11 @@ func (w *datadirWriter) redoSegment(seg *shared.RedoSegment) error {
 
 func (w *datadirWriter) binlogChunk(c *shared.BinlogChunk) error {
 	if w.binlog == nil {
-		if strings.ContainsAny(c.Name, `/\`) || c.Name == "" || c.Name == "." || c.Name == ".." {
-			return fmt.Errorf("stream names an unsafe binlog file %q", c.Name)
-		}
-		// The server finds its binlogs through BASENAME.index; without a basename (binary
-		// logging off) a binlog in the stream contradicts the header.
-		base := w.header.BinlogBasename
-		if base == "" || strings.ContainsAny(base, `/\`) || base == "." || base == ".." {
-			return fmt.Errorf("the stream carries binlog file %s, but its header gives the binlog basename %q, which no server could find it by; the backup is damaged: take a new one", c.Name, base)
-		}
 		f, err := w.create(c.Name)
 		if err != nil {
 			return err
 		}
 		w.binlog, w.binName = f, c.Name
-	}
-	if c.Name != w.binName {
-		return fmt.Errorf("stream carries two binlog files (%s, %s)", w.binName, c.Name)
 	}
 	_, err := w.binlog.WriteAt(c.Data, int64(c.Offset))
 	return err
@@ -392,14 +340,7 @@ func (w *datadirWriter) finish() error {
 	if err := w.stopWriters(); err != nil {
 		return err
 	}
-	t := w.trailer
-	if t.CheckpointLSN != w.header.CheckpointLSN {
-		return fmt.Errorf("trailer checkpoint %d differs from the header's %d", t.CheckpointLSN, w.header.CheckpointLSN)
-	}
-	if t.MaxPageLSN > t.EndLSN {
-		return fmt.Errorf("the backup holds a page with LSN %d beyond its end point %d; it cannot be recovered", t.MaxPageLSN, t.EndLSN)
-	}
-	for _, rf := range w.files {
+	for _, rf := range w.files { // every page of every file arrived (StreamChecker)
 		if err := rf.f.Truncate(int64(rf.ts.SizePages) * int64(rf.ts.PageSize)); err != nil {
 			return fmt.Errorf("sizing %s: %w", rf.ts.Path, err)
 		}
@@ -430,10 +371,7 @@ func (w *datadirWriter) finish() error {
 func (w *datadirWriter) cutRedo() error {
 	e := w.trailer.EndLSN
 	start := w.header.CheckpointLSN / innodb.RedoBlockSize * innodb.RedoBlockSize
-	last := e / innodb.RedoBlockSize * innodb.RedoBlockSize
-	if e < w.header.CheckpointLSN || last+innodb.RedoBlockSize > w.redoEnd {
-		return fmt.Errorf("the stream's redo covers LSN %d..%d but the end point is %d; the backup is incomplete", start, w.redoEnd, e)
-	}
+	last := e / innodb.RedoBlockSize * innodb.RedoBlockSize // the checker saw redo end with this block
 	off := int64(innodb.RedoDataOffset + last - start)
 	block := make([]byte, innodb.RedoBlockSize)
 	if _, err := w.redo.ReadAt(block, off); err != nil {

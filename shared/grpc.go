@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -62,7 +63,7 @@ func toStatus(err error, secrets ...string) error {
 		code = codes.InvalidArgument
 	case errors.Is(err, ErrPrecondition):
 		code = codes.FailedPrecondition
-	case errors.Is(err, ErrNoTrailer):
+	case errors.Is(err, ErrNoTrailer), errors.Is(err, ErrBadStream):
 		code = codes.DataLoss
 	case errors.Is(err, context.Canceled):
 		code = codes.Canceled
@@ -86,6 +87,10 @@ func (c *gRPCClient) fromStatus(ctx context.Context, err error) error {
 	case codes.FailedPrecondition:
 		return &KindError{Kind: ErrPrecondition, Msg: msg}
 	case codes.DataLoss:
+		// Both kinds travel as DataLoss; a StreamError's text starts with ErrBadStream's.
+		if strings.HasPrefix(msg, ErrBadStream.Error()+":") {
+			return &KindError{Kind: ErrBadStream, Msg: msg}
+		}
 		return &KindError{Kind: ErrNoTrailer, Msg: msg}
 	case codes.Canceled, codes.DeadlineExceeded:
 		if ctxErr := ctx.Err(); ctxErr != nil {
@@ -280,11 +285,15 @@ func (c *gRPCClient) Restore(ctx context.Context, req *RestoreRequest, records R
 			return nil, err
 		}
 		var msg *sourcev1.Record
-		if msg, err = recordToProto(r); err != nil {
+		if r.Kind() == RecordInvalid {
+			// Sent as a record with nothing set: the plugin's StreamChecker refuses it with
+			// the error every consumer gives, after it has cleared what it wrote.
+			msg = &sourcev1.Record{}
+		} else if msg, err = recordToProto(r); err != nil {
 			return nil, fmt.Errorf("restore record %d: %w", n, err)
 		}
 		if size := proto.Size(msg); size > MaxRecordBytes {
-			return nil, fmt.Errorf("restore record %d (%s) encodes to %d bytes, over the %d-byte limit (MaxRecordBytes)", n, r.kind(), size, MaxRecordBytes)
+			return nil, fmt.Errorf("restore record %d (%s) encodes to %d bytes, over the %d-byte limit (MaxRecordBytes)", n, r.Kind(), size, MaxRecordBytes)
 		}
 		err = stream.Send(&sourcev1.RestoreMessage{Message: &sourcev1.RestoreMessage_Record{Record: msg}})
 	}
@@ -368,7 +377,7 @@ func (s *gRPCServer) Backup(req *sourcev1.BackupRequest, stream grpc.ServerStrea
 		if size := proto.Size(msg); size > MaxRecordBytes {
 			return status.Errorf(codes.Internal,
 				"backup record %d (%s) encodes to %d bytes, over the %d-byte limit (MaxRecordBytes): the source must keep payloads within MaxPayloadBytes (%d)",
-				n, r.kind(), size, MaxRecordBytes, MaxPayloadBytes)
+				n, r.Kind(), size, MaxRecordBytes, MaxPayloadBytes)
 		}
 		if err := stream.Send(msg); err != nil {
 			return err
@@ -418,6 +427,9 @@ func (r *serverRecordStream) Recv() (*Record, error) {
 	pr := msg.GetRecord()
 	if pr == nil {
 		return nil, InvalidConfig(fmt.Sprintf("restore record %d: the message carries no record (only the first message carries the request)", r.n))
+	}
+	if pr.GetRecord() == nil {
+		return &Record{}, nil // no field set: the implementation's StreamChecker refuses it
 	}
 	rec, err := recordFromProto(pr)
 	if err != nil {
@@ -573,48 +585,12 @@ func timeFromProto(ts *timestamppb.Timestamp) time.Time {
 	return ts.AsTime()
 }
 
-// kind names the field of r that is set, for messages.
-func (r *Record) kind() string {
-	switch {
-	case r.Header != nil:
-		return "Header"
-	case r.Tablespace != nil:
-		return "Tablespace"
-	case r.Pages != nil:
-		return "PageBatch"
-	case r.Redo != nil:
-		return "RedoSegment"
-	case r.Binlog != nil:
-		return "BinlogChunk"
-	case r.File != nil:
-		return "FileChunk"
-	case r.Progress != nil:
-		return "Progress"
-	case r.Trailer != nil:
-		return "Trailer"
-	}
-	return "empty record"
-}
-
-func (r *Record) fieldsSet() int {
-	n := 0
-	for _, set := range []bool{
-		r.Header != nil, r.Tablespace != nil, r.Pages != nil, r.Redo != nil,
-		r.Binlog != nil, r.File != nil, r.Progress != nil, r.Trailer != nil,
-	} {
-		if set {
-			n++
-		}
-	}
-	return n
-}
-
 func recordToProto(r *Record) (*sourcev1.Record, error) {
 	if r == nil {
 		return nil, errors.New("nil record")
 	}
-	if n := r.fieldsSet(); n != 1 {
-		return nil, fmt.Errorf("a record has exactly one field set, this one has %d", n)
+	if r.Kind() == RecordInvalid {
+		return nil, errors.New("a record has exactly one field set, this one has none or several")
 	}
 	switch {
 	case r.Header != nil:

@@ -480,14 +480,17 @@ func TestMalformedRecordIsRefused(t *testing.T) {
 		two := &shared.Record{Header: &shared.Header{}, Trailer: &shared.Trailer{}}
 		c := connect(t, multiplex, &fake{backup: func(context.Context, *shared.BackupRequest) (shared.RecordStream, error) {
 			return sliceStream([]*shared.Record{{}}), nil
+		}, restore: func(_ context.Context, _ *shared.RestoreRequest, records shared.RecordStream) (*shared.RestoreResult, error) {
+			_, err := shared.CheckStream(records)
+			return nil, err
 		}})
 		_, err := c.src.Backup(context.Background(), &shared.BackupRequest{})
 		if status.Code(err) == codes.OK && (err == nil || !strings.Contains(err.Error(), "exactly one field")) {
 			t.Errorf("empty record: %v", err)
 		}
 		_, err = c.src.Restore(context.Background(), &shared.RestoreRequest{}, sliceStream([]*shared.Record{two}))
-		if err == nil || !strings.Contains(err.Error(), "exactly one field") {
-			t.Errorf("record with two fields: %v", err)
+		if !errors.Is(err, shared.ErrBadStream) || !strings.Contains(err.Error(), "exactly one field") {
+			t.Errorf("record with two fields: %v; want the plugin's ErrBadStream", err)
 		}
 		err = c.src.ValidateConfig(context.Background(), shared.Config{"parallel": 4})
 		if !errors.Is(err, shared.ErrInvalidConfig) || !strings.Contains(err.Error(), `"parallel"`) {

@@ -1,34 +1,3 @@
-// Package shared is the contract between a pagetrack host (the backup tool that schedules
-// backups and stores their streams) and a pagetrack source plugin (the process that reads a
-// database server's files and writes them back on restore).
-//
-// The contract is the Source interface and the Go types in source.go. A host calls a Source
-// either in process or, through hashicorp/go-plugin, in a plugin process over gRPC; the adapters
-// in grpc.go make the two indistinguishable: the same values arrive, the same errors come back
-// (errors.Is with ErrInvalidConfig, ErrPrecondition and ErrPluginShutdown works on both sides),
-// and io.EOF ends every RecordStream. Protobuf types never leave this package's adapters; the
-// wire form lives in shared/proto and is regenerated with `make proto`.
-//
-// A plugin's main serves an implementation:
-//
-//	shared.Serve(impl, logger)
-//
-// A host launches the plugin binary and dispenses PluginName:
-//
-//	client := plugin.NewClient(&plugin.ClientConfig{
-//		HandshakeConfig:  shared.Handshake,
-//		VersionedPlugins: shared.ClientPlugins(),
-//		Cmd:              exec.Command(path),
-//		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
-//		GRPCDialOptions:  shared.GRPCDialOptions(),
-//	})
-//	rpc, _ := client.Client()
-//	raw, _ := rpc.Dispense(shared.PluginName)
-//	src := raw.(shared.Source)
-//
-// Records on the wire are bounded: see MaxRecordBytes and MaxPayloadBytes. The server sends a
-// record as it is, without copying its Data: an implementation must not modify a record after
-// its RecordStream has returned it.
 package shared
 
 import (

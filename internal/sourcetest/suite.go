@@ -269,7 +269,7 @@ func testRestoreRefusals(t *testing.T, src shared.Source, srv *testmysql.Server)
 			evil := append([]*shared.Record{recs[0]}, &shared.Record{Tablespace: &shared.Tablespace{FileIndex: 9999, Path: bad, PageSize: 16384, SizePages: 1}})
 			dir := filepath.Join(t.TempDir(), "t")
 			err := restore(dir, evil)
-			if err == nil || !(strings.Contains(err.Error(), "escapes the restore target") || strings.Contains(err.Error(), "unsafe path")) {
+			if !errors.Is(err, shared.ErrBadStream) || !(strings.Contains(err.Error(), "escapes the datadir") || strings.Contains(err.Error(), "absolute path") || strings.Contains(err.Error(), "not in clean form")) {
 				t.Fatalf("error = %v, want an escaping-path refusal", err)
 			}
 			if _, err := os.Stat(filepath.Join(filepath.Dir(dir), "escape.ibd")); err == nil {
@@ -300,8 +300,9 @@ func testRestoreRefusals(t *testing.T, src shared.Source, srv *testmysql.Server)
 			}
 		}
 		err := restore(filepath.Join(t.TempDir(), "t"), damaged)
-		if err == nil || !strings.Contains(err.Error(), "digest mismatch") {
+		if !errors.Is(err, shared.ErrBadStream) || !strings.Contains(err.Error(), "the digest does not match") {
 			t.Fatalf("error = %v, want a digest mismatch", err)
 		}
 	})
+	t.Run("forged streams", func(t *testing.T) { testForgedStreams(t, src, recs) })
 }

@@ -21,7 +21,7 @@ import (
 //	T's Tablespace records: one per file of T, as its last record describes it, Incremental=false
 //	for every page of every file of T, the newest version along the chain
 //	T's redo, binlog and file chunks, in their stored order
-//	T's Trailer, with Records and Digest recomputed over the records sent
+//	T's Trailer, with Records, Digest, Pages and PageBytes recomputed over the records sent
 //
 // Only the pages the merge sends are read, each once, by several readers at a time; older
 // copies of a page are never read, so a restore reads no more for a long chain than for a
@@ -114,7 +114,8 @@ type mergeStream struct {
 	dig     *shared.Digester // over the records sent
 	n       int              // records sent
 	emitted uint64
-	sent    bool // the trailer was sent
+	bytes   uint64 // page bytes emitted
+	sent    bool   // the trailer was sent
 	eof     bool
 	err     error // sticky
 	closed  bool
@@ -167,6 +168,7 @@ func (m *mergeStream) next() (*shared.Record, error) {
 		m.dig.Add(rec)
 		if b := rec.Pages; b != nil {
 			m.emitted += uint64(len(b.Data)) / uint64(m.pageSize(b.FileIndex))
+			m.bytes += uint64(len(b.Data))
 		}
 		return rec, nil
 	}
@@ -181,6 +183,7 @@ func (m *mergeStream) next() (*shared.Record, error) {
 	t := *stored
 	t.Records = m.dig.Records()
 	t.Digest = m.dig.Sum()
+	t.Pages, t.PageBytes = m.emitted, m.bytes // the restore's checker compares them with what it received
 	m.sent = true
 	return &shared.Record{Trailer: &t}, nil
 }

@@ -1,0 +1,86 @@
+// Package shared is the contract between a pagetrack host (the backup tool that schedules
+// backups and stores their streams) and a pagetrack source plugin (the process that reads a
+// database server's files and writes them back on restore).
+//
+// The contract is the Source interface and the Go types in source.go. A host calls a Source
+// either in process or, through hashicorp/go-plugin, in a plugin process over gRPC; the adapters
+// in grpc.go make the two indistinguishable: the same values arrive, the same errors come back
+// (errors.Is with ErrInvalidConfig, ErrPrecondition and ErrPluginShutdown works on both sides),
+// and io.EOF ends every RecordStream. Protobuf types never leave this package's adapters; the
+// wire form lives in shared/proto and is regenerated with `make proto`.
+//
+// A plugin's main serves an implementation:
+//
+//	shared.Serve(impl, logger)
+//
+// A host launches the plugin binary and dispenses PluginName:
+//
+//	client := plugin.NewClient(&plugin.ClientConfig{
+//		HandshakeConfig:  shared.Handshake,
+//		VersionedPlugins: shared.ClientPlugins(),
+//		Cmd:              exec.Command(path),
+//		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+//		GRPCDialOptions:  shared.GRPCDialOptions(),
+//	})
+//	rpc, _ := client.Client()
+//	raw, _ := rpc.Dispense(shared.PluginName)
+//	src := raw.(shared.Source)
+//
+// Records on the wire are bounded: see MaxRecordBytes and MaxPayloadBytes. The server sends a
+// record as it is, without copying its Data: an implementation must not modify a record after
+// its RecordStream has returned it.
+//
+// # The record stream
+//
+// A backup is a stream of Records (source.go), encoded for storage and digests by the record
+// codec (codec.go). Its rules have one owner, StreamChecker, which every consumer runs record
+// by record before it stores or writes anything: the host when it stores a backup, merges a
+// chain or restores from a stream, the plugin when it restores (NewRestoreChecker, which also
+// refuses files marked Incremental). CheckStream wraps it for a whole stream; Summarize turns
+// a verified Header and Trailer into the StreamSummary a host records. A stream that breaks a
+// rule is refused with a *StreamError wrapping ErrBadStream, naming the record (its 1-based
+// position, Progress records counted) and the rule, so every consumer refuses a forged
+// stream with the same text; a stream that ends before its Trailer with ErrNoTrailer. Over
+// gRPC both travel as codes.DataLoss and come back as the same kinds.
+//
+// The rules:
+//
+//   - Order: exactly one field set per record; the Header first (only Progress may precede
+//     it) and once; nothing after the Trailer; the stream ends with a verified Trailer.
+//   - Header: StreamFormat one this package reads; PageSize one InnoDB allows (4, 8, 16, 32
+//     or 64 KiB); BinlogBasename empty or a bare file name.
+//   - Paths (Tablespace.Path, FileChunk.Path; CheckStreamPath, TargetPath): relative,
+//     slash-separated, clean, no NUL or backslash, never escaping the datadir, not under
+//     #innodb_redo nor the binlog index, each path named by one file only.
+//   - Tablespaces: announced before their pages; a later record for the same FileIndex may
+//     only grow SizePages (path, space id, page sizes and Incremental stay); SizePages at most
+//     MaxTablespacePages (2^32-1); the physical PageSize is the Header's page size, or for a
+//     compressed file its ZipSize (1..16 KiB, at most the logical size).
+//   - Pages: a whole, non-zero number of the file's pages, inside the declared size
+//     (FirstPage+count ≤ SizePages), no page twice; a whole file's batch (Incremental false)
+//     ends at most MaxReorderBytes past the bytes of that file that arrived; at the Trailer a
+//     whole file has every one of its SizePages pages. A consumer may therefore size a whole
+//     file by SizePages; it sizes its own state by what arrived, never by a claimed size.
+//   - Redo: RedoSegments contiguous from the block holding the Header's CheckpointLSN
+//     (StartLSN multiple of RedoBlockSize, whole non-zero blocks), ending exactly with the
+//     block holding the Trailer's EndLSN.
+//   - Binlog: only with a BinlogBasename; one file, a bare name, chunks contiguous from offset
+//     0; the Trailer's BinlogFile is that file and BinlogPos the bytes that arrived (no
+//     BinlogFile, no chunks and position 0).
+//   - Files: FileChunks contiguous per path from offset 0 (every file has at least one chunk).
+//   - Payloads: at most MaxPayloadBytes each. No offset can exceed the bytes that arrived, so
+//     no consumer creates or allocates anything for a size or offset a record merely claims.
+//   - Trailer: CheckpointLSN is the Header's; CheckpointLSN ≤ EndLSN and MaxPageLSN ≤ EndLSN;
+//     Kind "full" or "incremental", a full holding no Incremental file;
+//     its counts equal what arrived (StreamCounts: Tablespaces = distinct FileIndex values,
+//     Pages and PageBytes in PageBatches, RedoBytes, BinlogBytes, Files = distinct FileChunk
+//     paths); Records counts the digested records; Digest is SHA-256 over the codec encoding
+//     of every record but Progress and the Trailer (Digester).
+//
+// # Versions
+//
+// Header.StreamFormat versions the codec and the digest together. testdata/stream-vN.golden
+// pins format N (TestStreamFormatKnownAnswer, refreshed with -update only when a new format
+// is introduced): a change of either bumps StreamFormat, adds a golden file, and keeps the
+// old format in readableFormats with its decoder, so stored streams stay restorable.
+package shared
