@@ -57,7 +57,7 @@ func TestRestoreRefusesBinlogWithoutBasename(t *testing.T) {
 		{Binlog: &shared.BinlogChunk{Name: "binlog.000003", Offset: 4, Data: []byte("binlog bytes")}},
 	}}
 	_, err := mysqlsrc.New(nil).Restore(context.Background(), &shared.RestoreRequest{TargetDir: target}, stream)
-	if err == nil || !!errors.Is(err, shared.ErrBadStream) || !strings.Contains(err.Error(), "a binlog chunk in a stream whose Header names no binlog base name") {
+	if !errors.Is(err, shared.ErrBadStream) || !strings.Contains(err.Error(), "a binlog chunk in a stream whose Header names no binlog base name") {
 		t.Fatalf("error %v", err)
 	}
 	es, err := os.ReadDir(target)
