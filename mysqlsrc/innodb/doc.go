@@ -2,7 +2,7 @@
 // touches: data pages (checksums), page 0 of a tablespace (space id, page size, size) and the
 // redo log of MySQL 8.0.30 and later (format 6: file header, checkpoint blocks, data blocks and
 // the records in them).
-// It does no I/O; callers hand it byte slices.
+// It does no file I/O; callers hand it byte slices (or, for redo walks, a reader).
 //
 // Every integer is big-endian. Redo checksums are CRC-32C (Castagnoli). Page checksums are
 // CRC-32C under innodb_checksum_algorithm=crc32 (the default, formulas below), but InnoDB

@@ -1,7 +1,9 @@
 package innodb
 
 import (
+	"bytes"
 	"errors"
+	"io"
 	"testing"
 )
 
@@ -46,4 +48,39 @@ func checkParsedGroup(t *testing.T, g *RedoGroup, n, avail int) {
 	if at != uint64(n) || len(g.Records) > 1 && last != MlogMultiRecEnd {
 		t.Fatalf("records end at %d of %d, last %v", at, n, last)
 	}
+}
+
+// FuzzRedoWalker walks arbitrary blocks from an arbitrary start and end. It must not panic,
+// must hand out only groups that follow each other inside [start, end], and may fail only with
+// a *RedoParseError or a read error. The corpus holds windows of the real sample's blocks.
+func FuzzRedoWalker(f *testing.F) {
+	f.Fuzz(func(t *testing.T, blocks []byte, blockLSN uint64, startOff, span uint32) {
+		blockLSN = blockLSN % (1 << 50) / RedoBlockSize * RedoBlockSize
+		start := blockLSN + RedoBlockHeaderSize + uint64(startOff%redoBlockPayload)
+		end := start + uint64(span%(1<<20))
+		if !validRecordLSN(end) {
+			return
+		}
+		w, err := NewRedoWalker(bytes.NewReader(blocks), RedoFormat, blockLSN, start, end, RedoParseOptions{MaxGroupBytes: 1 << 16})
+		if err != nil {
+			t.Fatalf("valid arguments refused: %v", err)
+		}
+		for at := start; ; {
+			g, err := w.Next()
+			if err != nil {
+				var perr *RedoParseError
+				if !errors.As(err, &perr) && !errors.Is(err, io.ErrUnexpectedEOF) {
+					t.Fatalf("error %v is neither a RedoParseError nor a short read", err)
+				}
+				return
+			}
+			if g == nil {
+				return
+			}
+			if g.StartLSN != at || g.EndLSN <= g.StartLSN || g.EndLSN > end {
+				t.Fatalf("group [%d, %d) after %d, walk ends at %d", g.StartLSN, g.EndLSN, at, end)
+			}
+			at = g.EndLSN
+		}
+	})
 }

@@ -59,6 +59,7 @@ func TestRedoSampleWalks(t *testing.T) {
 	}
 	if innodb.WritingSeeds() {
 		writeRedoGroupSeeds(t, c)
+		writeRedoWalkerSeeds(t, c)
 	}
 }
 
@@ -255,5 +256,18 @@ func writeRedoGroupSeeds(t *testing.T, c *capturedRedo) {
 			name := "real-" + strings.ToLower(strings.TrimPrefix(r.Type.String(), "MLOG_"))
 			innodb.WriteSeed(t, "FuzzParseRedoGroups", name, redoPayload(c, bounds[i], end))
 		}
+	}
+}
+
+// writeRedoWalkerSeeds adds windows of three real blocks, walked from a group start in the first
+// to somewhere in the last, to the corpus of FuzzRedoWalker.
+func writeRedoWalkerSeeds(t *testing.T, c *capturedRedo) {
+	bounds := groupBounds(t, c)
+	for i, at := range []int{0, len(bounds) / 3, len(bounds) / 2, len(bounds) - 2} {
+		start := bounds[at]
+		blockLSN := start / innodb.RedoBlockSize * innodb.RedoBlockSize
+		window := c.Blocks[blockLSN-c.FirstBlockLSN:][:min(3*innodb.RedoBlockSize, int(uint64(len(c.Blocks))-(blockLSN-c.FirstBlockLSN)))]
+		span := min(uint32(2*innodb.RedoBlockSize+100), uint32(c.EndLSN-start))
+		innodb.WriteSeed(t, "FuzzRedoWalker", fmt.Sprintf("real-window-%d", i), window, blockLSN, uint32(start-blockLSN-innodb.RedoBlockHeaderSize), span)
 	}
 }

@@ -57,6 +57,7 @@ type RedoWalker struct {
 	done    bool // no more record bytes: endLSN reached
 	// firstRecGroup keeps first_rec_group of the blocks read since the current group's block.
 	firstRecGroup map[uint64]uint16
+	block         [RedoBlockSize]byte // read buffer
 }
 
 // NewRedoWalker returns a walker over the blocks r yields, the first of which starts at
@@ -121,7 +122,7 @@ func (w *RedoWalker) Next() (*RedoGroup, error) {
 
 // fill reads blocks until want more record bytes are buffered or endLSN is reached.
 func (w *RedoWalker) fill(want int) error {
-	block := make([]byte, RedoBlockSize)
+	block := w.block[:]
 	for added := 0; added < want && !w.done; {
 		if _, err := io.ReadFull(w.r, block); err != nil {
 			if err == io.EOF {
