@@ -107,8 +107,9 @@ func groupBounds(t *testing.T, c *capturedRedo) []uint64 {
 }
 
 // TestRedoSampleUntrusted damages copies of the real redo and checks that the walk fails with a
-// typed error naming where the untrusted range starts, that it reports no page changed at or
-// after that LSN, and that it says it parsed exactly up to there.
+// typed error naming where the untrusted range starts (the start of the group that needs the
+// damaged bytes), that it reports no page changed after that LSN, and that it says it parsed
+// exactly up to there.
 func TestRedoSampleUntrusted(t *testing.T) {
 	c := loadRedoSample(t)
 	mid := findGroup(t, c, func(g *innodb.RedoGroup) bool { return g.StartLSN > (c.StartLSN+c.EndLSN)/2 })
@@ -121,26 +122,37 @@ func TestRedoSampleUntrusted(t *testing.T) {
 		return false
 	})
 	midBlock := mid.StartLSN / innodb.RedoBlockSize * innodb.RedoBlockSize
+	bounds := groupBounds(t, c)
+	// lastBound is where the trust of a walk that cannot read past lsn ends: the end of the
+	// last group that lies before it.
+	lastBound := func(lsn uint64) uint64 {
+		at := c.StartLSN
+		for _, b := range bounds {
+			if b <= lsn {
+				at = b
+			}
+		}
+		return at
+	}
 	tests := []struct {
-		name    string
-		damage  func(blocks []byte)
-		class   error
-		fromLSN uint64 // the untrusted range must start at or before this
-		exact   bool   // and exactly there
-		reason  string
+		name   string
+		damage func(blocks []byte)
+		class  error
+		want   uint64 // where the untrusted range starts
+		reason string
 	}{
 		{"byte flipped, checksum left", func(b []byte) { b[midBlock-c.FirstBlockLSN+100] ^= 0x10 },
-			innodb.ErrRedoBlock, midBlock, false, "bad checksum"},
+			innodb.ErrRedoBlock, lastBound(midBlock + innodb.RedoBlockHeaderSize), "bad checksum"},
 		{"unknown type 3", func(b []byte) { setByte(c, b, mid.StartLSN, byteAt(c, mid.StartLSN)&0x80|3) },
-			innodb.ErrRedoUnknownRecord, mid.StartLSN, true, "record type 3"},
+			innodb.ErrRedoUnknownRecord, mid.StartLSN, "record type 3"},
 		{"MLOG_TEST", func(b []byte) { setByte(c, b, mid.StartLSN, byteAt(c, mid.StartLSN)&0x80|66) },
-			innodb.ErrRedoUnknownRecord, mid.StartLSN, true, "record type 66"},
+			innodb.ErrRedoUnknownRecord, mid.StartLSN, "record type 66"},
 		{"index log version 2", func(b []byte) { setByte(c, b, recordStart(t, insert, innodb.MlogRecInsert)+3, 2) },
-			innodb.ErrRedoMalformed, insert.StartLSN, true, "index log version 2"},
+			innodb.ErrRedoMalformed, insert.StartLSN, "index log version 2"},
 		{"encrypted block", func(b []byte) { setDataLen(c, b, midBlock, 0x8000|512) },
-			innodb.ErrRedoEncrypted, midBlock, false, "innodb_redo_log_encrypt"},
+			innodb.ErrRedoEncrypted, lastBound(midBlock + innodb.RedoBlockHeaderSize), "innodb_redo_log_encrypt"},
 		{"log ends early", func(b []byte) { setDataLen(c, b, midBlock, 300) },
-			innodb.ErrRedoBlock, midBlock, false, "the log ends at lsn"},
+			innodb.ErrRedoBlock, lastBound(midBlock + 300), "the log ends at lsn"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -156,8 +168,8 @@ func TestRedoSampleUntrusted(t *testing.T) {
 			if !strings.Contains(err.Error(), tc.reason) {
 				t.Errorf("error %q does not say %q", err, tc.reason)
 			}
-			if perr.LSN != upTo || upTo > tc.fromLSN || tc.exact && upTo != tc.fromLSN || upTo <= c.StartLSN {
-				t.Errorf("untrusted from %d, parsed up to %d; want one LSN, at (exact: %v) or before %d", perr.LSN, upTo, tc.exact, tc.fromLSN)
+			if perr.LSN != tc.want || upTo != tc.want || tc.want <= c.StartLSN {
+				t.Errorf("untrusted from %d, parsed up to %d; want both %d (after the start %d)", perr.LSN, upTo, tc.want, c.StartLSN)
 			}
 			if newest > upTo {
 				t.Errorf("a page was reported at lsn %d, after the untrusted range starts at %d", newest, upTo)

@@ -58,6 +58,7 @@ type RedoWalker struct {
 	// firstRecGroup keeps first_rec_group of the blocks read since the current group's block.
 	firstRecGroup map[uint64]uint16
 	block         [RedoBlockSize]byte // read buffer
+	failed        error               // a read or block failure, pending (see fill)
 }
 
 // NewRedoWalker returns a walker over the blocks r yields, the first of which starts at
@@ -108,39 +109,52 @@ func (w *RedoWalker) Next() (*RedoGroup, error) {
 			return nil, w.recordError(err)
 		case w.done:
 			return nil, nil
+		case w.failed != nil:
+			return nil, w.failure()
 		case len(w.buf) >= w.opts.MaxGroupBytes:
 			return nil, &RedoParseError{LSN: w.Position(), RecordLSN: w.Position(), Err: ErrRedoMalformed,
 				Reason: fmt.Sprintf("mini-transaction longer than %d bytes", w.opts.MaxGroupBytes)}
 		}
 		// Read at least as much again as is buffered, so a long group is re-parsed only
 		// logarithmically often.
-		if err := w.fill(max(len(w.buf), redoBlockPayload)); err != nil {
-			return nil, err
-		}
+		w.fill(max(len(w.buf), redoBlockPayload))
 	}
 }
 
-// fill reads blocks until want more record bytes are buffered or endLSN is reached.
-func (w *RedoWalker) fill(want int) error {
+// fill reads blocks until want more record bytes are buffered or endLSN is reached. A read or
+// block failure is kept in w.failed and returned once the groups complete before it are out:
+// reading ahead must not cost them their trust.
+func (w *RedoWalker) fill(want int) {
 	block := w.block[:]
 	for added := 0; added < want && !w.done; {
 		if _, err := io.ReadFull(w.r, block); err != nil {
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
 			}
-			return fmt.Errorf("redo walk: reading the block at lsn %d (the walk ends at %d): %w", w.blockLSN, w.endLSN, err)
+			w.failed = fmt.Errorf("redo walk: reading the block at lsn %d (the walk ends at %d): %w", w.blockLSN, w.endLSN, err)
+			return
 		}
 		n, err := w.addBlock(block)
 		if err != nil {
-			return err
+			w.failed = err
+			return
 		}
 		added += n
 	}
-	return nil
+}
+
+// failure returns w.failed, a block's RedoParseError moved to the current position.
+func (w *RedoWalker) failure() error {
+	var perr *RedoParseError
+	if errors.As(w.failed, &perr) {
+		perr.LSN = w.Position()
+	}
+	return w.failed
 }
 
 // addBlock checks the block at w.blockLSN and appends its record bytes that lie between the
-// end of the buffer and endLSN.
+// end of the buffer and endLSN. A block that is not full before endLSN is the end of the log:
+// its bytes are kept, and the error says the log ends too early.
 func (w *RedoWalker) addBlock(b []byte) (int, error) {
 	lsn := w.blockLSN
 	h, err := CheckRedoBlockAt(b, lsn)
@@ -154,15 +168,15 @@ func (w *RedoWalker) addBlock(b []byte) (int, error) {
 	w.firstRecGroup[lsn] = h.FirstRecGroup
 	blockSN := redoSN(lsn + RedoBlockHeaderSize)
 	dataEndSN := blockSN + uint64(min(h.DataLen, redoChecksumOffset)) - RedoBlockHeaderSize
-	if dataEndSN < min(blockSN+redoBlockPayload, w.endSN) {
-		return 0, w.blockError(lsn, ErrRedoBlock, fmt.Sprintf("the log ends at lsn %d, before the end of the walk at %d", redoLSN(dataEndSN), w.endLSN))
-	}
 	have := w.groupSN + uint64(len(w.buf))
 	lo, hi := max(have, blockSN), min(dataEndSN, w.endSN)
 	if hi > lo {
 		w.buf = append(w.buf, b[RedoBlockHeaderSize+lo-blockSN:RedoBlockHeaderSize+hi-blockSN]...)
 	}
 	w.done = w.groupSN+uint64(len(w.buf)) >= w.endSN
+	if dataEndSN < min(blockSN+redoBlockPayload, w.endSN) {
+		return 0, w.blockError(lsn, ErrRedoBlock, fmt.Sprintf("the log ends at lsn %d, before the end of the walk at %d", redoLSN(dataEndSN), w.endLSN))
+	}
 	return int(max(hi, lo) - lo), nil
 }
 
