@@ -15,7 +15,7 @@ import (
 
 // loadRedoSample reads the committed redo of a real MySQL 9.7.4 server (see
 // TestRedoParserRealServer, which writes it with -update-redo-sample).
-func loadRedoSample(t *testing.T) *capturedRedo {
+func loadRedoSample(t testing.TB) *capturedRedo {
 	t.Helper()
 	f, err := os.Open(redoSamplePath)
 	if err != nil {
@@ -281,5 +281,19 @@ func writeRedoWalkerSeeds(t *testing.T, c *capturedRedo) {
 		window := c.Blocks[blockLSN-c.FirstBlockLSN:][:min(3*innodb.RedoBlockSize, int(uint64(len(c.Blocks))-(blockLSN-c.FirstBlockLSN)))]
 		span := min(uint32(2*innodb.RedoBlockSize+100), uint32(c.EndLSN-start))
 		innodb.WriteSeed(t, "FuzzRedoWalker", fmt.Sprintf("real-window-%d", i), window, blockLSN, uint32(start-blockLSN-innodb.RedoBlockHeaderSize), span)
+	}
+}
+
+// BenchmarkChangedPages measures the parser over the committed sample (bytes are LSN bytes,
+// block headers and trailers included).
+func BenchmarkChangedPages(b *testing.B) {
+	c := loadRedoSample(b)
+	b.SetBytes(int64(c.EndLSN - c.StartLSN))
+	pages := 0
+	h := innodb.RedoChangeHandler{Page: func(_, _ uint32, _ uint64) { pages++ }}
+	for b.Loop() {
+		if _, err := innodb.ChangedPages(bytes.NewReader(c.Blocks), innodb.RedoFormat, c.FirstBlockLSN, c.StartLSN, c.EndLSN, innodb.RedoParseOptions{}, h); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -51,14 +51,16 @@ type RedoWalker struct {
 	blockLSN uint64 // LSN of the next block to read
 	endLSN   uint64
 	endSN    uint64
-	// buf holds record bytes from the start of the current group (sn groupSN) on.
+	// buf[off:] holds record bytes from the start of the current group (sn groupSN) on.
 	buf     []byte
+	off     int
 	groupSN uint64
 	done    bool // no more record bytes: endLSN reached
 	// firstRecGroup keeps first_rec_group of the blocks read since the current group's block.
 	firstRecGroup map[uint64]uint16
 	block         [RedoBlockSize]byte // read buffer
 	failed        error               // a read or block failure, pending (see fill)
+	group         RedoGroup           // what Next returns, reused
 }
 
 // NewRedoWalker returns a walker over the blocks r yields, the first of which starts at
@@ -95,29 +97,29 @@ func NewRedoWalker(r io.Reader, format uint32, blockLSN, startLSN, endLSN uint64
 // and handed out.
 func (w *RedoWalker) Position() uint64 { return redoLSN(w.groupSN) }
 
-// Next returns the next complete group. It returns nil, nil when the groups up to endLSN are
-// done; a group that runs past endLSN is left for a later walk from Position(). An error is a
-// *RedoParseError (the log from Position() on cannot be trusted) or a read error from r
-// (io.ErrUnexpectedEOF if r ends before endLSN).
+// Next returns the next complete group, valid until the next call (the walker reuses it). It
+// returns nil, nil when the groups up to endLSN are done; a group that runs past endLSN is left
+// for a later walk from Position(). An error is a *RedoParseError (the log from Position() on
+// cannot be trusted) or a read error from r (io.ErrUnexpectedEOF if r ends before endLSN).
 func (w *RedoWalker) Next() (*RedoGroup, error) {
 	for {
-		g, n, err := parseGroup(w.buf, w.opts.PageSize)
+		n, err := parseGroupInto(&w.group, w.buf[w.off:], w.opts.PageSize)
 		switch {
 		case err == nil:
-			return w.finish(g, n)
+			return w.finish(&w.group, n)
 		case !errors.Is(err, errRecordShort):
 			return nil, w.recordError(err)
 		case w.done:
 			return nil, nil
 		case w.failed != nil:
 			return nil, w.failure()
-		case len(w.buf) >= w.opts.MaxGroupBytes:
+		case len(w.buf)-w.off >= w.opts.MaxGroupBytes:
 			return nil, &RedoParseError{LSN: w.Position(), RecordLSN: w.Position(), Err: ErrRedoMalformed,
 				Reason: fmt.Sprintf("mini-transaction longer than %d bytes", w.opts.MaxGroupBytes)}
 		}
 		// Read at least as much again as is buffered, so a long group is re-parsed only
 		// logarithmically often.
-		w.fill(max(len(w.buf), redoBlockPayload))
+		w.fill(max(len(w.buf)-w.off, redoBlockPayload))
 	}
 }
 
@@ -168,19 +170,19 @@ func (w *RedoWalker) addBlock(b []byte) (int, error) {
 	w.firstRecGroup[lsn] = h.FirstRecGroup
 	blockSN := redoSN(lsn + RedoBlockHeaderSize)
 	dataEndSN := blockSN + uint64(min(h.DataLen, redoChecksumOffset)) - RedoBlockHeaderSize
-	have := w.groupSN + uint64(len(w.buf))
+	have := w.groupSN + uint64(len(w.buf)-w.off)
 	lo, hi := max(have, blockSN), min(dataEndSN, w.endSN)
 	if hi > lo {
 		w.buf = append(w.buf, b[RedoBlockHeaderSize+lo-blockSN:RedoBlockHeaderSize+hi-blockSN]...)
 	}
-	w.done = w.groupSN+uint64(len(w.buf)) >= w.endSN
+	w.done = have+(max(hi, lo)-lo) >= w.endSN
 	if dataEndSN < min(blockSN+redoBlockPayload, w.endSN) {
 		return 0, w.blockError(lsn, ErrRedoBlock, fmt.Sprintf("the log ends at lsn %d, before the end of the walk at %d", redoLSN(dataEndSN), w.endLSN))
 	}
 	return int(max(hi, lo) - lo), nil
 }
 
-// finish hands out the group of n bytes that parseGroup found at the start of w.buf, after
+// finish hands out the group of n bytes that parseGroup found at w.buf[w.off:], after
 // checking it against first_rec_group.
 func (w *RedoWalker) finish(g *RedoGroup, n int) (*RedoGroup, error) {
 	startSN := w.groupSN
@@ -193,9 +195,10 @@ func (w *RedoWalker) finish(g *RedoGroup, n int) (*RedoGroup, error) {
 		return nil, err
 	}
 	w.groupSN += uint64(n)
-	w.buf = w.buf[n:]
-	if cap(w.buf) > 4*redoBlockPayload && len(w.buf) < cap(w.buf)/4 {
-		w.buf = append([]byte(nil), w.buf...) // let the consumed prefix go
+	w.off += n
+	if w.off >= len(w.buf)/2 { // move the unparsed rest to the front, reusing the buffer
+		w.buf = w.buf[:copy(w.buf, w.buf[w.off:])]
+		w.off = 0
 	}
 	return g, nil
 }
@@ -259,10 +262,20 @@ func (e *groupError) Unwrap() error { return e.err }
 // parseGroup parses the group at the start of b. Record LSNs are returned as offsets into b.
 // It returns errRecordShort (possibly wrapped) if b ends inside the group.
 func parseGroup(b []byte, pageSize int) (*RedoGroup, int, error) {
-	if len(b) == 0 {
-		return nil, 0, errRecordShort
-	}
 	g := &RedoGroup{}
+	n, err := parseGroupInto(g, b, pageSize)
+	if err != nil {
+		return nil, 0, err
+	}
+	return g, n, nil
+}
+
+// parseGroupInto is parseGroup reusing g and its record slice.
+func parseGroupInto(g *RedoGroup, b []byte, pageSize int) (int, error) {
+	g.Records = g.Records[:0]
+	if len(b) == 0 {
+		return 0, errRecordShort
+	}
 	single := b[0] == uint8(MlogDummyRecord) || b[0]&mlogSingleRecFlag != 0
 	for off := 0; ; {
 		rec, n, err := parseRecord(b[off:], pageSize)
@@ -271,15 +284,15 @@ func parseGroup(b []byte, pageSize int) (*RedoGroup, int, error) {
 		}
 		if err != nil {
 			if errors.Is(err, errRecordShort) {
-				return nil, 0, err
+				return 0, err
 			}
-			return nil, 0, &groupError{off: off, typeByte: b[off], err: err}
+			return 0, &groupError{off: off, typeByte: b[off], err: err}
 		}
 		rec.StartLSN, rec.EndLSN = uint64(off), uint64(off+n)
 		g.Records = append(g.Records, rec)
 		off += n
 		if single || rec.Type == MlogMultiRecEnd {
-			return g, off, nil
+			return off, nil
 		}
 	}
 }
