@@ -1,7 +1,9 @@
 package innodb
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -120,6 +122,81 @@ func TestRedoSNAndLSN(t *testing.T) {
 		}
 		if got := redoLSN(tc.sn); got != tc.lsn {
 			t.Errorf("redoLSN(%d) = %d, want %d", tc.sn, got, tc.lsn)
+		}
+	}
+}
+
+// logOf writes groups into full blocks from blockLSN+12 on, as the server would: each block's
+// first_rec_group is the offset of the first group that starts in it, or 0.
+func logOf(blockLSN uint64, groups ...[]byte) []byte {
+	var payload []byte
+	firstRecGroup := map[int]uint16{}
+	for _, g := range groups {
+		blk := len(payload) / redoBlockPayload
+		if _, ok := firstRecGroup[blk]; !ok {
+			firstRecGroup[blk] = uint16(len(payload)%redoBlockPayload + RedoBlockHeaderSize)
+		}
+		payload = append(payload, g...)
+	}
+	var out []byte
+	for i := 0; len(payload) > 0; i++ {
+		b := make([]byte, RedoBlockSize)
+		n := copy(b[RedoBlockHeaderSize:redoChecksumOffset], payload)
+		payload = payload[n:]
+		lsn := blockLSN + uint64(i)*RedoBlockSize
+		EncodeRedoBlockHeader(b, RedoBlockHeader{HdrNo: RedoHdrNo(lsn), DataLen: RedoBlockSize, FirstRecGroup: firstRecGroup[i], EpochNo: RedoEpochNo(lsn)})
+		SetRedoBlockChecksum(b)
+		out = append(out, b...)
+	}
+	return out
+}
+
+// TestRedoWalkerBoundsGroups feeds a mini-transaction that never ends: the walk must fail
+// once MaxGroupBytes are buffered, not grow without bound.
+func TestRedoWalkerBoundsGroups(t *testing.T) {
+	const blockLSN = 1 << 20
+	payload := bytes.Repeat([]byte{uint8(MlogInitFilePage2), 0x05, 0x03}, 4000)
+	w, err := NewRedoWalker(bytes.NewReader(logOf(blockLSN, payload)), RedoFormat, blockLSN, blockLSN+12, blockLSN+20*RedoBlockSize+12,
+		RedoParseOptions{MaxGroupBytes: 2000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := w.Next()
+	var perr *RedoParseError
+	if g != nil || !errors.As(err, &perr) || !errors.Is(err, ErrRedoMalformed) || !strings.Contains(err.Error(), "longer than 2000 bytes") || perr.LSN != blockLSN+12 {
+		t.Fatalf("Next = %v, %v; want the group refused as too long at %d", g, err, blockLSN+12)
+	}
+	if len(w.buf) > 4000+RedoBlockSize {
+		t.Errorf("buffered %d bytes for a 2000-byte limit", len(w.buf))
+	}
+}
+
+// TestRedoWalkerChecksFirstRecGroup gives blocks whose first_rec_group disagrees with the
+// records: the group that ends in such a block must be refused.
+func TestRedoWalkerChecksFirstRecGroup(t *testing.T) {
+	const blockLSN = 1 << 20
+	// One group of 200 records of 3 bytes and an end (601 bytes: into the second block), then
+	// 200 single-record groups.
+	groups := [][]byte{append(bytes.Repeat([]byte{uint8(MlogInitFilePage2), 0x05, 0x03}, 200), uint8(MlogMultiRecEnd))}
+	for range 200 {
+		groups = append(groups, []byte{uint8(MlogInitFilePage2) | mlogSingleRecFlag, 0x05, 0x03})
+	}
+	blocks := logOf(blockLSN, groups...)
+	end := redoLSN(redoSN(blockLSN+12) + 601 + 600)
+	walk := func(blocks []byte) error {
+		_, err := ChangedPages(bytes.NewReader(blocks), RedoFormat, blockLSN, blockLSN+12, end, RedoParseOptions{}, RedoChangeHandler{})
+		return err
+	}
+	if err := walk(blocks); err != nil {
+		t.Fatalf("walk: %v", err)
+	}
+	// The first group ends 105 bytes into the second block's records, at offset 117.
+	second := blocks[RedoBlockSize : 2*RedoBlockSize]
+	for _, frg := range []uint16{0, 116, 120} {
+		be.PutUint16(second[6:], frg)
+		SetRedoBlockChecksum(second)
+		if err := walk(blocks); !errors.Is(err, ErrRedoMalformed) || !strings.Contains(err.Error(), fmt.Sprintf("first_rec_group %d, not 117", frg)) {
+			t.Errorf("first_rec_group %d: %v, want a mismatch", frg, err)
 		}
 	}
 }
