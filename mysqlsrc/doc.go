@@ -70,4 +70,28 @@
 //   - reading performance_schema.error_log needs SELECT on it (error 1142 without);
 //   - rows updated while redo logging was off and committed before it was switched back on
 //     are all in a full copy taken after (the page-tracking incremental would have held none).
+//   - MySQL 9.7.4 writes redo format 6 (the header's format field, Log_format::VERSION_8_0_30),
+//     creator "MySQL 9.7.4"; its page records use the 8.0.30+ type numbers (67..76 for the index
+//     records) with index log version 1, never the _8027 types. TestRedoParserRealServer's
+//     workload (DDL of every kind, compressed, redundant and spatial tables, BLOBs, a general
+//     tablespace, CREATE UNDO TABLESPACE and its truncation) wrote 2.9 MB in ~5,900 groups:
+//     MLOG_4BYTES 281,641 (~276,500 of them from CREATE UNDO TABLESPACE and its truncation,
+//     which set every undo slot of the rollback segments), REC_INSERT 3,216, 2BYTES 4,895, 8BYTES 2,059, REC_DELETE 1,425,
+//     MULTI_REC_END 1,312, UNDO_INSERT 1,328, 1BYTE 723, REC_SEC_DELETE_MARK 381,
+//     INIT_FILE_PAGE2 364, TABLE_DYNAMIC_META 251 (AUTO_INCREMENT), REC_CLUST_DELETE_MARK 239,
+//     REC_UPDATE_IN_PLACE 160, WRITE_STRING 90, ZIP_WRITE_HEADER 49, UNDO_INIT 49,
+//     UNDO_HDR_CREATE 57, UNDO_HDR_REUSE 57, ZIP_PAGE_COMPRESS 40, COMP_PAGE_CREATE 16,
+//     FILE_EXTEND 14, IBUF_BITMAP_INIT 8, FILE_CREATE 7, ZIP_WRITE_BLOB_PTR 7,
+//     COMP_PAGE_CREATE_SDI 4, PAGE_REORGANIZE 4, LIST_END_DELETE 4, FILE_DELETE 3,
+//     FILE_RENAME 2, LIST_END_COPY_CREATED 2, PAGE_CREATE 2 (redundant table), INDEX_LOAD 1
+//     (ALTER TABLE ADD INDEX), COMP_PAGE_CREATE_RTREE 1, ZIP_WRITE_NODE_PTR 1; no unknown
+//     type, no MLOG_DUMMY_RECORD, and every block's first_rec_group matched the parse;
+//   - a mini-transaction stamps every page it holds X-latched with its end LSN when it
+//     commits, changed or not: of 413 pages whose FIL_PAGE_LSN fell in that range after a clean
+//     shutdown, 336 carried the end LSN of a group that changed them and 77 (B-tree siblings,
+//     roots and page 0 of mysql.ibd around a REC_DELETE, undo log pages while purge edited the
+//     rollback segment's history list) the end LSN of a group that changed only other pages of
+//     the same tablespace. Crash recovery needs every change in the redo, so those pages
+//     differ from their previous version in FIL_PAGE_LSN and checksum only; a page-LSN scan
+//     counts them, a redo-derived page set does not.
 package mysqlsrc
