@@ -89,7 +89,9 @@
 //     keep a version 3 record ("lCC") at 10390 on page 0; every other written page is type 15
 //     (original type at 28), or 16 for COMPRESSION='zlib' tables, whose encrypted region ends
 //     at 38 + the compressed size (the rest of the page stays zero: nothing is padded to a block).
-//     Decrypted, they pass the ordinary crc32 checks; ENCRYPTION='Y' with COMPRESSION works;
+//     Decrypted, they pass the ordinary crc32 checks; ENCRYPTION='Y' with COMPRESSION works.
+//     ROW_FORMAT=COMPRESSED KEY_BLOCK_SIZE=8 with ENCRYPTION='Y': flags 0x6029, the record at
+//     5270 of the 8 KiB page 0, 8 KiB pages of type 15 that check as zip pages once decrypted;
 //   - CBC with each tablespace's fixed IV: a page rewritten with the same bytes up to some
 //     offset keeps the same ciphertext up to there (a root page rewritten at a new LSN differed
 //     only in its checksum, LSN and last 16 bytes), so torn-read checks run on the decrypted page;

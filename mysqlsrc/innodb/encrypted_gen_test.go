@@ -29,6 +29,8 @@ import (
 //	enc-index-v2.page     the same page after an UPDATE rewrote it, at a later LSN
 //	zlib-page0.page       page 0 of an ENCRYPTION='Y' COMPRESSION='zlib' table (after rotation)
 //	zlib-index.page       its first B-tree page (FIL_PAGE_COMPRESSED_AND_ENCRYPTED)
+//	zip8-page0.page       page 0 (8 KiB) of an ENCRYPTION='Y' ROW_FORMAT=COMPRESSED KEY_BLOCK_SIZE=8 table
+//	zip8-index.page       its first B-tree page (8 KiB, FIL_PAGE_ENCRYPTED)
 //	undo-page0.page       page 0 of undo_001 (innodb_undo_log_encrypt=ON, after shutdown)
 //	undo-data.page        the first encrypted undo log page (FIL_PAGE_UNDO_LOG) of undo_001
 //	redo.head             the first 2048 bytes of the newest redo file (after shutdown)
@@ -66,6 +68,17 @@ func TestGenerateEncryptedPages(t *testing.T) {
 	write("zlib-page0.page", zlib[:16384])
 	zi := firstTypedPage(t, zlib, 16, 17855)
 	write("zlib-index.page", zlib[zi*16384:(zi+1)*16384])
+
+	s.MustExec("CREATE TABLE pg.zip8 (id INT PRIMARY KEY, v VARCHAR(200)) ENCRYPTION='Y' ROW_FORMAT=COMPRESSED KEY_BLOCK_SIZE=8")
+	s.MustExec("INSERT INTO pg.zip8" + fill)
+	zip8 := exported(t, s, "pg.zip8", filepath.Join(s.DataDir, "pg", "zip8.ibd"))
+	write("zip8-page0.page", zip8[:8192])
+	for n := 1; (n+1)*8192 <= len(zip8); n++ {
+		if p := zip8[n*8192 : (n+1)*8192]; innodb.PageType(p) == 15 && binary.BigEndian.Uint16(p[28:]) == 17855 {
+			write("zip8-index.page", p)
+			break
+		}
+	}
 
 	s.Stop()
 	undo, err := os.ReadFile(filepath.Join(s.DataDir, "undo_001"))

@@ -61,14 +61,19 @@ func page0Key(t *testing.T, name string) (EncryptionInfo, TablespaceKey) {
 // 10390 naming a master key the keyring holds; the rotation re-sealed the same tablespace key
 // under master key 2.
 func TestEncryptedPage0(t *testing.T) {
-	want := map[string]uint32{"enc-page0-key1.page": 1, "enc-page0-key2.page": 2, "zlib-page0.page": 2, "undo-page0.page": 2}
+	want := map[string]uint32{"enc-page0-key1.page": 1, "enc-page0-key2.page": 2, "zlib-page0.page": 2, "undo-page0.page": 2, "zip8-page0.page": 2}
 	for name, id := range want {
+		zip := strings.HasPrefix(name, "zip8")
 		p := readEncrypted(t, name)
 		p0, err := ParsePage0(p)
 		if err != nil || !p0.Flags.Encrypted() {
 			t.Fatalf("%s: flags 0x%x (%v), want the encryption bit", name, uint32(p0.Flags), err)
 		}
-		if off := EncryptionInfoOffset(p0.Flags); off != 10390 || !bytes.Equal(p[off:off+3], []byte("lCC")) {
+		wantOff := 10390
+		if zip {
+			wantOff = 5270
+		}
+		if off := EncryptionInfoOffset(p0.Flags); off != wantOff || !bytes.Equal(p[off:off+3], []byte("lCC")) {
 			t.Fatalf("%s: encryption information offset %d holds %q", name, off, p[off:off+3])
 		}
 		info, _ := page0Key(t, name)
@@ -76,7 +81,7 @@ func TestEncryptedPage0(t *testing.T) {
 			t.Fatalf("%s: %+v (name %s), want version 3, master key %d", name, info, info.MasterKeyName(), id)
 		}
 		// Page 0 itself is never encrypted and validates as it is.
-		if kind, err := PageChecksumKind(p, false); err != nil || kind != ChecksumCRC32 {
+		if kind, err := PageChecksumKind(p, zip); err != nil || kind != ChecksumCRC32 {
 			t.Fatalf("%s: %v %v", name, kind, err)
 		}
 	}
@@ -111,11 +116,13 @@ func TestEncryptedPagesValidate(t *testing.T) {
 	for _, tc := range []struct {
 		page0, page         string
 		stored, decryptedTo uint16
+		zip                 bool
 	}{
-		{"enc-page0-key1.page", "enc-index-v1.page", 15, 17855},
-		{"enc-page0-key2.page", "enc-index-v2.page", 15, 17855},
-		{"zlib-page0.page", "zlib-index.page", 16, pageTypeCompressed},
-		{"undo-page0.page", "undo-data.page", 15, 2},
+		{"enc-page0-key1.page", "enc-index-v1.page", 15, 17855, false},
+		{"enc-page0-key2.page", "enc-index-v2.page", 15, 17855, false},
+		{"zlib-page0.page", "zlib-index.page", 16, pageTypeCompressed, false},
+		{"undo-page0.page", "undo-data.page", 15, 2, false},
+		{"zip8-page0.page", "zip8-index.page", 15, 17855, true},
 	} {
 		t.Run(tc.page, func(t *testing.T) {
 			_, k := page0Key(t, tc.page0)
@@ -123,7 +130,7 @@ func TestEncryptedPagesValidate(t *testing.T) {
 			if PageType(p) != tc.stored {
 				t.Fatalf("stored type %d, want %d", PageType(p), tc.stored)
 			}
-			if err := ValidatePage(p, false); !errors.Is(err, ErrEncryptedPage) {
+			if err := ValidatePage(p, tc.zip); !errors.Is(err, ErrEncryptedPage) {
 				t.Fatalf("without the key: %v", err)
 			}
 			plain, err := DecryptPage(p, &k)
@@ -133,7 +140,7 @@ func TestEncryptedPagesValidate(t *testing.T) {
 			if PageType(plain) != tc.decryptedTo || !bytes.Equal(plain[:filPageType], p[:filPageType]) {
 				t.Fatalf("decrypted type %d (want %d), or the header changed", PageType(plain), tc.decryptedTo)
 			}
-			if kind, err := EncryptedPageChecksumKind(p, false, &k); err != nil || kind != ChecksumCRC32 {
+			if kind, err := EncryptedPageChecksumKind(p, tc.zip, &k); err != nil || kind != ChecksumCRC32 {
 				t.Fatalf("with the key: %v %v", kind, err)
 			}
 			if !bytes.Equal(p, readEncrypted(t, tc.page)) {
@@ -265,8 +272,8 @@ func TestRedoBlocksDecrypt(t *testing.T) {
 	}
 }
 
-// TestEncryptionInfoOffset: 10390 for 16 KiB pages is measured (testdata); the others follow the
-// descriptor array formula.
+// TestEncryptionInfoOffset: 10390 for 16 KiB pages and 5270 for KEY_BLOCK_SIZE=8 are measured
+// (testdata); the others follow the descriptor array formula.
 func TestEncryptionInfoOffset(t *testing.T) {
 	for flags, want := range map[FSPFlags]int{
 		0x4021:        10390, // 16 KiB

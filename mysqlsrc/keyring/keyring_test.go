@@ -12,7 +12,7 @@ import (
 // encrypted the pages in ../innodb/testdata/encrypted (master keys 1 and 2, binlog key 1).
 var realDataFile = filepath.Join("..", "innodb", "testdata", "encrypted", "keyring.json")
 
-const realUUID = "f320edb4-f04f-11f1-b0f7-02fc00000001"
+const realUUID = "84248c6a-f050-11f1-9384-02fc00000001"
 
 func TestLoadRealDataFile(t *testing.T) {
 	k, err := Load(realDataFile)
