@@ -94,4 +94,35 @@
 //     the same tablespace. Crash recovery needs every change in the redo, so those pages
 //     differ from their previous version in FIL_PAGE_LSN and checksum only; a page-LSN scan
 //     counts them, a redo-derived page set does not.
+//   - component_keyring_file.so ships in the provisioned prefix's plugin dir. mysqld (also
+//     under --initialize) opens its global manifest at argv[0] + ".my" without resolving links:
+//     through the prefix's loader that is the mysqld path given to the loader, so a symlink to
+//     mysqld in a private directory with its own mysqld.my (`{"components":
+//     "file://component_keyring_file"}`) loads the component for that server only; the component
+//     reads component_keyring_file.cnf (`{"path": …, "read_only": false}`) from --plugin-dir, so
+//     a private plugin dir of symlinks carries it (mysqld.WithKeyringFile, testmysql
+//     Options.Keyring). Running as root the manifest draws warning MY-013711 (not read-only)
+//     even at mode 0444; harmless;
+//   - with it, --initialize with innodb_redo_log_encrypt, innodb_undo_log_encrypt and
+//     binlog_encryption ON already writes master key INNODBKey-<server_uuid>-1 and binlog key
+//     MySQLReplicationKey_<server_uuid>_1 (plus MySQLReplicationKey_<server_uuid>, the key
+//     index, 16 bytes: 1) into the data file, JSON version "1.0", keys as upper-case hex;
+//     ALTER INSTANCE ROTATE INNODB MASTER KEY adds -2 and re-seals page 0 of every encrypted
+//     tablespace and the redo record with it (the tablespace key itself is unchanged);
+//   - encrypted file-per-table, general (FSP flags 0x6021, 0x6800) and undo (0x2000) tablespaces
+//     keep a version 3 record ("lCC") at 10390 on page 0; every other written page is type 15
+//     (original type at 28), or 16 for COMPRESSION='zlib' tables, whose encrypted region ends
+//     at 38 + the compressed size (the rest of the page stays zero: nothing is padded to a block).
+//     Decrypted, they pass the ordinary crc32 checks; ENCRYPTION='Y' with COMPRESSION works.
+//     ROW_FORMAT=COMPRESSED KEY_BLOCK_SIZE=8 with ENCRYPTION='Y': flags 0x6029, the record at
+//     5270 of the 8 KiB page 0, 8 KiB pages of type 15 that check as zip pages once decrypted;
+//   - CBC with each tablespace's fixed IV: a page rewritten with the same bytes up to some
+//     offset keeps the same ciphertext up to there (a root page rewritten at a new LSN differed
+//     only in its checksum, LSN and last 16 bytes), so torn-read checks run on the decrypted page;
+//   - with innodb_redo_log_encrypt=ON every written redo data block has bit 15 of data_len set
+//     and bytes 12..511 encrypted (its crc32c covers the plaintext with the bit clear); the redo
+//     record sits 48 bytes into the block at file offset 1024, and that block has no checksum
+//     (508..511 are zero);
+//   - an encrypted binary log starts with "\xfdbin", version 1, then the key id
+//     "MySQLReplicationKey_<server_uuid>_<n>" as a TLV; SHOW BINARY LOGS says Encrypted = Yes.
 package mysqlsrc

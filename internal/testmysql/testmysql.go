@@ -38,7 +38,18 @@ type Options struct {
 	Args []string
 	// NoComponent skips installing component_mysqlbackup.
 	NoComponent bool
+	// Keyring loads component_keyring_file with a new data file in the test's temporary
+	// directory (outside the datadir); Server.KeyringFile names it. KeyringFile instead uses
+	// that data file (a previous server's, to open a restored datadir). Either way the server
+	// runs from private copies of the manifest and plugin dir (see mysqld.WithKeyringFile),
+	// never changing the shared installation.
+	Keyring     bool
+	KeyringFile string
 }
+
+// EncryptionArgs turn on every kind of encryption a keyring allows besides tables: redo, undo
+// and binary logs. Use them with Options.Keyring.
+var EncryptionArgs = []string{"--innodb-redo-log-encrypt=ON", "--innodb-undo-log-encrypt=ON", "--binlog-encryption=ON"}
 
 // Server is a running test server.
 type Server struct {
@@ -50,8 +61,10 @@ type Server struct {
 	DSN     string
 	RootDSN string
 	Root    *sql.DB
-	args    []string
-	t       testing.TB
+	// KeyringFile is the component_keyring_file data file, when the server has a keyring.
+	KeyringFile string
+	args        []string
+	t           testing.TB
 }
 
 var (
@@ -136,10 +149,7 @@ func ServerArgs(o Options) []string {
 // clean shutdown) when the test ends.
 func Start(t testing.TB, o Options) *Server {
 	t.Helper()
-	bin, err := Binaries()
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin, keyringFile := binariesFor(t, o)
 	datadir := filepath.Join(t.TempDir(), "data")
 	opts := mysqld.Options{DataDir: datadir, RunDir: RunDir(t), Port: FreePort(t), Args: ServerArgs(o)}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -148,6 +158,7 @@ func Start(t testing.TB, o Options) *Server {
 		t.Fatal(err)
 	}
 	s := startOn(t, bin, opts)
+	s.KeyringFile = keyringFile
 	if !o.NoComponent {
 		s.MustExec("INSTALL COMPONENT 'file://component_mysqlbackup'")
 	}
@@ -163,12 +174,33 @@ func Start(t testing.TB, o Options) *Server {
 // options as Start. It waits until recovery is done and the server accepts connections.
 func StartExisting(t testing.TB, datadir string, o Options) *Server {
 	t.Helper()
+	bin, keyringFile := binariesFor(t, o)
+	opts := mysqld.Options{DataDir: datadir, RunDir: RunDir(t), Port: FreePort(t), Args: ServerArgs(o)}
+	s := startOn(t, bin, opts)
+	s.KeyringFile = keyringFile
+	return s
+}
+
+// binariesFor returns the binaries a server with options o runs from, and its keyring data
+// file ("" without a keyring).
+func binariesFor(t testing.TB, o Options) (*mysqld.Binaries, string) {
+	t.Helper()
 	bin, err := Binaries()
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := mysqld.Options{DataDir: datadir, RunDir: RunDir(t), Port: FreePort(t), Args: ServerArgs(o)}
-	return startOn(t, bin, opts)
+	if !o.Keyring && o.KeyringFile == "" {
+		return bin, ""
+	}
+	dir := t.TempDir()
+	file := o.KeyringFile
+	if file == "" {
+		file = filepath.Join(dir, "keyring.json")
+	}
+	if bin, err = bin.WithKeyringFile(filepath.Join(dir, "keyring-install"), file); err != nil {
+		t.Fatal(err)
+	}
+	return bin, file
 }
 
 func startOn(t testing.TB, bin *mysqld.Binaries, opts mysqld.Options) *Server {

@@ -11,7 +11,9 @@
 // (trailer) — adler32 from 0 for compressed pages — and the none magic 0xDEADBEEF. Under none
 // only the LSN copy in the trailer guards against torn reads, and a ROW_FORMAT=COMPRESSED page
 // stamped none carries nothing checkable at all. Pages of transparent page compression
-// (FIL_PAGE_COMPRESSED, pagecomp.go) are decompressed and then checked.
+// (FIL_PAGE_COMPRESSED, pagecomp.go) are decompressed and then checked. Pages and redo blocks
+// of encrypted tablespaces and redo logs are checked after decryption with the tablespace key,
+// which page 0 (or the redo file) keeps sealed with a keyring master key (encryption.go).
 //
 // # Data pages
 //
@@ -86,7 +88,9 @@
 //	1536         checkpoint slot 2
 //	2048...      data blocks
 //
-// Every one of these blocks carries crc32c of its first 508 bytes in its last 4 bytes.
+// Every one of these blocks but the encryption one carries crc32c of its first 508 bytes in its
+// last 4 bytes; the encryption block keeps its record 48 bytes in, guarded by the record's own
+// crc32c (encryption.go).
 //
 // The file header:
 //
