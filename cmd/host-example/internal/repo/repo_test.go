@@ -485,6 +485,9 @@ func TestFind(t *testing.T) {
 	}
 }
 
+// The stream's rules are the kernel's (cli's TestStoreRefusesForgedStreams); the writer
+// refuses only what it cannot map, so that a record it is handed by mistake is an error and
+// not a panic.
 func TestAppendRefusesUnmappableStreams(t *testing.T) {
 	tests := []struct {
 		name string
@@ -492,14 +495,7 @@ func TestAppendRefusesUnmappableStreams(t *testing.T) {
 		want string
 	}{
 		{"pages of an unannounced file", []*shared.Record{{Pages: &shared.PageBatch{FileIndex: 4, Data: make([]byte, 1024)}}}, "no tablespace record announced"},
-		{"partial page", []*shared.Record{
-			{Tablespace: &shared.Tablespace{FileIndex: 0, Path: "ibdata1", PageSize: 1024}},
-			{Pages: &shared.PageBatch{FileIndex: 0, Data: make([]byte, 1000)}},
-		}, "not a whole number"},
-		{"path change", []*shared.Record{
-			{Tablespace: &shared.Tablespace{FileIndex: 0, Path: "ibdata1", PageSize: 1024}},
-			{Tablespace: &shared.Tablespace{FileIndex: 0, Path: "ibdata2", PageSize: 1024}},
-		}, "changes path"},
+		{"tablespace without page size", []*shared.Record{{Tablespace: &shared.Tablespace{FileIndex: 0, Path: "ibdata1"}}}, "page size 0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
