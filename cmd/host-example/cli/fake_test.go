@@ -38,12 +38,20 @@ type fakeSource struct {
 	restoreLimit int
 	result       *shared.RestoreResult
 
+	// noPageCheck makes CheckPages decline (ErrUnsupported); pagesChecked counts the pages
+	// it checked.
+	noPageCheck  bool
+	pagesChecked int
+
 	gotConfig  shared.Config
 	restoreReq *shared.RestoreRequest
 	restored   [][]byte // encodings of the records Restore received
 }
 
-var _ shared.Source = (*fakeSource)(nil)
+var (
+	_ shared.Source      = (*fakeSource)(nil)
+	_ shared.PageChecker = (*fakeSource)(nil)
+)
 
 // state returns what the fake was given: the last backup's config, the last restore's
 // request and records.
@@ -89,6 +97,27 @@ func (f *fakeSource) Backup(ctx context.Context, req *shared.BackupRequest) (sha
 		return &fakeStream{ctx: ctx, f: f, recs: recs}, nil
 	}
 	return &fakeStream{ctx: ctx, f: f, recs: f.records}, nil
+}
+
+// CheckPages is the fake's page check: a page that starts with "bad page" fails.
+func (f *fakeSource) CheckPages(_ context.Context, req *shared.CheckPagesRequest) (*shared.CheckPagesResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.noPageCheck {
+		return nil, fmt.Errorf("%w: the fake checks no pages", shared.ErrUnsupported)
+	}
+	if err := req.Validate(); err != nil {
+		return nil, err
+	}
+	res := &shared.CheckPagesResult{}
+	size := int(req.PageSize)
+	for i := 0; i*size < len(req.Pages); i++ {
+		f.pagesChecked++
+		if bytes.HasPrefix(req.Pages[i*size:], []byte("bad page")) {
+			res.Failures = append(res.Failures, shared.PageFailure{Index: uint32(i), Reason: "fake: a bad page"})
+		}
+	}
+	return res, nil
 }
 
 func (f *fakeSource) Purge(_ context.Context, req *shared.PurgeRequest) (*shared.PurgeResult, error) {

@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pagetrack/pagetrack/mysqlsrc/innodb"
 	"github.com/pagetrack/pagetrack/shared"
 )
 
@@ -110,20 +109,14 @@ func (m *datadirModel) resize(path string, n int) {
 	f.versions = f.versions[:n]
 }
 
-// pageContent is a page that passes InnoDB's page check (innodb.ValidatePage): its content
-// names the file, space, page and version; version 0 is a page of zeros.
+// pageContent is a page that passes the fake's page check: its content names the file,
+// space, page and version; version 0 is a page of zeros.
 func pageContent(path string, space, page, version, size uint32, zip bool) []byte {
 	if version == 0 {
 		return make([]byte, size)
 	}
 	unit := []byte(fmt.Sprintf("%s#%d p%d v%d|", path, space, page, version))
-	p := bytes.Repeat(unit, int(size)/len(unit)+1)[:size]
-	if zip {
-		innodb.SetZipPageChecksum(p)
-	} else {
-		innodb.SetPageChecksum(p)
-	}
-	return p
+	return bytes.Repeat(unit, int(size)/len(unit)+1)[:size]
 }
 
 func (s *modelState) lookup(path string) *modelFileState {
