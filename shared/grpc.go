@@ -425,6 +425,10 @@ func (s *gRPCServer) Backup(req *sourcev1.BackupRequest, stream grpc.ServerStrea
 		if err != nil {
 			return toStatus(err, s.secrets(ctx, cfg)...)
 		}
+		if r == nil || r.Kind() == RecordInvalid {
+			// Not encodable: refused here with the error the host's stream kernel gives.
+			return toStatus(&StreamError{Index: uint64(n), Kind: RecordInvalid, Rule: ruleOneField})
+		}
 		msg, err := recordToProto(r)
 		if err != nil {
 			return status.Errorf(codes.Internal, "backup record %d: %v", n, err)

@@ -38,7 +38,8 @@ func TestFakeStreamsPassTheKernel(t *testing.T) {
 }
 
 // Every stream of the shared forged corpus is refused by the host's store path, backup into
-// the repository and backup --stdout, with the kernel's own error; nothing is recorded (no
+// the repository and backup --stdout, in process and through the plugin's gRPC adapters,
+// with the kernel's own error; nothing is recorded (no
 // snapshot file, no state-file entry) and the exit code is 1. The memory the refused backup
 // allocates follows what arrived: a SizePages of 2^32-1 sized per claimed page would need
 // gigabytes.
@@ -47,7 +48,11 @@ func TestStoreRefusesForgedStreams(t *testing.T) {
 	if _, no := streamtest.Applicable(recs); len(no) > 0 {
 		t.Fatalf("the stream does not exercise %v", no)
 	}
-	h := newStdioHarness(t, false)
+	forBoth(t, func(t *testing.T, viaGRPC bool) { storeRefusesForgedStreams(t, viaGRPC, recs) })
+}
+
+func storeRefusesForgedStreams(t *testing.T, viaGRPC bool, recs []*shared.Record) {
+	h := newStdioHarness(t, viaGRPC)
 	for _, c := range streamtest.Cases() {
 		t.Run(c.Name, func(t *testing.T) {
 			forged, want, _ := c.Forge(recs)
