@@ -9,8 +9,9 @@ import (
 )
 
 // PageMap says what one stream holds of each InnoDB file: its files and the pages of each. A
-// StreamWriter builds it as records arrive (the backup checks the kind of backup with it);
-// Repository.PageMap builds it from a stored record list.
+// StreamWriter builds it as records arrive; Repository.PageMap builds it from a stored record
+// list. Its size follows the pages that arrived (ranges in a pagemap.PageSet), never a
+// Tablespace's claimed SizePages.
 type PageMap struct {
 	// Files are the stream's files in the order their first Tablespace record came, each
 	// as its last Tablespace record describes it.
