@@ -50,6 +50,10 @@ const (
 // value here, with its codec, for as long as stored streams of it may exist.
 var readableFormats = []uint32{1}
 
+// ruleOneField is the rule a record with no or several fields breaks; the gRPC server, which
+// cannot encode such a record, reports it with the same words.
+const ruleOneField = "a record has exactly one field set; this one has none or several"
+
 // reservedPaths are datadir paths a restore writes itself; a stream may not name them.
 var reservedPaths = []string{"#innodb_redo"}
 
@@ -178,7 +182,7 @@ func CheckStream(s RecordStream) (*StreamSummary, error) {
 func (c *StreamChecker) check(r *Record, kind RecordKind) string {
 	switch {
 	case kind == RecordInvalid:
-		return "a record has exactly one field set; this one has none or several"
+		return ruleOneField
 	case c.trailer != nil:
 		return "the record follows the Trailer; nothing may follow it"
 	case c.header == nil && kind != RecordHeader && kind != RecordProgress:

@@ -9,6 +9,11 @@
 // and io.EOF ends every RecordStream. Protobuf types never leave this package's adapters; the
 // wire form lives in shared/proto and is regenerated with `make proto`.
 //
+// Optional capabilities are interfaces of their own, found by a type assertion on the Source:
+// PageChecker (check stored pages as the database does on read). The gRPC client always has
+// them and returns ErrUnsupported when the plugin does not serve one (gRPC Unimplemented), so
+// a host goes on without it and says what it did not check.
+//
 // A plugin's main serves an implementation:
 //
 //	shared.Serve(impl, logger)

@@ -7,7 +7,7 @@ import (
 
 // Error kinds that cross the plugin boundary. The gRPC adapters carry them as status codes
 // (InvalidArgument, FailedPrecondition, DataLoss for ErrNoTrailer and ErrBadStream,
-// Unavailable) and restore them on the host side, so errors.Is works the same in process and
+// Unimplemented for ErrUnsupported, Unavailable) and restore them on the host side, so errors.Is works the same in process and
 // out of process.
 var (
 	// ErrInvalidConfig: the configuration or request is wrong; fix it and retry.

@@ -65,6 +65,8 @@ func toStatus(err error, secrets ...string) error {
 		code = codes.FailedPrecondition
 	case errors.Is(err, ErrNoTrailer), errors.Is(err, ErrBadStream):
 		code = codes.DataLoss
+	case errors.Is(err, ErrUnsupported):
+		code = codes.Unimplemented
 	case errors.Is(err, context.Canceled):
 		code = codes.Canceled
 	case errors.Is(err, context.DeadlineExceeded):
@@ -86,6 +88,8 @@ func (c *gRPCClient) fromStatus(ctx context.Context, err error) error {
 		return &KindError{Kind: ErrInvalidConfig, Msg: msg}
 	case codes.FailedPrecondition:
 		return &KindError{Kind: ErrPrecondition, Msg: msg}
+	case codes.Unimplemented:
+		return &KindError{Kind: ErrUnsupported, Msg: msg}
 	case codes.DataLoss:
 		// Both kinds travel as DataLoss; a StreamError's text starts with ErrBadStream's.
 		if strings.HasPrefix(msg, ErrBadStream.Error()+":") {
@@ -137,7 +141,10 @@ type gRPCClient struct {
 	doneCtx context.Context
 }
 
-var _ Source = (*gRPCClient)(nil)
+var (
+	_ Source      = (*gRPCClient)(nil)
+	_ PageChecker = (*gRPCClient)(nil)
+)
 
 // callContext derives the context of one call: ctx, also cancelled when the plugin exits.
 // release must be called when the call is over.
@@ -191,6 +198,32 @@ func (c *gRPCClient) Purge(ctx context.Context, req *PurgeRequest) (*PurgeResult
 		return nil, c.fromStatus(ctx, err)
 	}
 	return &PurgeResult{PurgedUpTo: resp.GetPurgedUpTo(), Message: resp.GetMessage()}, nil
+}
+
+// CheckPages asks the plugin to check pages. A plugin without the capability answers
+// Unimplemented, which comes back as ErrUnsupported.
+func (c *gRPCClient) CheckPages(ctx context.Context, req *CheckPagesRequest) (*CheckPagesResult, error) {
+	if req == nil {
+		return nil, InvalidConfig("CheckPages needs a CheckPagesRequest, got nil")
+	}
+	if err := req.Validate(); err != nil {
+		return nil, err
+	}
+	cctx, release := c.callContext(ctx)
+	defer release()
+	resp, err := c.client.CheckPages(cctx, &sourcev1.CheckPagesRequest{PageSize: req.PageSize, Compressed: req.Compressed, Pages: req.Pages})
+	if err != nil {
+		return nil, c.fromStatus(ctx, err)
+	}
+	pages := uint32(len(req.Pages) / int(req.PageSize))
+	res := &CheckPagesResult{}
+	for _, f := range resp.GetFailures() {
+		if f.GetIndex() >= pages {
+			return nil, fmt.Errorf("the plugin reports page %d of a batch of %d pages as failed", f.GetIndex(), pages)
+		}
+		res.Failures = append(res.Failures, PageFailure{Index: f.GetIndex(), Reason: f.GetReason()})
+	}
+	return res, nil
 }
 
 // Backup starts the call and waits for its first record, so that errors the source reports
@@ -344,6 +377,28 @@ func (s *gRPCServer) Purge(ctx context.Context, req *sourcev1.PurgeRequest) (*so
 	return &sourcev1.PurgeResult{PurgedUpTo: res.PurgedUpTo, Message: res.Message}, nil
 }
 
+// CheckPages serves the optional PageChecker capability: Unimplemented when the
+// implementation lacks it.
+func (s *gRPCServer) CheckPages(ctx context.Context, req *sourcev1.CheckPagesRequest) (*sourcev1.CheckPagesResult, error) {
+	pc, ok := s.impl.(PageChecker)
+	if !ok {
+		return nil, toStatus(fmt.Errorf("%w: this plugin does not check pages", ErrUnsupported))
+	}
+	r := &CheckPagesRequest{PageSize: req.GetPageSize(), Compressed: req.GetCompressed(), Pages: req.GetPages()}
+	if err := r.Validate(); err != nil {
+		return nil, toStatus(err)
+	}
+	res, err := pc.CheckPages(ctx, r)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	out := &sourcev1.CheckPagesResult{}
+	for _, f := range res.Failures {
+		out.Failures = append(out.Failures, &sourcev1.PageFailure{Index: f.Index, Reason: f.Reason})
+	}
+	return out, nil
+}
+
 // Backup sends the implementation's records until io.EOF, the first error, or the end of the
 // call (the host cancelled or went away).
 func (s *gRPCServer) Backup(req *sourcev1.BackupRequest, stream grpc.ServerStreamingServer[sourcev1.Record]) error {
@@ -369,6 +424,10 @@ func (s *gRPCServer) Backup(req *sourcev1.BackupRequest, stream grpc.ServerStrea
 		}
 		if err != nil {
 			return toStatus(err, s.secrets(ctx, cfg)...)
+		}
+		if r == nil || r.Kind() == RecordInvalid {
+			// Not encodable: refused here with the error the host's stream kernel gives.
+			return toStatus(&StreamError{Index: uint64(n), Kind: RecordInvalid, Rule: ruleOneField})
 		}
 		msg, err := recordToProto(r)
 		if err != nil {

@@ -44,7 +44,9 @@ type checkReport struct {
 			Pages []uint64 `json:"pages"`
 		} `json:"problems"`
 	} `json:"damaged"`
-	Unaffected []string `json:"unaffected"`
+	Unaffected   []string `json:"unaffected"`
+	PagesChecked uint64   `json:"pages_checked"`
+	NotChecked   string   `json:"pages_not_checked"`
 }
 
 func (h *host) check(t *testing.T, readData bool) (checkReport, int) {
@@ -57,6 +59,10 @@ func (h *host) check(t *testing.T, readData bool) (checkReport, int) {
 	var rep checkReport
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("check --json (exit %d): %v\n%s\n%s", code, err, out, errs)
+	}
+	// The real plugin checks every stored page (shared.PageChecker).
+	if readData && (rep.PagesChecked == 0 || rep.NotChecked != "") {
+		t.Errorf("check --read-data: %d pages checked by the plugin; not checked: %q", rep.PagesChecked, rep.NotChecked)
 	}
 	return rep, code
 }

@@ -661,6 +661,162 @@ func (x *PurgeResult) GetMessage() string {
 	return ""
 }
 
+type CheckPagesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PageSize      uint32                 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	Compressed    bool                   `protobuf:"varint,2,opt,name=compressed,proto3" json:"compressed,omitempty"`
+	Pages         []byte                 `protobuf:"bytes,3,opt,name=pages,proto3" json:"pages,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckPagesRequest) Reset() {
+	*x = CheckPagesRequest{}
+	mi := &file_source_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckPagesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckPagesRequest) ProtoMessage() {}
+
+func (x *CheckPagesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_source_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckPagesRequest.ProtoReflect.Descriptor instead.
+func (*CheckPagesRequest) Descriptor() ([]byte, []int) {
+	return file_source_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *CheckPagesRequest) GetPageSize() uint32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *CheckPagesRequest) GetCompressed() bool {
+	if x != nil {
+		return x.Compressed
+	}
+	return false
+}
+
+func (x *CheckPagesRequest) GetPages() []byte {
+	if x != nil {
+		return x.Pages
+	}
+	return nil
+}
+
+type CheckPagesResult struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Failures      []*PageFailure         `protobuf:"bytes,1,rep,name=failures,proto3" json:"failures,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckPagesResult) Reset() {
+	*x = CheckPagesResult{}
+	mi := &file_source_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckPagesResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckPagesResult) ProtoMessage() {}
+
+func (x *CheckPagesResult) ProtoReflect() protoreflect.Message {
+	mi := &file_source_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckPagesResult.ProtoReflect.Descriptor instead.
+func (*CheckPagesResult) Descriptor() ([]byte, []int) {
+	return file_source_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *CheckPagesResult) GetFailures() []*PageFailure {
+	if x != nil {
+		return x.Failures
+	}
+	return nil
+}
+
+type PageFailure struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Index         uint32                 `protobuf:"varint,1,opt,name=index,proto3" json:"index,omitempty"`
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PageFailure) Reset() {
+	*x = PageFailure{}
+	mi := &file_source_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PageFailure) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PageFailure) ProtoMessage() {}
+
+func (x *PageFailure) ProtoReflect() protoreflect.Message {
+	mi := &file_source_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PageFailure.ProtoReflect.Descriptor instead.
+func (*PageFailure) Descriptor() ([]byte, []int) {
+	return file_source_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *PageFailure) GetIndex() uint32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *PageFailure) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 type RestoreRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	TargetDir     string                 `protobuf:"bytes,1,opt,name=target_dir,json=targetDir,proto3" json:"target_dir,omitempty"`
@@ -671,7 +827,7 @@ type RestoreRequest struct {
 
 func (x *RestoreRequest) Reset() {
 	*x = RestoreRequest{}
-	mi := &file_source_proto_msgTypes[11]
+	mi := &file_source_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -683,7 +839,7 @@ func (x *RestoreRequest) String() string {
 func (*RestoreRequest) ProtoMessage() {}
 
 func (x *RestoreRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[11]
+	mi := &file_source_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -696,7 +852,7 @@ func (x *RestoreRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreRequest.ProtoReflect.Descriptor instead.
 func (*RestoreRequest) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{11}
+	return file_source_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *RestoreRequest) GetTargetDir() string {
@@ -726,7 +882,7 @@ type RestoreMessage struct {
 
 func (x *RestoreMessage) Reset() {
 	*x = RestoreMessage{}
-	mi := &file_source_proto_msgTypes[12]
+	mi := &file_source_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -738,7 +894,7 @@ func (x *RestoreMessage) String() string {
 func (*RestoreMessage) ProtoMessage() {}
 
 func (x *RestoreMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[12]
+	mi := &file_source_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -751,7 +907,7 @@ func (x *RestoreMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreMessage.ProtoReflect.Descriptor instead.
 func (*RestoreMessage) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{12}
+	return file_source_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RestoreMessage) GetMessage() isRestoreMessage_Message {
@@ -811,7 +967,7 @@ type RestoreResult struct {
 
 func (x *RestoreResult) Reset() {
 	*x = RestoreResult{}
-	mi := &file_source_proto_msgTypes[13]
+	mi := &file_source_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -823,7 +979,7 @@ func (x *RestoreResult) String() string {
 func (*RestoreResult) ProtoMessage() {}
 
 func (x *RestoreResult) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[13]
+	mi := &file_source_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -836,7 +992,7 @@ func (x *RestoreResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreResult.ProtoReflect.Descriptor instead.
 func (*RestoreResult) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{13}
+	return file_source_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RestoreResult) GetFiles() int64 {
@@ -901,7 +1057,7 @@ type Record struct {
 
 func (x *Record) Reset() {
 	*x = Record{}
-	mi := &file_source_proto_msgTypes[14]
+	mi := &file_source_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -913,7 +1069,7 @@ func (x *Record) String() string {
 func (*Record) ProtoMessage() {}
 
 func (x *Record) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[14]
+	mi := &file_source_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -926,7 +1082,7 @@ func (x *Record) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Record.ProtoReflect.Descriptor instead.
 func (*Record) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{14}
+	return file_source_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Record) GetRecord() isRecord_Record {
@@ -1078,7 +1234,7 @@ type Header struct {
 
 func (x *Header) Reset() {
 	*x = Header{}
-	mi := &file_source_proto_msgTypes[15]
+	mi := &file_source_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1090,7 +1246,7 @@ func (x *Header) String() string {
 func (*Header) ProtoMessage() {}
 
 func (x *Header) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[15]
+	mi := &file_source_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1103,7 +1259,7 @@ func (x *Header) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Header.ProtoReflect.Descriptor instead.
 func (*Header) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{15}
+	return file_source_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Header) GetStreamFormat() uint32 {
@@ -1185,7 +1341,7 @@ type Tablespace struct {
 
 func (x *Tablespace) Reset() {
 	*x = Tablespace{}
-	mi := &file_source_proto_msgTypes[16]
+	mi := &file_source_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1197,7 +1353,7 @@ func (x *Tablespace) String() string {
 func (*Tablespace) ProtoMessage() {}
 
 func (x *Tablespace) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[16]
+	mi := &file_source_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1210,7 +1366,7 @@ func (x *Tablespace) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tablespace.ProtoReflect.Descriptor instead.
 func (*Tablespace) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{16}
+	return file_source_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Tablespace) GetFileIndex() uint32 {
@@ -1280,7 +1436,7 @@ type PageBatch struct {
 
 func (x *PageBatch) Reset() {
 	*x = PageBatch{}
-	mi := &file_source_proto_msgTypes[17]
+	mi := &file_source_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1292,7 +1448,7 @@ func (x *PageBatch) String() string {
 func (*PageBatch) ProtoMessage() {}
 
 func (x *PageBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[17]
+	mi := &file_source_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1305,7 +1461,7 @@ func (x *PageBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PageBatch.ProtoReflect.Descriptor instead.
 func (*PageBatch) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{17}
+	return file_source_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *PageBatch) GetFileIndex() uint32 {
@@ -1339,7 +1495,7 @@ type RedoSegment struct {
 
 func (x *RedoSegment) Reset() {
 	*x = RedoSegment{}
-	mi := &file_source_proto_msgTypes[18]
+	mi := &file_source_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1351,7 +1507,7 @@ func (x *RedoSegment) String() string {
 func (*RedoSegment) ProtoMessage() {}
 
 func (x *RedoSegment) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[18]
+	mi := &file_source_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1364,7 +1520,7 @@ func (x *RedoSegment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RedoSegment.ProtoReflect.Descriptor instead.
 func (*RedoSegment) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{18}
+	return file_source_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RedoSegment) GetStartLsn() uint64 {
@@ -1392,7 +1548,7 @@ type BinlogChunk struct {
 
 func (x *BinlogChunk) Reset() {
 	*x = BinlogChunk{}
-	mi := &file_source_proto_msgTypes[19]
+	mi := &file_source_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1404,7 +1560,7 @@ func (x *BinlogChunk) String() string {
 func (*BinlogChunk) ProtoMessage() {}
 
 func (x *BinlogChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[19]
+	mi := &file_source_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1417,7 +1573,7 @@ func (x *BinlogChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BinlogChunk.ProtoReflect.Descriptor instead.
 func (*BinlogChunk) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{19}
+	return file_source_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *BinlogChunk) GetName() string {
@@ -1452,7 +1608,7 @@ type FileChunk struct {
 
 func (x *FileChunk) Reset() {
 	*x = FileChunk{}
-	mi := &file_source_proto_msgTypes[20]
+	mi := &file_source_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1464,7 +1620,7 @@ func (x *FileChunk) String() string {
 func (*FileChunk) ProtoMessage() {}
 
 func (x *FileChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[20]
+	mi := &file_source_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1477,7 +1633,7 @@ func (x *FileChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileChunk.ProtoReflect.Descriptor instead.
 func (*FileChunk) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{20}
+	return file_source_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *FileChunk) GetPath() string {
@@ -1514,7 +1670,7 @@ type Progress struct {
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_source_proto_msgTypes[21]
+	mi := &file_source_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1526,7 +1682,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[21]
+	mi := &file_source_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1539,7 +1695,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{21}
+	return file_source_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Progress) GetPhase() string {
@@ -1610,7 +1766,7 @@ type Trailer struct {
 
 func (x *Trailer) Reset() {
 	*x = Trailer{}
-	mi := &file_source_proto_msgTypes[22]
+	mi := &file_source_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1622,7 +1778,7 @@ func (x *Trailer) String() string {
 func (*Trailer) ProtoMessage() {}
 
 func (x *Trailer) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[22]
+	mi := &file_source_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1635,7 +1791,7 @@ func (x *Trailer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Trailer.ProtoReflect.Descriptor instead.
 func (*Trailer) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{22}
+	return file_source_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *Trailer) GetEndLsn() uint64 {
@@ -1847,7 +2003,18 @@ const file_source_proto_rawDesc = "" +
 	"\vPurgeResult\x12 \n" +
 	"\fpurged_up_to\x18\x01 \x01(\x04R\n" +
 	"purgedUpTo\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"G\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"f\n" +
+	"\x11CheckPagesRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\rR\bpageSize\x12\x1e\n" +
+	"\n" +
+	"compressed\x18\x02 \x01(\bR\n" +
+	"compressed\x12\x14\n" +
+	"\x05pages\x18\x03 \x01(\fR\x05pages\"P\n" +
+	"\x10CheckPagesResult\x12<\n" +
+	"\bfailures\x18\x01 \x03(\v2 .pagetrack.source.v1.PageFailureR\bfailures\";\n" +
+	"\vPageFailure\x12\x14\n" +
+	"\x05index\x18\x01 \x01(\rR\x05index\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"G\n" +
 	"\x0eRestoreRequest\x12\x1d\n" +
 	"\n" +
 	"target_dir\x18\x01 \x01(\tR\ttargetDir\x12\x16\n" +
@@ -1966,13 +2133,15 @@ const file_source_proto_rawDesc = "" +
 	"\x15ATTR_TYPE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10ATTR_TYPE_STRING\x10\x01\x12\x11\n" +
 	"\rATTR_TYPE_INT\x10\x02\x12\x12\n" +
-	"\x0eATTR_TYPE_BOOL\x10\x032\xb7\x03\n" +
+	"\x0eATTR_TYPE_BOOL\x10\x032\x94\x04\n" +
 	"\x06Source\x12Q\n" +
 	"\x06Schema\x12\".pagetrack.source.v1.SchemaRequest\x1a#.pagetrack.source.v1.SchemaResponse\x12i\n" +
 	"\x0eValidateConfig\x12*.pagetrack.source.v1.ValidateConfigRequest\x1a+.pagetrack.source.v1.ValidateConfigResponse\x12K\n" +
 	"\x06Backup\x12\".pagetrack.source.v1.BackupRequest\x1a\x1b.pagetrack.source.v1.Record0\x01\x12T\n" +
 	"\aRestore\x12#.pagetrack.source.v1.RestoreMessage\x1a\".pagetrack.source.v1.RestoreResult(\x01\x12L\n" +
-	"\x05Purge\x12!.pagetrack.source.v1.PurgeRequest\x1a .pagetrack.source.v1.PurgeResultB6Z4github.com/pagetrack/pagetrack/shared/proto;sourcev1b\x06proto3"
+	"\x05Purge\x12!.pagetrack.source.v1.PurgeRequest\x1a .pagetrack.source.v1.PurgeResult\x12[\n" +
+	"\n" +
+	"CheckPages\x12&.pagetrack.source.v1.CheckPagesRequest\x1a%.pagetrack.source.v1.CheckPagesResultB6Z4github.com/pagetrack/pagetrack/shared/proto;sourcev1b\x06proto3"
 
 var (
 	file_source_proto_rawDescOnce sync.Once
@@ -1987,7 +2156,7 @@ func file_source_proto_rawDescGZIP() []byte {
 }
 
 var file_source_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_source_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_source_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_source_proto_goTypes = []any{
 	(AttrType)(0),                  // 0: pagetrack.source.v1.AttrType
 	(*SchemaRequest)(nil),          // 1: pagetrack.source.v1.SchemaRequest
@@ -2001,57 +2170,63 @@ var file_source_proto_goTypes = []any{
 	(*BaseSnapshot)(nil),           // 9: pagetrack.source.v1.BaseSnapshot
 	(*PurgeRequest)(nil),           // 10: pagetrack.source.v1.PurgeRequest
 	(*PurgeResult)(nil),            // 11: pagetrack.source.v1.PurgeResult
-	(*RestoreRequest)(nil),         // 12: pagetrack.source.v1.RestoreRequest
-	(*RestoreMessage)(nil),         // 13: pagetrack.source.v1.RestoreMessage
-	(*RestoreResult)(nil),          // 14: pagetrack.source.v1.RestoreResult
-	(*Record)(nil),                 // 15: pagetrack.source.v1.Record
-	(*Header)(nil),                 // 16: pagetrack.source.v1.Header
-	(*Tablespace)(nil),             // 17: pagetrack.source.v1.Tablespace
-	(*PageBatch)(nil),              // 18: pagetrack.source.v1.PageBatch
-	(*RedoSegment)(nil),            // 19: pagetrack.source.v1.RedoSegment
-	(*BinlogChunk)(nil),            // 20: pagetrack.source.v1.BinlogChunk
-	(*FileChunk)(nil),              // 21: pagetrack.source.v1.FileChunk
-	(*Progress)(nil),               // 22: pagetrack.source.v1.Progress
-	(*Trailer)(nil),                // 23: pagetrack.source.v1.Trailer
-	nil,                            // 24: pagetrack.source.v1.Config.ValuesEntry
-	(*timestamppb.Timestamp)(nil),  // 25: google.protobuf.Timestamp
+	(*CheckPagesRequest)(nil),      // 12: pagetrack.source.v1.CheckPagesRequest
+	(*CheckPagesResult)(nil),       // 13: pagetrack.source.v1.CheckPagesResult
+	(*PageFailure)(nil),            // 14: pagetrack.source.v1.PageFailure
+	(*RestoreRequest)(nil),         // 15: pagetrack.source.v1.RestoreRequest
+	(*RestoreMessage)(nil),         // 16: pagetrack.source.v1.RestoreMessage
+	(*RestoreResult)(nil),          // 17: pagetrack.source.v1.RestoreResult
+	(*Record)(nil),                 // 18: pagetrack.source.v1.Record
+	(*Header)(nil),                 // 19: pagetrack.source.v1.Header
+	(*Tablespace)(nil),             // 20: pagetrack.source.v1.Tablespace
+	(*PageBatch)(nil),              // 21: pagetrack.source.v1.PageBatch
+	(*RedoSegment)(nil),            // 22: pagetrack.source.v1.RedoSegment
+	(*BinlogChunk)(nil),            // 23: pagetrack.source.v1.BinlogChunk
+	(*FileChunk)(nil),              // 24: pagetrack.source.v1.FileChunk
+	(*Progress)(nil),               // 25: pagetrack.source.v1.Progress
+	(*Trailer)(nil),                // 26: pagetrack.source.v1.Trailer
+	nil,                            // 27: pagetrack.source.v1.Config.ValuesEntry
+	(*timestamppb.Timestamp)(nil),  // 28: google.protobuf.Timestamp
 }
 var file_source_proto_depIdxs = []int32{
 	3,  // 0: pagetrack.source.v1.SchemaResponse.attributes:type_name -> pagetrack.source.v1.Attribute
 	0,  // 1: pagetrack.source.v1.Attribute.type:type_name -> pagetrack.source.v1.AttrType
-	24, // 2: pagetrack.source.v1.Config.values:type_name -> pagetrack.source.v1.Config.ValuesEntry
+	27, // 2: pagetrack.source.v1.Config.values:type_name -> pagetrack.source.v1.Config.ValuesEntry
 	5,  // 3: pagetrack.source.v1.ValidateConfigRequest.config:type_name -> pagetrack.source.v1.Config
 	5,  // 4: pagetrack.source.v1.BackupRequest.config:type_name -> pagetrack.source.v1.Config
 	9,  // 5: pagetrack.source.v1.BackupRequest.base:type_name -> pagetrack.source.v1.BaseSnapshot
 	5,  // 6: pagetrack.source.v1.PurgeRequest.config:type_name -> pagetrack.source.v1.Config
-	12, // 7: pagetrack.source.v1.RestoreMessage.request:type_name -> pagetrack.source.v1.RestoreRequest
-	15, // 8: pagetrack.source.v1.RestoreMessage.record:type_name -> pagetrack.source.v1.Record
-	16, // 9: pagetrack.source.v1.Record.header:type_name -> pagetrack.source.v1.Header
-	17, // 10: pagetrack.source.v1.Record.tablespace:type_name -> pagetrack.source.v1.Tablespace
-	18, // 11: pagetrack.source.v1.Record.pages:type_name -> pagetrack.source.v1.PageBatch
-	19, // 12: pagetrack.source.v1.Record.redo:type_name -> pagetrack.source.v1.RedoSegment
-	20, // 13: pagetrack.source.v1.Record.binlog:type_name -> pagetrack.source.v1.BinlogChunk
-	21, // 14: pagetrack.source.v1.Record.file:type_name -> pagetrack.source.v1.FileChunk
-	22, // 15: pagetrack.source.v1.Record.progress:type_name -> pagetrack.source.v1.Progress
-	23, // 16: pagetrack.source.v1.Record.trailer:type_name -> pagetrack.source.v1.Trailer
-	25, // 17: pagetrack.source.v1.Header.started_at:type_name -> google.protobuf.Timestamp
-	25, // 18: pagetrack.source.v1.Trailer.finished_at:type_name -> google.protobuf.Timestamp
-	4,  // 19: pagetrack.source.v1.Config.ValuesEntry.value:type_name -> pagetrack.source.v1.Value
-	1,  // 20: pagetrack.source.v1.Source.Schema:input_type -> pagetrack.source.v1.SchemaRequest
-	6,  // 21: pagetrack.source.v1.Source.ValidateConfig:input_type -> pagetrack.source.v1.ValidateConfigRequest
-	8,  // 22: pagetrack.source.v1.Source.Backup:input_type -> pagetrack.source.v1.BackupRequest
-	13, // 23: pagetrack.source.v1.Source.Restore:input_type -> pagetrack.source.v1.RestoreMessage
-	10, // 24: pagetrack.source.v1.Source.Purge:input_type -> pagetrack.source.v1.PurgeRequest
-	2,  // 25: pagetrack.source.v1.Source.Schema:output_type -> pagetrack.source.v1.SchemaResponse
-	7,  // 26: pagetrack.source.v1.Source.ValidateConfig:output_type -> pagetrack.source.v1.ValidateConfigResponse
-	15, // 27: pagetrack.source.v1.Source.Backup:output_type -> pagetrack.source.v1.Record
-	14, // 28: pagetrack.source.v1.Source.Restore:output_type -> pagetrack.source.v1.RestoreResult
-	11, // 29: pagetrack.source.v1.Source.Purge:output_type -> pagetrack.source.v1.PurgeResult
-	25, // [25:30] is the sub-list for method output_type
-	20, // [20:25] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	14, // 7: pagetrack.source.v1.CheckPagesResult.failures:type_name -> pagetrack.source.v1.PageFailure
+	15, // 8: pagetrack.source.v1.RestoreMessage.request:type_name -> pagetrack.source.v1.RestoreRequest
+	18, // 9: pagetrack.source.v1.RestoreMessage.record:type_name -> pagetrack.source.v1.Record
+	19, // 10: pagetrack.source.v1.Record.header:type_name -> pagetrack.source.v1.Header
+	20, // 11: pagetrack.source.v1.Record.tablespace:type_name -> pagetrack.source.v1.Tablespace
+	21, // 12: pagetrack.source.v1.Record.pages:type_name -> pagetrack.source.v1.PageBatch
+	22, // 13: pagetrack.source.v1.Record.redo:type_name -> pagetrack.source.v1.RedoSegment
+	23, // 14: pagetrack.source.v1.Record.binlog:type_name -> pagetrack.source.v1.BinlogChunk
+	24, // 15: pagetrack.source.v1.Record.file:type_name -> pagetrack.source.v1.FileChunk
+	25, // 16: pagetrack.source.v1.Record.progress:type_name -> pagetrack.source.v1.Progress
+	26, // 17: pagetrack.source.v1.Record.trailer:type_name -> pagetrack.source.v1.Trailer
+	28, // 18: pagetrack.source.v1.Header.started_at:type_name -> google.protobuf.Timestamp
+	28, // 19: pagetrack.source.v1.Trailer.finished_at:type_name -> google.protobuf.Timestamp
+	4,  // 20: pagetrack.source.v1.Config.ValuesEntry.value:type_name -> pagetrack.source.v1.Value
+	1,  // 21: pagetrack.source.v1.Source.Schema:input_type -> pagetrack.source.v1.SchemaRequest
+	6,  // 22: pagetrack.source.v1.Source.ValidateConfig:input_type -> pagetrack.source.v1.ValidateConfigRequest
+	8,  // 23: pagetrack.source.v1.Source.Backup:input_type -> pagetrack.source.v1.BackupRequest
+	16, // 24: pagetrack.source.v1.Source.Restore:input_type -> pagetrack.source.v1.RestoreMessage
+	10, // 25: pagetrack.source.v1.Source.Purge:input_type -> pagetrack.source.v1.PurgeRequest
+	12, // 26: pagetrack.source.v1.Source.CheckPages:input_type -> pagetrack.source.v1.CheckPagesRequest
+	2,  // 27: pagetrack.source.v1.Source.Schema:output_type -> pagetrack.source.v1.SchemaResponse
+	7,  // 28: pagetrack.source.v1.Source.ValidateConfig:output_type -> pagetrack.source.v1.ValidateConfigResponse
+	18, // 29: pagetrack.source.v1.Source.Backup:output_type -> pagetrack.source.v1.Record
+	17, // 30: pagetrack.source.v1.Source.Restore:output_type -> pagetrack.source.v1.RestoreResult
+	11, // 31: pagetrack.source.v1.Source.Purge:output_type -> pagetrack.source.v1.PurgeResult
+	13, // 32: pagetrack.source.v1.Source.CheckPages:output_type -> pagetrack.source.v1.CheckPagesResult
+	27, // [27:33] is the sub-list for method output_type
+	21, // [21:27] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_source_proto_init() }
@@ -2064,11 +2239,11 @@ func file_source_proto_init() {
 		(*Value_IntValue)(nil),
 		(*Value_BoolValue)(nil),
 	}
-	file_source_proto_msgTypes[12].OneofWrappers = []any{
+	file_source_proto_msgTypes[15].OneofWrappers = []any{
 		(*RestoreMessage_Request)(nil),
 		(*RestoreMessage_Record)(nil),
 	}
-	file_source_proto_msgTypes[14].OneofWrappers = []any{
+	file_source_proto_msgTypes[17].OneofWrappers = []any{
 		(*Record_Header)(nil),
 		(*Record_Tablespace)(nil),
 		(*Record_Pages)(nil),
@@ -2084,7 +2259,7 @@ func file_source_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_source_proto_rawDesc), len(file_source_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   24,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

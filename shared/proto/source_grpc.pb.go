@@ -31,6 +31,7 @@ const (
 	Source_Backup_FullMethodName         = "/pagetrack.source.v1.Source/Backup"
 	Source_Restore_FullMethodName        = "/pagetrack.source.v1.Source/Restore"
 	Source_Purge_FullMethodName          = "/pagetrack.source.v1.Source/Purge"
+	Source_CheckPages_FullMethodName     = "/pagetrack.source.v1.Source/CheckPages"
 )
 
 // SourceClient is the client API for Source service.
@@ -49,6 +50,9 @@ type SourceClient interface {
 	// every following one a Record, in the order Backup produced them.
 	Restore(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[RestoreMessage, RestoreResult], error)
 	Purge(ctx context.Context, in *PurgeRequest, opts ...grpc.CallOption) (*PurgeResult, error)
+	// CheckPages checks stored pages as the database checks them on read. Optional: a plugin
+	// without it answers UNIMPLEMENTED, which the host reads as shared.ErrUnsupported.
+	CheckPages(ctx context.Context, in *CheckPagesRequest, opts ...grpc.CallOption) (*CheckPagesResult, error)
 }
 
 type sourceClient struct {
@@ -121,6 +125,16 @@ func (c *sourceClient) Purge(ctx context.Context, in *PurgeRequest, opts ...grpc
 	return out, nil
 }
 
+func (c *sourceClient) CheckPages(ctx context.Context, in *CheckPagesRequest, opts ...grpc.CallOption) (*CheckPagesResult, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CheckPagesResult)
+	err := c.cc.Invoke(ctx, Source_CheckPages_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SourceServer is the server API for Source service.
 // All implementations must embed UnimplementedSourceServer
 // for forward compatibility.
@@ -137,6 +151,9 @@ type SourceServer interface {
 	// every following one a Record, in the order Backup produced them.
 	Restore(grpc.ClientStreamingServer[RestoreMessage, RestoreResult]) error
 	Purge(context.Context, *PurgeRequest) (*PurgeResult, error)
+	// CheckPages checks stored pages as the database checks them on read. Optional: a plugin
+	// without it answers UNIMPLEMENTED, which the host reads as shared.ErrUnsupported.
+	CheckPages(context.Context, *CheckPagesRequest) (*CheckPagesResult, error)
 	mustEmbedUnimplementedSourceServer()
 }
 
@@ -161,6 +178,9 @@ func (UnimplementedSourceServer) Restore(grpc.ClientStreamingServer[RestoreMessa
 }
 func (UnimplementedSourceServer) Purge(context.Context, *PurgeRequest) (*PurgeResult, error) {
 	return nil, status.Error(codes.Unimplemented, "method Purge not implemented")
+}
+func (UnimplementedSourceServer) CheckPages(context.Context, *CheckPagesRequest) (*CheckPagesResult, error) {
+	return nil, status.Error(codes.Unimplemented, "method CheckPages not implemented")
 }
 func (UnimplementedSourceServer) mustEmbedUnimplementedSourceServer() {}
 func (UnimplementedSourceServer) testEmbeddedByValue()                {}
@@ -255,6 +275,24 @@ func _Source_Purge_Handler(srv interface{}, ctx context.Context, dec func(interf
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Source_CheckPages_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CheckPagesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SourceServer).CheckPages(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Source_CheckPages_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SourceServer).CheckPages(ctx, req.(*CheckPagesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Source_ServiceDesc is the grpc.ServiceDesc for Source service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -273,6 +311,10 @@ var Source_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Purge",
 			Handler:    _Source_Purge_Handler,
+		},
+		{
+			MethodName: "CheckPages",
+			Handler:    _Source_CheckPages_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -194,14 +194,14 @@ func (e *env) backup(ctx context.Context, r repo.Repository, ref PluginRef, src 
 	prog.done()
 	if err != nil {
 		if errors.Is(err, shared.ErrNoTrailer) {
-			return nil, fmt.Errorf("the plugin's stream ended before its trailer: the backup did not complete (see the plugin's log lines above)")
+			return nil, fmt.Errorf("the plugin's %w (see the plugin's log lines above)", err)
 		}
 		return nil, pluginError(ref, err)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if err := checkKind(trailer, base, w.PageMap()); err != nil {
+	if err := checkKind(trailer, base); err != nil {
 		return nil, err
 	}
 
@@ -219,16 +219,12 @@ func (e *env) backup(ctx context.Context, r repo.Repository, ref PluginRef, src 
 }
 
 // checkKind checks that the plugin took the kind of backup it was asked for: a full when base
-// is nil, else an incremental on base.
-func checkKind(t *shared.Trailer, base *repo.Snapshot, pm *repo.PageMap) error {
+// is nil, else an incremental on base. The stream kernel verified t, so its Kind is full or
+// incremental, and a full one marks no file Incremental.
+func checkKind(t *shared.Trailer, base *repo.Snapshot) error {
 	if base == nil {
-		if t.Kind != "" && t.Kind != shared.KindFull {
+		if t.Kind != shared.KindFull {
 			return fmt.Errorf("the plugin was asked for a full backup and sent a %q one", t.Kind)
-		}
-		for _, f := range pm.Files {
-			if f.Incremental {
-				return fmt.Errorf("the plugin was asked for a full backup but sent only the changed pages of %s (its tablespace record is marked incremental)", f.Path)
-			}
 		}
 		return nil
 	}

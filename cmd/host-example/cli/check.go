@@ -4,10 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/pagetrack/pagetrack/cmd/host-example/internal/config"
 	"github.com/pagetrack/pagetrack/cmd/host-example/internal/repo"
+	"github.com/pagetrack/pagetrack/shared"
 )
 
 const checkUsage = `Usage:
@@ -21,8 +25,12 @@ checkpoint the child was taken on); its record list is read and decoded and the 
 planned; every piece of data it needs must be in the index (a damaged index file is left
 out, as restore leaves it out) and its pack file must be there with the size the index gives.
 With --read-data every pack is read whole: each blob must decompress and match its SHA-256,
-each stored InnoDB page must pass InnoDB's own page checksum, and every snapshot's stored
-stream is read again and its digest recomputed against its trailer.
+each stored page must pass the source plugin's page check (for MySQL, InnoDB's own page
+checksum; the plugin of the snapshots' source type is started for it, found as backup finds
+it: a plugin block of -c CONFIG, else pagetrack-TYPE next to host-example), and every
+snapshot's stored stream is read again and its digest recomputed against its trailer. When
+the plugin cannot be started or does not check pages, the report says the pages were not
+checked.
 
 Damage is reported per snapshot: which file and page numbers (or redo, binlog, files, record
 list) a restore of that snapshot would find damaged. A page stored once is shared by every
@@ -36,10 +44,11 @@ check takes a shared lock: it runs alongside backups and restores.
 
 Flags:
   -r, --repo REPO      repository (or -c CONFIG with repository = "…" in it)
-  -c, --config CONFIG  configuration file; used for its repository
+  -c, --config CONFIG  configuration file; used for its repository and plugin blocks
       --read-data      read and check every stored blob and page (reads the whole repository)
       --json           print the report as JSON: ok, snapshots, index_files, packs,
-                       pack_bytes, blobs, read_data, blobs_read, pages_checked, errors,
+                       pack_bytes, blobs, read_data, blobs_read, pages_checked,
+                       pages_not_checked, errors,
                        damaged (id, source, kind, time, problems: what, pages, stored_in,
                        reason), unaffected, info
   -v, --verbose        debug logs on stderr
@@ -69,15 +78,25 @@ func runCheck(ctx context.Context, e *env, args []string) error {
 	if len(pos) > 0 {
 		return usageErrorf("unexpected argument %q", pos[0])
 	}
-	_, r, unlock, err := e.openRepoFor(ctx, repoFlag, cfgPath, false, "check")
+	cf, r, unlock, err := e.openRepoFor(ctx, repoFlag, cfgPath, false, "check")
 	if err != nil {
 		return err
 	}
 	defer unlock()
 	e.log().Debug("check starting", "repository", r.Location(), "read_data", readData)
-	rep, err := r.Check(ctx, readData)
+	var pages shared.PageChecker
+	var unchecked string
+	if readData {
+		var stop func()
+		pages, stop, unchecked = e.pageChecker(ctx, r, cf)
+		defer stop()
+	}
+	rep, err := r.Check(ctx, readData, pages)
 	if err != nil {
 		return err
+	}
+	if unchecked != "" {
+		rep.PagesNotChecked = unchecked
 	}
 	if asJSON {
 		out, err := json.MarshalIndent(struct {
@@ -101,7 +120,10 @@ func printCheckReport(e *env, r *repo.Local, rep *repo.CheckReport) {
 	e.printf("checked repository %s: %d snapshots, %d index files, %d packs (%s), %d blobs\n",
 		r.Location(), rep.Snapshots, rep.IndexFiles, rep.Packs, formatBytes(uint64(rep.PackBytes)), rep.Blobs)
 	if rep.ReadData {
-		e.printf("read every blob: %d blobs read, %d InnoDB pages checked\n", rep.BlobsRead, rep.PagesChecked)
+		e.printf("read every blob: %d blobs read, %d pages checked by the source plugin\n", rep.BlobsRead, rep.PagesChecked)
+		if rep.PagesNotChecked != "" {
+			e.printf("pages NOT checked: %s\n", rep.PagesNotChecked)
+		}
 	} else {
 		e.printf("record lists read; data not read (--read-data reads and checks every blob and page)\n")
 	}
@@ -138,6 +160,42 @@ func printCheckReport(e *env, r *repo.Local, rep *repo.CheckReport) {
 	if rep.OK() {
 		e.printf("no damage found\n")
 	}
+}
+
+// pageChecker starts the plugin of the repository's source type to check stored pages with
+// (check --read-data): the page format is the source's, so the host asks its plugin
+// (shared.PageChecker). Without one it returns nil and says why; stop is never nil.
+func (e *env) pageChecker(ctx context.Context, r *repo.Local, cf *config.File) (_ shared.PageChecker, stop func(), unchecked string) {
+	stop = func() {}
+	snaps, err := r.Snapshots(ctx)
+	if err != nil {
+		return nil, stop, fmt.Sprintf("the snapshots could not be listed to find their source plugin: %v", err)
+	}
+	types := map[string]bool{}
+	for _, s := range snaps {
+		types[s.SourceType] = true
+	}
+	if len(types) != 1 {
+		names := slices.Sorted(maps.Keys(types))
+		return nil, stop, fmt.Sprintf("the snapshots are of %d source types %v, and check asks one source plugin", len(names), names)
+	}
+	var typ string
+	for t := range types {
+		typ = t
+	}
+	ref, err := e.pluginRef(typ, "", cf)
+	if err != nil {
+		return nil, stop, err.Error()
+	}
+	src, stop, err := e.startSource(ctx, ref)
+	if err != nil {
+		return nil, stop, fmt.Sprintf("the %s plugin (%s, from %s) could not be started: %v", typ, ref.Path, ref.Origin, err)
+	}
+	pc, ok := src.(shared.PageChecker)
+	if !ok {
+		return nil, stop, fmt.Sprintf("the %s plugin does not check pages", typ)
+	}
+	return pc, stop, ""
 }
 
 func plural(n int) string {

@@ -6,9 +6,11 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
-	"sort"
 	"strings"
 	"testing"
+
+	"github.com/pagetrack/pagetrack/internal/streamtest"
+	"github.com/pagetrack/pagetrack/shared"
 )
 
 type checkJSON struct {
@@ -17,6 +19,7 @@ type checkJSON struct {
 	ReadData     bool     `json:"read_data"`
 	BlobsRead    uint64   `json:"blobs_read"`
 	PagesChecked uint64   `json:"pages_checked"`
+	NotChecked   string   `json:"pages_not_checked"`
 	Errors       []string `json:"errors"`
 	Damaged      []struct {
 		ID       string `json:"id"`
@@ -64,9 +67,44 @@ func TestCheckClean(t *testing.T) {
 		t.Errorf("check: exit %d\n%s%s", code, stdout, stderr)
 	}
 	code, c, stderr := h.checkJSON("--read-data")
-	if code != 0 || !c.OK || !c.ReadData || c.PagesChecked == 0 || c.BlobsRead == 0 || len(c.Unaffected) != len(ids) || len(c.Damaged) != 0 || len(c.Errors) != 0 || len(c.Info) != 0 {
+	if code != 0 || !c.OK || !c.ReadData || c.PagesChecked == 0 || c.BlobsRead == 0 || len(c.Unaffected) != len(ids) || len(c.Damaged) != 0 || len(c.Errors) != 0 || len(c.Info) != 0 || c.NotChecked != "" {
 		t.Errorf("check --read-data: exit %d %+v\n%s", code, c, stderr)
 	}
+	if c.PagesChecked != uint64(h.fake.pagesChecked) {
+		t.Errorf("check reports %d pages checked, the plugin checked %d", c.PagesChecked, h.fake.pagesChecked)
+	}
+}
+
+// check --read-data has the source plugin check every stored page: a page the plugin refuses
+// is damage of the snapshot that holds it, named by file and page. A plugin that does not
+// check pages leaves them unchecked, and the report says so.
+func TestCheckReadDataAsksThePluginAboutPages(t *testing.T) {
+	forBoth(t, func(t *testing.T, viaGRPC bool) {
+		h := newHarness(t, viaGRPC)
+		good := h.backup()
+		recs := validStream()
+		bad := *recs[5].Pages // shop/orders.ibd pages 0 and 1
+		bad.Data = append([]byte(nil), bad.Data...)
+		copy(bad.Data[16384:], "bad page")
+		recs[5] = &shared.Record{Pages: &bad}
+		h.fake.records = streamtest.Reseal(recs)
+		damaged := h.backup()
+
+		code, c, stderr := h.checkJSON("--read-data")
+		if code != 1 || c.OK || len(c.Damaged) != 1 || c.Damaged[0].ID != damaged || len(c.Unaffected) != 1 || c.Unaffected[0] != good {
+			t.Fatalf("check --read-data: exit %d %+v\n%s", code, c, stderr)
+		}
+		p := c.Damaged[0].Problems
+		if len(p) != 1 || p[0].What != "shop/orders.ibd" || !slices.Equal(p[0].Pages, []uint64{1}) || !strings.Contains(p[0].Reason, "fails the source's page check: fake: a bad page") {
+			t.Errorf("problems: %+v", p)
+		}
+
+		h.fake.noPageCheck = true
+		code, stdout, stderr := h.run("check", "-r", h.repo(), "--read-data")
+		if code != 0 || !strings.Contains(stdout, "0 pages checked by the source plugin") || !strings.Contains(stdout, "pages NOT checked: ") || !strings.Contains(stdout, "the fake checks no pages") {
+			t.Errorf("check --read-data with a plugin that checks no pages: exit %d\n%s%s", code, stdout, stderr)
+		}
+	})
 }
 
 // A flipped byte in a page stored once but needed by several snapshots: check --read-data
@@ -131,28 +169,6 @@ func TestCheckNamesEverySnapshotADamagedPageAffects(t *testing.T) {
 	h.restoreOK(t, f1)
 	if code, _, stderr := h.run("restore", "-r", h.repo(), i3, "--target", filepath.Join(t.TempDir(), "d")); code != 1 || !strings.Contains(stderr, "snapshot "+i1+" is damaged: ibdata1 page 5") {
 		t.Errorf("restore of %s: exit %d\n%s", i3, code, stderr)
-	}
-}
-
-// A page whose blob is intact but that fails InnoDB's checksum (the source sent it so) is
-// damage too, reported with the file and page.
-func TestCheckInnoDBChecksum(t *testing.T) {
-	h := newHarness(t, false) // validStream's pages are "pagepage…": no InnoDB checksum
-	id := h.backup()
-	code, c, _ := h.checkJSON("--read-data")
-	if code != 1 || len(c.Damaged) != 1 || c.Damaged[0].ID != id {
-		t.Fatalf("exit %d: %+v", code, c)
-	}
-	var what []string
-	for _, p := range c.Damaged[0].Problems {
-		what = append(what, p.What)
-		if !reflect.DeepEqual(p.Pages, []uint64{0, 1}) || !strings.Contains(p.Reason, "InnoDB") {
-			t.Errorf("problem %+v", p)
-		}
-	}
-	sort.Strings(what)
-	if !reflect.DeepEqual(what, []string{"ibdata1", "shop/orders.ibd"}) {
-		t.Errorf("damaged files %v", what)
 	}
 }
 

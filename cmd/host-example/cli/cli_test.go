@@ -284,14 +284,14 @@ func TestFailedBackupRecordsNothing(t *testing.T) {
 		setup  func(f *fakeSource)
 		reason string
 	}{
-		{"no trailer", func(f *fakeSource) { f.records = good[:last] }, "ended before its trailer"},
-		{"empty stream", func(f *fakeSource) { f.records = nil }, "ended before its trailer"},
+		{"no trailer", func(f *fakeSource) { f.records = good[:last] }, "stream ended without a trailer: the backup did not complete"},
+		{"empty stream", func(f *fakeSource) { f.records = nil }, "stream ended without a trailer: the backup did not complete"},
 		{"digest mismatch", func(f *fakeSource) {
 			f.records = append(append([]*shared.Record{}, good[:last]...), &shared.Record{Trailer: &badDigest})
-		}, "digest mismatch"},
+		}, "the digest does not match the 8 records"},
 		{"record count mismatch", func(f *fakeSource) {
 			f.records = append(append([]*shared.Record{}, good[:last]...), &shared.Record{Trailer: &fewer})
-		}, "the trailer counts 7 records, 8 arrived"},
+		}, "the Trailer counts 7 records, 8 arrived"},
 		{"plugin error mid-stream", func(f *fakeSource) {
 			f.records = good[:4]
 			f.endErr = errors.New("reading shop/orders.ibd: disk on fire")
@@ -299,11 +299,11 @@ func TestFailedBackupRecordsNothing(t *testing.T) {
 		{"plugin error before the stream", func(f *fakeSource) {
 			f.backupErr = shared.Precondition("the backup user lacks BACKUP_ADMIN; GRANT BACKUP_ADMIN ON *.* TO backup")
 		}, "BACKUP_ADMIN"},
-		{"no header", func(f *fakeSource) { f.records = good[2:] }, "does not start with a header"},
-		{"record after trailer", func(f *fakeSource) { f.records = append(append([]*shared.Record{}, good...), good[3]) }, "after the trailer"},
+		{"no header", func(f *fakeSource) { f.records = good[2:] }, "the stream does not start with a Header"},
+		{"record after trailer", func(f *fakeSource) { f.records = append(append([]*shared.Record{}, good...), good[3]) }, "the record follows the Trailer"},
 		{"second header", func(f *fakeSource) {
 			f.records = append([]*shared.Record{good[0]}, good...)
-		}, "second header"},
+		}, "a second Header"},
 		{"wrong stream format", func(f *fakeSource) {
 			h := *good[0].Header
 			h.StreamFormat = 99

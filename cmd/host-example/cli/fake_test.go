@@ -38,12 +38,20 @@ type fakeSource struct {
 	restoreLimit int
 	result       *shared.RestoreResult
 
+	// noPageCheck makes CheckPages decline (ErrUnsupported); pagesChecked counts the pages
+	// it checked.
+	noPageCheck  bool
+	pagesChecked int
+
 	gotConfig  shared.Config
 	restoreReq *shared.RestoreRequest
 	restored   [][]byte // encodings of the records Restore received
 }
 
-var _ shared.Source = (*fakeSource)(nil)
+var (
+	_ shared.Source      = (*fakeSource)(nil)
+	_ shared.PageChecker = (*fakeSource)(nil)
+)
 
 // state returns what the fake was given: the last backup's config, the last restore's
 // request and records.
@@ -89,6 +97,27 @@ func (f *fakeSource) Backup(ctx context.Context, req *shared.BackupRequest) (sha
 		return &fakeStream{ctx: ctx, f: f, recs: recs}, nil
 	}
 	return &fakeStream{ctx: ctx, f: f, recs: f.records}, nil
+}
+
+// CheckPages is the fake's page check: a page that starts with "bad page" fails.
+func (f *fakeSource) CheckPages(_ context.Context, req *shared.CheckPagesRequest) (*shared.CheckPagesResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.noPageCheck {
+		return nil, fmt.Errorf("%w: the fake checks no pages", shared.ErrUnsupported)
+	}
+	if err := req.Validate(); err != nil {
+		return nil, err
+	}
+	res := &shared.CheckPagesResult{}
+	size := int(req.PageSize)
+	for i := 0; i*size < len(req.Pages); i++ {
+		f.pagesChecked++
+		if bytes.HasPrefix(req.Pages[i*size:], []byte("bad page")) {
+			res.Failures = append(res.Failures, shared.PageFailure{Index: uint32(i), Reason: "fake: a bad page"})
+		}
+	}
+	return res, nil
 }
 
 func (f *fakeSource) Purge(_ context.Context, req *shared.PurgeRequest) (*shared.PurgeResult, error) {
@@ -153,7 +182,7 @@ func (f *fakeSource) Restore(ctx context.Context, req *shared.RestoreRequest, re
 }
 
 // validStream is a complete backup stream with Progress records among the others and a
-// Trailer whose digest matches.
+// Trailer whose digest matches: one the stream kernel accepts (TestFakeStreamsPassTheKernel).
 func validStream() []*shared.Record {
 	page := bytes.Repeat([]byte("page"), 16384) // 4 pages of 16 KiB
 	recs := []*shared.Record{
@@ -164,8 +193,9 @@ func validStream() []*shared.Record {
 		{Tablespace: &shared.Tablespace{FileIndex: 1, Path: "shop/orders.ibd", SpaceID: 7, PageSize: 16384, SizePages: 2}},
 		{Pages: &shared.PageBatch{FileIndex: 1, FirstPage: 0, Data: page[2*16384:]}},
 		{Progress: &shared.Progress{Phase: "copying pages", PagesDone: 4, PagesTotal: 4}},
-		{Redo: &shared.RedoSegment{StartLSN: 18000384, Data: bytes.Repeat([]byte{7}, 1024)}},
-		{Binlog: &shared.BinlogChunk{Name: "binlog.000003", Offset: 4, Data: []byte("binlog bytes")}},
+		// Redo from the checkpoint's block to the end of the end point's block.
+		{Redo: &shared.RedoSegment{StartLSN: 18000000 / 512 * 512, Data: bytes.Repeat([]byte{7}, 1536)}},
+		{Binlog: &shared.BinlogChunk{Name: "binlog.000003", Offset: 0, Data: bytes.Repeat([]byte("binlog "), 1234)[:1234]}},
 		{File: &shared.FileChunk{Path: "mysql/general_log.CSV", Data: []byte{}}},
 	}
 	d := shared.NewDigester()
@@ -176,8 +206,9 @@ func validStream() []*shared.Record {
 		EndLSN: 18001200, CheckpointLSN: 18000000, MaxPageLSN: 18001000,
 		BinlogFile: "binlog.000003", BinlogPos: 1234,
 		GTIDExecuted: "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-77,\n4e11fa47-71ca-11e1-9e33-c80aa9429562:1-5",
-		Tablespaces:  2, Pages: 4, PageBytes: 4 * 16384, RedoBytes: 1024, BinlogBytes: 12, Files: 1,
+		Tablespaces:  2, Pages: 4, PageBytes: 4 * 16384, RedoBytes: 1536, BinlogBytes: 1234, Files: 1,
 		Records: d.Records(), Digest: d.Sum(), FinishedAt: time.Unix(1700000100, 0).UTC(),
+		Kind: shared.KindFull, Method: shared.MethodFull,
 	}})
 }
 

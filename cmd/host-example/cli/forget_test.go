@@ -348,16 +348,21 @@ func randomStream(n int, checkpoint uint64) []*shared.Record {
 		}
 		data = append(data, p...)
 	}
-	for first := 0; first < n; first += 64 {
-		end := min(first+64, n)
+	for first := 0; first < n; first += 32 {
+		end := min(first+32, n)
 		recs = append(recs, &shared.Record{Pages: &shared.PageBatch{FileIndex: 0, FirstPage: uint64(first), Data: data[first*16384 : end*16384]}})
 	}
-	recs = append(recs, &shared.Record{Redo: &shared.RedoSegment{StartLSN: checkpoint, Data: bytes.Repeat([]byte{byte(checkpoint)}, 4096)}})
+	end := checkpoint + 5000
+	redoStart, redoEnd := checkpoint/shared.RedoBlockSize*shared.RedoBlockSize, (end/shared.RedoBlockSize+1)*shared.RedoBlockSize
+	recs = append(recs, &shared.Record{Redo: &shared.RedoSegment{StartLSN: redoStart, Data: bytes.Repeat([]byte{byte(checkpoint)}, int(redoEnd-redoStart))}})
 	d := shared.NewDigester()
 	for _, r := range recs {
 		d.Add(r)
 	}
-	return append(recs, &shared.Record{Trailer: &shared.Trailer{EndLSN: checkpoint + 5000, CheckpointLSN: checkpoint, Pages: uint64(n), Records: d.Records(), Digest: d.Sum(), Kind: shared.KindFull, Method: shared.MethodFull}})
+	return append(recs, &shared.Record{Trailer: &shared.Trailer{
+		EndLSN: end, CheckpointLSN: checkpoint, Tablespaces: 1, Pages: uint64(n), PageBytes: uint64(n) * 16384, RedoBytes: redoEnd - redoStart,
+		Records: d.Records(), Digest: d.Sum(), Kind: shared.KindFull, Method: shared.MethodFull,
+	}})
 }
 
 // forget --prune --dry-run says what the real one would remove, and removes nothing.

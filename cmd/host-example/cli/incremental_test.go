@@ -528,7 +528,7 @@ func TestIncrementalTrailerMismatchRecordsNothing(t *testing.T) {
 		want  string
 	}{
 		{"base checkpoint", func(m *datadirModel) { m.baseLSNOff = 1 }, "names base checkpoint LSN"},
-		{"kind", func(m *datadirModel) { m.sendKind = shared.KindFull }, `sent a "full" backup`},
+		{"kind", func(m *datadirModel) { m.sendKind = shared.KindFull }, "a full backup holds only the changed pages of a file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -578,7 +578,7 @@ func TestFullWithIncrementalTablespaceRecordsNothing(t *testing.T) {
 	recs[len(recs)-1] = &shared.Record{Trailer: &tr}
 	h.fake.records = recs
 	code, _, stderr := h.run("backup", "-c", h.config(), "--full")
-	if code != 1 || !strings.Contains(stderr, "only the changed pages of ibdata1") {
+	if code != 1 || !strings.Contains(stderr, "bad stream: record 11 (Trailer): a full backup holds only the changed pages of a file") {
 		t.Errorf("exit %d\n%s", code, stderr)
 	}
 	h.assertNothingRecorded()

@@ -220,14 +220,14 @@ func (e *env) writeStream(ctx context.Context, ref PluginRef, src shared.Source,
 	prog.done()
 	if err != nil {
 		if errors.Is(err, shared.ErrNoTrailer) {
-			return nil, nil, nil, fmt.Errorf("the plugin's stream ended before its trailer: the backup did not complete (see the plugin's log lines above)")
+			return nil, nil, nil, fmt.Errorf("the plugin's %w (see the plugin's log lines above)", err)
 		}
 		return nil, nil, nil, pluginError(ref, err)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, nil, nil, err
 	}
-	if err := checkKind(trailer, baseSnap, sink.pm); err != nil {
+	if err := checkKind(trailer, baseSnap); err != nil {
 		return nil, nil, nil, err
 	}
 	end, err := pw.Close()

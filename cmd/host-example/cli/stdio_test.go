@@ -192,7 +192,7 @@ func TestStdoutFailureKeepsState(t *testing.T) {
 	h := newStdioHarness(t, false)
 	h.fake.records = validStream()[:6] // no trailer
 	code, stdout, stderr := h.run("backup", "--stdout", "-c", h.config(), "--full")
-	if code != 1 || !strings.Contains(stderr, "the stream on stdout is incomplete and nothing was recorded") || !strings.Contains(stderr, "ended before its trailer") {
+	if code != 1 || !strings.Contains(stderr, "the stream on stdout is incomplete and nothing was recorded") || !strings.Contains(stderr, "stream ended without a trailer: the backup did not complete") {
 		t.Fatalf("exit %d\n%s", code, stderr)
 	}
 	if h.stateEntry("primary") != nil {

@@ -10,21 +10,20 @@ import (
 	"github.com/pagetrack/pagetrack/shared"
 )
 
-// storeStream receives a backup stream and stores it in w, checking it as it goes: a Header
-// first, exactly one of each record's fields set, the Trailer's digest matching the records
-// stored, and io.EOF right after the Trailer. It returns the Header and the Trailer; on any
-// error the caller must abort w.
+// storeStream receives a backup stream and stores it in w. Every record passes the stream
+// kernel (shared.StreamChecker) before w sees it, so w stores only records that keep the
+// stream's rules, and the stream counts as complete only once the kernel verified its
+// Trailer (counts and digest) and io.EOF followed it. It returns the verified Header and
+// Trailer; on any error the caller must abort w.
 func storeStream(ctx context.Context, stream shared.RecordStream, w repo.StreamWriter, progress func(*shared.Progress)) (*shared.Header, *shared.Trailer, error) {
-	dig := shared.NewDigester()
-	var header *shared.Header
-	var trailer *shared.Trailer
-	for n := 1; ; n++ {
+	check := shared.NewStreamChecker()
+	for {
 		rec, err := stream.Recv()
 		if err == io.EOF {
-			if trailer == nil {
-				return nil, nil, shared.ErrNoTrailer
+			if err := check.End(); err != nil {
+				return nil, nil, err
 			}
-			return header, trailer, nil
+			return check.Header(), check.Trailer(), nil
 		}
 		if err != nil {
 			return nil, nil, err
@@ -32,34 +31,15 @@ func storeStream(ctx context.Context, stream shared.RecordStream, w repo.StreamW
 		if ctx.Err() != nil {
 			return nil, nil, ctx.Err()
 		}
-		if rec == nil || fieldsSet(rec) != 1 {
-			return nil, nil, fmt.Errorf("the plugin sent a malformed record %d (it must set exactly one kind)", n)
+		if rec == nil {
+			rec = &shared.Record{} // the kernel names it: a record with no field set
 		}
-		if trailer != nil {
-			return nil, nil, fmt.Errorf("the plugin sent record %d after the trailer", n)
+		if err := check.Check(rec); err != nil {
+			return nil, nil, err
 		}
 		if rec.Progress != nil {
 			progress(rec.Progress)
 			continue
-		}
-		switch {
-		case header == nil && rec.Header == nil:
-			return nil, nil, fmt.Errorf("the plugin's stream does not start with a header (record %d is a %s)", n, kindOf(rec))
-		case header == nil:
-			if rec.Header.StreamFormat != shared.StreamFormat {
-				return nil, nil, fmt.Errorf("the plugin writes stream format %d and this host-example stores format %d; use a plugin and a host from the same release", rec.Header.StreamFormat, shared.StreamFormat)
-			}
-			header = rec.Header
-		case rec.Header != nil:
-			return nil, nil, fmt.Errorf("the plugin sent a second header (record %d)", n)
-		}
-		if rec.Trailer != nil {
-			if err := dig.Check(rec.Trailer); err != nil {
-				return nil, nil, fmt.Errorf("the stream the plugin sent does not match its own trailer: %w", err)
-			}
-			trailer = rec.Trailer
-		} else {
-			dig.Add(rec)
 		}
 		if err := w.Append(rec); err != nil {
 			return nil, nil, err
@@ -68,16 +48,16 @@ func storeStream(ctx context.Context, stream shared.RecordStream, w repo.StreamW
 }
 
 // restoreStream feeds a stored stream to a plugin's Restore, checking it again on the way:
-// each blob's SHA-256 (the repository does that), a Header first, and at the
-// Trailer the digest, both against the trailer and against the snapshot's metadata. A damaged
+// each blob's SHA-256 (the repository does that), every rule of the stream kernel
+// (shared.StreamChecker, which verifies the Trailer's counts and digest), and the verified
+// Trailer against the snapshot's metadata. A damaged
 // stream ends with an error naming the snapshot instead of its Trailer, so the plugin never
 // sees a complete stream that is not intact.
 type restoreStream struct {
 	snap    *repo.Snapshot
 	r       repo.StreamReader
-	dig     *shared.Digester
+	check   *shared.StreamChecker
 	n       int
-	header  *shared.Header
 	trailer *shared.Trailer // the stored trailer, once read and verified
 	eof     bool
 	err     error // sticky
@@ -86,7 +66,7 @@ type restoreStream struct {
 var _ shared.RecordStream = (*restoreStream)(nil)
 
 func newRestoreStream(snap *repo.Snapshot, r repo.StreamReader) *restoreStream {
-	return &restoreStream{snap: snap, r: r, dig: shared.NewDigester()}
+	return &restoreStream{snap: snap, r: r, check: shared.NewStreamChecker()}
 }
 
 func (s *restoreStream) Recv() (*shared.Record, error) {
@@ -143,66 +123,18 @@ func (s *restoreStream) next() (*shared.Record, error) {
 			return nil, readError(s.snap.ID, err)
 		}
 		s.n++
-		if s.trailer != nil {
-			return nil, s.damaged("record %d follows the trailer", s.n)
-		}
-		if fieldsSet(rec) != 1 {
-			return nil, s.damaged("record %d is malformed", s.n)
+		if err := s.check.Check(rec); err != nil {
+			return nil, s.damaged("%v", err)
 		}
 		if rec.Progress != nil {
 			continue
 		}
-		switch {
-		case s.header == nil && rec.Header == nil:
-			return nil, s.damaged("its stored stream does not start with a header")
-		case s.header == nil:
-			s.header = rec.Header
-		case rec.Header != nil:
-			return nil, s.damaged("record %d is a second header", s.n)
-		}
 		if rec.Trailer != nil {
-			if err := s.dig.Check(rec.Trailer); err != nil {
-				return nil, s.damaged("%v", err)
-			}
-			if err := repo.VerifyStreamFields(s.snap, s.header, rec.Trailer); err != nil {
+			if err := repo.VerifyStreamFields(s.snap, s.check.Header(), rec.Trailer); err != nil {
 				return nil, s.damaged("%s", strings.TrimPrefix(err.Error(), repo.ErrCorrupt.Error()+": "))
 			}
 			s.trailer = rec.Trailer
-			return rec, nil
 		}
-		s.dig.Add(rec)
 		return rec, nil
 	}
-}
-
-func fieldsSet(r *shared.Record) int {
-	n := 0
-	for _, set := range []bool{r.Header != nil, r.Tablespace != nil, r.Pages != nil, r.Redo != nil, r.Binlog != nil, r.File != nil, r.Progress != nil, r.Trailer != nil} {
-		if set {
-			n++
-		}
-	}
-	return n
-}
-
-func kindOf(r *shared.Record) string {
-	switch {
-	case r.Header != nil:
-		return "header"
-	case r.Tablespace != nil:
-		return "tablespace"
-	case r.Pages != nil:
-		return "page batch"
-	case r.Redo != nil:
-		return "redo segment"
-	case r.Binlog != nil:
-		return "binlog chunk"
-	case r.File != nil:
-		return "file chunk"
-	case r.Progress != nil:
-		return "progress"
-	case r.Trailer != nil:
-		return "trailer"
-	}
-	return "empty record"
 }

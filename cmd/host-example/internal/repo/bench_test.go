@@ -15,7 +15,7 @@ func benchPages() []byte {
 	data := make([]byte, pages*16384)
 	for i := 0; i < pages; i++ {
 		p := data[i*16384 : (i+1)*16384]
-		copy(p, innodbPage(6000, uint64(i)))
+		copy(p, testPage(6000, uint64(i)))
 		for k := 6000; k < 12000; k += 40 {
 			copy(p[k:], fmt.Sprintf("row %08d value %016d;", k, i))
 		}

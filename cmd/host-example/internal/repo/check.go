@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pagetrack/pagetrack/mysqlsrc/innodb"
 	"github.com/pagetrack/pagetrack/shared"
 )
 
@@ -24,10 +23,12 @@ type CheckReport struct {
 	Packs      int   `json:"packs"`
 	PackBytes  int64 `json:"pack_bytes"`
 	Blobs      int   `json:"blobs"`
-	// ReadData: every blob was read and checked (SHA-256, and InnoDB checksums of pages).
-	ReadData     bool   `json:"read_data"`
-	BlobsRead    uint64 `json:"blobs_read"`
-	PagesChecked uint64 `json:"pages_checked"`
+	// ReadData: every blob was read and checked (SHA-256, and the pages by the source's page
+	// check). PagesNotChecked says why pages were not checked, if they were not.
+	ReadData        bool   `json:"read_data"`
+	BlobsRead       uint64 `json:"blobs_read"`
+	PagesChecked    uint64 `json:"pages_checked"`
+	PagesNotChecked string `json:"pages_not_checked,omitempty"`
 	// Errors is damage that is not (only) damage to a snapshot's data: damaged index files,
 	// pack files whose framing is damaged, damaged blobs no snapshot needs.
 	Errors []string `json:"errors"`
@@ -90,20 +91,22 @@ type checker struct {
 	// stream does not match its digest (read-data).
 	bad       []BadSnapshot
 	digestErr map[string]error
+	pages     shared.PageChecker
 }
 
 // Check checks the repository: every snapshot's record list reads and decodes, every blob a
 // snapshot refers to is in the index, and every pack the index lists is there with its size.
 // With readData every pack is read whole: each blob must decompress and match its SHA-256,
-// and a page blob must pass InnoDB's page checksum (innodb.ValidatePage). Damage is reported
-// per snapshot: which data (file and page numbers, redo, …) its restore would find damaged.
-func (l *Local) Check(ctx context.Context, readData bool) (*CheckReport, error) {
+// and a page blob must pass pages' check (the source's, shared.PageChecker; when pages is nil
+// or declines, the report's PagesNotChecked says so). Damage is reported per snapshot: which
+// data (file and page numbers, redo, …) its restore would find damaged.
+func (l *Local) Check(ctx context.Context, readData bool, pages shared.PageChecker) (*CheckReport, error) {
 	idx, problems, err := loadIndex(l.dir)
 	if err != nil {
 		return nil, err
 	}
 	c := &checker{l: l, ctx: ctx, idx: idx, report: &CheckReport{ReadData: readData, IndexFiles: len(idx.Files), Packs: idx.Packs(), Blobs: idx.Blobs()},
-		damaged: map[int32]string{}, missing: map[ID]bool{}, refs: map[ID]uint8{}, trees: map[string][][]byte{}, treeErr: map[string]error{}, digestErr: map[string]error{}}
+		damaged: map[int32]string{}, missing: map[ID]bool{}, refs: map[ID]uint8{}, trees: map[string][][]byte{}, treeErr: map[string]error{}, digestErr: map[string]error{}, pages: pages}
 	for _, p := range problems {
 		c.errorf("%v", p)
 	}
@@ -315,6 +318,7 @@ func (c *checker) readData() error {
 	}
 	defer dec.close()
 	byPack := c.idx.packEntries()
+	pages := newPageCheck(c, c.pages)
 	for pos, p := range c.idx.packs {
 		if err := c.ctx.Err(); err != nil {
 			return err
@@ -347,12 +351,17 @@ func (c *checker) readData() error {
 				if (!zip && flags&refPage == 0) || (zip && flags&refZipPage == 0) {
 					continue
 				}
-				c.report.PagesChecked++
-				if err := innodb.ValidatePage(data, zip); err != nil {
-					c.damaged[e] = fmt.Sprintf("blob %s in pack %s at offset %d decodes but fails InnoDB's page check: %v", be.id.Short(), describePack(p.id), be.offset, err)
-					blobsOK = false
+				where := fmt.Sprintf("blob %s in pack %s at offset %d", be.id.Short(), describePack(p.id), be.offset)
+				if err := pages.add(e, zip, data, where); err != nil {
+					return err
 				}
 			}
+		}
+		if err := pages.flush(); err != nil {
+			return err
+		}
+		for _, e := range entries {
+			blobsOK = blobsOK && c.damaged[e] == ""
 		}
 		switch {
 		case herr != nil:

@@ -29,7 +29,7 @@ func crashAt(t *testing.T, step string, n int) {
 // checkIntact runs Check with --read-data and fails on any damage.
 func checkIntact(t *testing.T, r *Local) *CheckReport {
 	t.Helper()
-	rep, err := r.Check(context.Background(), true)
+	rep, err := r.Check(context.Background(), true, &testPages{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,7 +267,7 @@ func testDamagedIndexFile(t *testing.T, emptied bool) {
 	os.WriteFile(bIndex, data, 0o600)
 
 	r, _ = Open(r.Location())
-	rep, err := r.Check(context.Background(), false)
+	rep, err := r.Check(context.Background(), false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -175,8 +175,9 @@
 // with the pack files (missing, or of the wrong size: damage to every blob in them), reads
 // every snapshot's record list and checks that every blob it refers to is in the index. With
 // read-data it reads every pack whole: its header against the index, each blob's
-// decompression and SHA-256, and for page blobs InnoDB's own page checksum
-// (innodb.ValidatePage, zip for files with a ZipSize; a page of zeros is valid). Then, for
+// decompression and SHA-256, and for page blobs the source's page check (shared.PageChecker:
+// the plugin checks them as the database does on read, in batches of one page size, zip for
+// files with a ZipSize); without one the report says the pages were not checked. Then, for
 // each snapshot, it works out what its restore would read (a full: every blob its record list
 // refers to; an incremental: its plan) and reports the damaged pieces by file and page
 // number, with the snapshot that stored them when that is an ancestor, and lists the

@@ -21,11 +21,11 @@ func TestCheckReadDataRecomputesDigests(t *testing.T) {
 	recs[len(recs)-1].Trailer = &tr
 	bad := store(t, r, recs, time.Now())
 
-	rep, err := r.Check(context.Background(), false)
+	rep, err := r.Check(context.Background(), false, nil)
 	if err != nil || !rep.OK() {
 		t.Fatalf("check: %+v, %v", rep, err)
 	}
-	rep, err = r.Check(context.Background(), true)
+	rep, err = r.Check(context.Background(), true, &testPages{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,8 +9,9 @@ import (
 )
 
 // PageMap says what one stream holds of each InnoDB file: its files and the pages of each. A
-// StreamWriter builds it as records arrive (the backup checks the kind of backup with it);
-// Repository.PageMap builds it from a stored record list.
+// StreamWriter builds it as records arrive; Repository.PageMap builds it from a stored record
+// list. Its size follows the pages that arrived (ranges in a pagemap.PageSet), never a
+// Tablespace's claimed SizePages.
 type PageMap struct {
 	// Files are the stream's files in the order their first Tablespace record came, each
 	// as its last Tablespace record describes it.
@@ -22,7 +23,6 @@ type PageMap struct {
 	DuplicatePages uint64
 
 	byIndex map[uint32]int
-	byPath  map[string]int
 }
 
 // MapFile is one file of a PageMap: the fields of its last Tablespace record.
@@ -39,7 +39,7 @@ type MapFile struct {
 
 // NewPageMap returns an empty map.
 func NewPageMap() *PageMap {
-	return &PageMap{Pages: pagemap.NewPageSet(), byIndex: map[uint32]int{}, byPath: map[string]int{}}
+	return &PageMap{Pages: pagemap.NewPageSet(), byIndex: map[uint32]int{}}
 }
 
 // File returns the file with FileIndex index, or nil.
@@ -60,10 +60,12 @@ func (m *PageMap) HasIncremental() bool {
 	return false
 }
 
-// Add folds one record of a stream into the map. It refuses what would make the map (or a
-// restore) ambiguous: pages of an unannounced file or not a whole number of its pages, page
-// numbers beyond 2^32, a file index that changes path or page size, two file indexes with
-// one path.
+// Add folds one record of a stream into the map. The stream's rules (tablespaces before their
+// pages, whole pages inside the declared size, one path per file index) are the stream
+// kernel's: a StreamWriter receives only records a shared.StreamChecker accepted. Add
+// refuses only what it could not represent (pages of a file it was not told about, a file
+// without a page size), so a damaged record list read back from disk is an error, not a
+// panic. The map grows with the pages that arrived, never with a claimed size.
 func (m *PageMap) Add(rec *shared.Record) error {
 	switch {
 	case rec.Tablespace != nil:
@@ -76,18 +78,10 @@ func (m *PageMap) Add(rec *shared.Record) error {
 			PageSize: t.PageSize, ZipSize: t.ZipSize, SizePages: t.SizePages, Incremental: t.Incremental,
 		}
 		if i, ok := m.byIndex[t.FileIndex]; ok {
-			old := &m.Files[i]
-			if old.Path != t.Path || old.PageSize != t.PageSize {
-				return fmt.Errorf("tablespace record %d changes path or page size (%s, %d bytes → %s, %d bytes)", t.FileIndex, old.Path, old.PageSize, t.Path, t.PageSize)
-			}
-			*old = f
+			m.Files[i] = f
 			return nil
 		}
-		if i, ok := m.byPath[t.Path]; ok {
-			return fmt.Errorf("tablespace records %d and %d both name %s", m.Files[i].FileIndex, t.FileIndex, t.Path)
-		}
 		m.byIndex[t.FileIndex] = len(m.Files)
-		m.byPath[t.Path] = len(m.Files)
 		m.Files = append(m.Files, f)
 	case rec.Pages != nil:
 		return m.addBatch(rec.Pages.FileIndex, rec.Pages.FirstPage, uint64(len(rec.Pages.Data)))
@@ -101,14 +95,7 @@ func (m *PageMap) addBatch(index uint32, first, dataLen uint64) error {
 	if f == nil {
 		return fmt.Errorf("page batch for file %d, which no tablespace record announced", index)
 	}
-	size := uint64(f.PageSize)
-	if dataLen%size != 0 {
-		return fmt.Errorf("page batch for %s at page %d is %d bytes, not a whole number of %d-byte pages", f.Path, first, dataLen, size)
-	}
-	n := dataLen / size
-	if n == 0 {
-		return nil
-	}
+	n := dataLen / uint64(f.PageSize)
 	if first+n > math.MaxUint32 || first+n < first {
 		return fmt.Errorf("page batch for %s reaches page %d, beyond the 2^32 pages a tablespace can have", f.Path, first+n-1)
 	}

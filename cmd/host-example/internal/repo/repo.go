@@ -34,9 +34,9 @@ type StreamWriter interface {
 	// ID is the id the snapshot will have.
 	ID() string
 	// Append stores one record (Progress records are ignored). The writer does not keep rec
-	// after it returns. It also adds the record to the stream's page map, and refuses
-	// records that make no sense for one (pages of a file no Tablespace record announced, a
-	// batch that is not a whole number of pages, a file index that changes path).
+	// after it returns. The caller passes only records a shared.StreamChecker accepted: the
+	// stream's rules are the kernel's, the writer only stores (and adds the record to the
+	// stream's page map, whose size follows the pages that arrived).
 	Append(rec *shared.Record) error
 	// PageMap is the page map of the records appended so far; the caller must not change it.
 	PageMap() *PageMap

@@ -9,26 +9,31 @@ import (
 	"github.com/pagetrack/pagetrack/shared"
 )
 
-// SetStreamFields fills in the fields of s that come from its stream's header and trailer:
-// the consistency coordinates (checkpoint, end LSN, binlog position, GTID set), the method,
-// the counts, the digest. It is the one place that says how a stream becomes metadata;
+// SetStreamSummary fills in the fields of s that come from its stream: the consistency
+// coordinates (checkpoint, end LSN, binlog position, GTID set), the method, the counts, the
+// digest. sum is what the stream kernel made of the verified Header and Trailer
+// (shared.StreamChecker.Summary, shared.Summarize), so the Trailer's field list is spelled
+// out in shared alone; this is the one place that says how a summary becomes metadata, and
 // VerifyStreamFields checks stored metadata against it.
-func (s *Snapshot) SetStreamFields(h *shared.Header, t *shared.Trailer) {
-	s.Method, s.FallbackReason, s.BaseCheckpointLSN = t.Method, t.FallbackReason, t.BaseCheckpointLSN
-	s.PagesInSet, s.PagesRead, s.BytesRead, s.BytesSent = t.PagesInSet, t.PagesRead, t.BytesRead, t.BytesSent
-	s.SourceState = t.SourceState
-	s.ServerVersion, s.ServerUUID, s.PageSize, s.StreamFormat = h.ServerVersion, h.ServerUUID, h.PageSize, h.StreamFormat
-	s.CheckpointLSN, s.EndLSN, s.MaxPageLSN = t.CheckpointLSN, t.EndLSN, t.MaxPageLSN
-	if s.CheckpointLSN == 0 {
-		s.CheckpointLSN = h.CheckpointLSN
-	}
-	s.BinlogFile, s.BinlogPos, s.GTIDExecuted = t.BinlogFile, t.BinlogPos, t.GTIDExecuted
-	s.Tablespaces, s.Pages, s.PageBytes, s.RedoBytes = t.Tablespaces, t.Pages, t.PageBytes, t.RedoBytes
-	s.BinlogBytes, s.Files, s.Records = t.BinlogBytes, t.Files, t.Records
-	s.StreamDigest = hex.EncodeToString(t.Digest)
+func (s *Snapshot) SetStreamSummary(sum shared.StreamSummary) {
+	s.Method, s.FallbackReason, s.BaseCheckpointLSN = sum.Method, sum.FallbackReason, sum.BaseCheckpointLSN
+	s.PagesInSet, s.PagesRead, s.BytesRead, s.BytesSent = sum.PagesInSet, sum.PagesRead, sum.BytesRead, sum.BytesSent
+	s.SourceState = sum.SourceState
+	s.ServerVersion, s.ServerUUID, s.PageSize, s.StreamFormat = sum.ServerVersion, sum.ServerUUID, sum.PageSize, sum.StreamFormat
+	s.CheckpointLSN, s.EndLSN, s.MaxPageLSN = sum.CheckpointLSN, sum.EndLSN, sum.MaxPageLSN
+	s.BinlogFile, s.BinlogPos, s.GTIDExecuted = sum.BinlogFile, sum.BinlogPos, sum.GTIDExecuted
+	c := sum.Counts
+	s.Tablespaces, s.Pages, s.PageBytes, s.RedoBytes = c.Tablespaces, c.Pages, c.PageBytes, c.RedoBytes
+	s.BinlogBytes, s.Files, s.Records = c.BinlogBytes, c.Files, sum.Records
+	s.StreamDigest = hex.EncodeToString(sum.Digest)
 	if s.Method == "" && !s.Incremental() {
 		s.Method = shared.MethodFull
 	}
+}
+
+// SetStreamFields is SetStreamSummary of a verified stream's Header and Trailer.
+func (s *Snapshot) SetStreamFields(h *shared.Header, t *shared.Trailer) {
+	s.SetStreamSummary(shared.Summarize(h, t))
 }
 
 // VerifyStreamFields checks that every field of s that comes from its stream (SetStreamFields)
@@ -37,7 +42,7 @@ func (s *Snapshot) SetStreamFields(h *shared.Header, t *shared.Trailer) {
 // metadata was damaged or edited, and only the stream tells what a restore gives.
 func VerifyStreamFields(s *Snapshot, h *shared.Header, t *shared.Trailer) error {
 	want := &Snapshot{Kind: s.Kind, Parent: s.Parent}
-	want.SetStreamFields(h, t)
+	want.SetStreamSummary(shared.Summarize(h, t))
 	type field struct {
 		name      string
 		got, want any

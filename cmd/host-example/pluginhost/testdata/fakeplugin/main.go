@@ -68,15 +68,20 @@ func stream(base []byte) []*shared.Record {
 		{Header: &shared.Header{StreamFormat: shared.StreamFormat, ServerVersion: "8.4.3-fake", PageSize: 16384, CheckpointLSN: checkpoint, StartedAt: time.Now().UTC()}},
 		{Tablespace: ts},
 		{Pages: pages},
-		{Redo: &shared.RedoSegment{StartLSN: 0, Data: make([]byte, 512)}},
 	}
+	// Redo from the checkpoint's block to the end of the end point's block, as the kernel
+	// (shared.StreamChecker) requires.
+	end := checkpoint + 100
+	redoStart, redoEnd := checkpoint/shared.RedoBlockSize*shared.RedoBlockSize, (end/shared.RedoBlockSize+1)*shared.RedoBlockSize
+	recs = append(recs, &shared.Record{Redo: &shared.RedoSegment{StartLSN: redoStart, Data: make([]byte, redoEnd-redoStart)}})
 	d := shared.NewDigester()
 	for _, r := range recs {
 		d.Add(r)
 	}
 	state := binary.BigEndian.AppendUint64(nil, checkpoint)
 	return append(recs, &shared.Record{Trailer: &shared.Trailer{
-		EndLSN: checkpoint + 100, CheckpointLSN: checkpoint, Pages: uint64(len(pages.Data) / 16384), Records: d.Records(), Digest: d.Sum(),
+		EndLSN: end, CheckpointLSN: checkpoint, Records: d.Records(), Digest: d.Sum(),
+		Tablespaces: 1, Pages: uint64(len(pages.Data) / 16384), PageBytes: uint64(len(pages.Data)), RedoBytes: redoEnd - redoStart,
 		Kind: kind, Method: method, BaseCheckpointLSN: baseLSN, SourceState: state,
 	}})
 }
@@ -119,14 +124,13 @@ func (s *source) Restore(ctx context.Context, req *shared.RestoreRequest, record
 	if err := os.MkdirAll(req.TargetDir, 0o700); err != nil {
 		return nil, err
 	}
-	d := shared.NewDigester()
+	check := shared.NewRestoreChecker()
 	var file *os.File
 	defer func() {
 		if file != nil {
 			file.Close()
 		}
 	}()
-	trailer := false
 	for {
 		rec, err := records.Recv()
 		if err == io.EOF {
@@ -135,14 +139,9 @@ func (s *source) Restore(ctx context.Context, req *shared.RestoreRequest, record
 		if err != nil {
 			return nil, err
 		}
-		if rec.Trailer != nil {
-			if err := d.Check(rec.Trailer); err != nil {
-				return nil, err
-			}
-			trailer = true
-			continue
+		if err := check.Check(rec); err != nil {
+			return nil, err
 		}
-		d.Add(rec)
 		if rec.Pages != nil {
 			if file == nil {
 				return nil, errors.New("pages before their tablespace")
@@ -157,9 +156,6 @@ func (s *source) Restore(ctx context.Context, req *shared.RestoreRequest, record
 			}
 		}
 		if ts := rec.Tablespace; ts != nil {
-			if ts.Incremental {
-				return nil, fmt.Errorf("the stream holds only the changed pages of %s", ts.Path)
-			}
 			if file == nil {
 				if file, err = os.Create(filepath.Join(req.TargetDir, filepath.Base(ts.Path))); err != nil {
 					return nil, err
@@ -171,8 +167,8 @@ func (s *source) Restore(ctx context.Context, req *shared.RestoreRequest, record
 			}
 		}
 	}
-	if !trailer {
-		return nil, shared.ErrNoTrailer
+	if err := check.End(); err != nil {
+		return nil, err
 	}
 	s.log.Info("fake restore done", "target", req.TargetDir)
 	return res, nil
