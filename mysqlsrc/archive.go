@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	gomysql "github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/replication"
 	"github.com/go-sql-driver/mysql"
 	"github.com/hashicorp/go-hclog"
@@ -222,19 +223,19 @@ func (a *Archiver) syncerConfig() replication.BinlogSyncerConfig {
 	return cfg
 }
 
-// dumpError names the common reasons a binlog dump fails.
+// dumpError names the common reasons a binlog dump fails (by MySQL error number).
 func (a *Archiver) dumpError(err error) error {
-	msg := err.Error()
-	switch {
-	case strings.Contains(msg, "1236"):
-		return shared.Precondition(fmt.Sprintf("the server cannot send the binlog the archive needs next (%v): the binlogs holding transactions after the archive's resume point were purged; the archive has a gap from here and must start again from a new snapshot", err))
-	case strings.Contains(msg, "1045"):
-		return shared.Precondition(fmt.Sprintf("MySQL refused the archive user's login (%v): check the dsn's user and password", err))
-	case strings.Contains(msg, "1227") || strings.Contains(msg, "1045") || strings.Contains(msg, "denied"):
-		return shared.Precondition(fmt.Sprintf("the archive user lacks a privilege (%v); it needs GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.*", err))
+	var me *gomysql.MyError
+	if errors.As(err, &me) {
+		switch me.Code {
+		case 1236: // ER_SOURCE_FATAL_ERROR_READING_BINLOG
+			return shared.Precondition(fmt.Sprintf("the server cannot send the binlog the archive needs next (error 1236: %s): binlogs holding transactions after the archive's end were purged, so the archive has a gap here; start archiving again from a new snapshot", me.Message))
+		case 1045:
+			return shared.Precondition(fmt.Sprintf("MySQL refused the archive user's login (error 1045: %s): check the dsn's user and password", me.Message))
+		case 1227, 1044, 1142:
+			return shared.Precondition(fmt.Sprintf("the archive user lacks a privilege (error %d: %s); as an administrator run: GRANT REPLICATION SLAVE, REPLICATION CLIENT ON *.* TO the archive user", me.Code, me.Message))
+		}
 	}
 	return fmt.Errorf("following the binlog as server_id %d: %w", a.serverID, err)
 }
 
-// errArchiveBusy says another archiver holds the server_id.
-var errArchiveBusy = errors.New("server_id in use")

@@ -277,6 +277,37 @@ func TestArchive(t *testing.T) {
 		}
 	})
 
+	t.Run("lag, and a run until now", func(t *testing.T) {
+		s.Fill("arc.t", 7001, 20, 100)
+		lag, err := a.Lag(context.Background(), arc.point)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if lag.Bytes == 0 || lag.Seconds <= 0 || lag.ExpireSeconds != 30*24*3600 || !lag.ResumeFileOnServer ||
+			lag.OldestFile != "binlog.000001" || lag.ExpiryHeadroom <= 0 || lag.ExpiryHeadroom > 30*24*time.Hour {
+			t.Fatalf("lag behind 20 unarchived transactions: %+v", lag)
+		}
+		until, err := mysqlsrc.NewArchiver(hclog.NewNullLogger(), mysqlsrc.ArchiveOptions{DSN: s.DSN, Name: "test", UntilNow: true, HeartbeatPeriod: 100 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer until.Close()
+		want := executed(t, s)
+		if err := until.Run(context.Background(), arc.point, func(seg mysqlsrc.Segment) error { arc.take(seg); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if !gtidContains(t, arc.point.GTIDs, want) {
+			t.Fatalf("a run until now stopped at %s, before %s", arc.point.GTIDs, want)
+		}
+		lag, err = a.Lag(context.Background(), arc.point)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if lag.Bytes != 0 || lag.Seconds != 0 || lag.ServerFile != arc.point.File || lag.ServerPos != arc.point.Pos {
+			t.Fatalf("lag after catching up: %+v (archive ends at %s:%d)", lag, arc.point.File, arc.point.Pos)
+		}
+	})
+
 	t.Run("segments are the server's binlog bytes with its commit timestamps", func(t *testing.T) {
 		for _, seg := range arc.segs {
 			disk, err := os.ReadFile(filepath.Join(s.DataDir, seg.File))
@@ -335,6 +366,20 @@ func TestArchive(t *testing.T) {
 		}
 		if !gtidContains(t, executed(t, replica), gtidSubtract(t, executed(t, s), base)) {
 			t.Fatalf("replayed server's gtid_executed %s lacks the archived %s", executed(t, replica), arc.point.GTIDs)
+		}
+	})
+
+	t.Run("a start the server purged is refused", func(t *testing.T) {
+		s.MustExec("FLUSH BINARY LOGS")
+		var file string
+		var pos int64
+		if err := s.Root.QueryRow("SHOW BINARY LOG STATUS").Scan(&file, &pos, new(string), new(string), new(string)); err != nil {
+			t.Fatal(err)
+		}
+		s.MustExec("PURGE BINARY LOGS TO '" + file + "'")
+		err := a.Run(context.Background(), mysqlsrc.ResumePoint{GTIDs: base}, func(mysqlsrc.Segment) error { return errors.New("must not run") })
+		if err == nil || !strings.Contains(err.Error(), "error 1236") || !strings.Contains(err.Error(), "purged") {
+			t.Fatalf("archiving from GTIDs in purged binlogs: got %v", err)
 		}
 	})
 }
