@@ -238,4 +238,3 @@ func (a *Archiver) dumpError(err error) error {
 	}
 	return fmt.Errorf("following the binlog as server_id %d: %w", a.serverID, err)
 }
-
