@@ -1,15 +1,20 @@
 package mysqlsrc_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -235,6 +240,56 @@ func TestArchive(t *testing.T) {
 		}
 		r := arc.start(a)
 		arc.waitFor(r, executed(t, s))
+		if err := arc.stop(r); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("archiver process kill -9 inside a transaction", func(t *testing.T) {
+		s.Fill("arc.t", 5501, 10, 600) // a segment of its own (SegmentBytes 4 KiB in the child)
+		s.MustExec("INSERT INTO arc.t SELECT id + 5600, v, pad FROM arc.t WHERE id <= 120")
+		from, err := json.Marshal(arc.point)
+		if err != nil {
+			t.Fatal(err)
+		}
+		child := exec.Command(os.Args[0], "-test.run=^TestArchiveChildProcess$")
+		child.Env = append(os.Environ(), "PAGETRACK_ARCHIVE_CHILD_DSN="+s.DSN, "PAGETRACK_ARCHIVE_CHILD_FROM="+string(from))
+		out, err := child.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		child.Stderr = os.Stderr
+		if err := child.Start(); err != nil {
+			t.Fatal(err)
+		}
+		killed := false
+		lines := bufio.NewScanner(out)
+		lines.Buffer(nil, 64<<20)
+		for lines.Scan() {
+			line := lines.Text()
+			if seg, ok := strings.CutPrefix(line, "SEGMENT "); ok {
+				var sg mysqlsrc.Segment
+				if err := json.Unmarshal([]byte(seg), &sg); err != nil {
+					t.Fatal(err)
+				}
+				arc.take(sg)
+			}
+			if line == "INSIDE TRANSACTION" {
+				child.Process.Signal(syscall.SIGKILL)
+				killed = true
+			}
+		}
+		child.Wait()
+		if !killed {
+			t.Fatal("the child archiver ended without reaching the large transaction")
+		}
+		if gtidContains(t, arc.point.GTIDs, executed(t, s)) {
+			t.Fatal("the child archived the transaction it was killed inside")
+		}
+		began := time.Now()
+		r := arc.start(a) // the dead child's dump thread may linger: the server_id check waits it out
+		arc.waitFor(r, executed(t, s))
+		t.Logf("resumed after the kill in %v", time.Since(began))
 		if err := arc.stop(r); err != nil {
 			t.Fatal(err)
 		}
@@ -478,4 +533,39 @@ func gtidSubtract(t *testing.T, a, b string) string {
 		t.Fatal(err)
 	}
 	return strings.ReplaceAll(out, "\n", "")
+}
+
+// TestArchiveChildProcess is the archiver process that the kill -9 subtest runs and kills: it
+// prints each segment as JSON and, at the first rows event inside a transaction after it has
+// emitted a segment, says so and waits to be killed. Run on its own it has nothing to do.
+func TestArchiveChildProcess(t *testing.T) {
+	dsn := os.Getenv("PAGETRACK_ARCHIVE_CHILD_DSN")
+	if dsn == "" {
+		return
+	}
+	var from mysqlsrc.ResumePoint
+	if err := json.Unmarshal([]byte(os.Getenv("PAGETRACK_ARCHIVE_CHILD_FROM")), &from); err != nil {
+		t.Fatal(err)
+	}
+	a, err := mysqlsrc.NewArchiver(hclog.NewNullLogger(), mysqlsrc.ArchiveOptions{DSN: dsn, Name: "test", SegmentBytes: 4096, HeartbeatPeriod: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	emitted := false
+	mysqlsrc.SetArchiveEventHook(a, func(eventType byte, inTxn bool) {
+		if emitted && inTxn && eventType == 30 { // WRITE_ROWS_EVENTv2
+			fmt.Println("INSIDE TRANSACTION")
+			select {} // until SIGKILL
+		}
+	})
+	err = a.Run(context.Background(), from, func(s mysqlsrc.Segment) error {
+		line, err := json.Marshal(s)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("SEGMENT %s\n", line)
+		emitted = true
+		return nil
+	})
+	t.Fatalf("the child archiver returned %v before it was killed", err)
 }
