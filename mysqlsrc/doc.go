@@ -119,7 +119,15 @@
 //     was gone from SHOW REPLICAS by then or within the wait; the open transaction came whole;
 //   - after kill -9 of the server the archiver's dump ends with an error; after restart the dump
 //     by GTID set continues in the next file at position 4 with no gap or duplicate (TestArchive);
+//   - archived files replay as a relay log: written as relay.NNNNNN (magic, the format description
+//     when the archive starts inside the file, the segments) with a relay.index, on a server
+//     started with --relay-log=relay --skip-replica-start --server-id=2, then CHANGE REPLICATION
+//     SOURCE TO SOURCE_HOST='archive.invalid', RELAY_LOG_FILE='relay.000001', RELAY_LOG_POS=4 and
+//     START REPLICA SQL_THREAD (one worker): WAIT_FOR_EXECUTED_GTID_SET returned 0 and CHECKSUM
+//     TABLE matched the source, XA and compressed and tagged transactions included;
+//   - the same relay log on a server with the source's server_id (1) applied nothing (the wait
+//     timed out after 5 s, no schema created), and adding --replicate-same-server-id (with the
+//     default log_replica_updates=ON) did not change that: a replay needs another server_id;
 //   - TestArchive (one server, 64 KiB binlogs, 12 subtests) takes 35-50 s on this machine,
-//     including a second server that replays the archive through mysqlbinlog | mysql and matches
-//     CHECKSUM TABLE.
+//     including the second server the relay-log replay starts and restarts.
 package mysqlsrc
