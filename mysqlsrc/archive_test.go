@@ -354,6 +354,18 @@ func TestArchive(t *testing.T) {
 		if !gtidContains(t, arc.point.GTIDs, want) {
 			t.Fatalf("a run until now stopped at %s, before %s", arc.point.GTIDs, want)
 		}
+		nothingNew := mysqlsrc.ResumePoint{GTIDs: executed(t, s)}
+		if err := until.Run(context.Background(), nothingNew, func(seg mysqlsrc.Segment) error {
+			return fmt.Errorf("a run from the server's whole GTID set emitted %s [%d, %d)", seg.File, seg.Start, seg.End)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		short := arc.point
+		short.Pos += 1 << 20
+		err = a.Run(context.Background(), short, func(mysqlsrc.Segment) error { return errors.New("must not run") })
+		if err == nil || !strings.Contains(err.Error(), "lost binlog the archive holds") {
+			t.Fatalf("resume past the end of the server's file: got %v", err)
+		}
 		lag, err = a.Lag(context.Background(), arc.point)
 		if err != nil {
 			t.Fatal(err)

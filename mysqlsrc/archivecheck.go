@@ -96,6 +96,15 @@ func verifyResume(ctx context.Context, a *Archiver, from ResumePoint) error {
 	if missing := gtidMinus(archived, server); missing != "" {
 		return shared.Precondition(fmt.Sprintf("the archive holds transactions the server no longer has (%s): the server lost them (a crash with sync_binlog or innodb_flush_log_at_trx_commit ≠ 1, or a restore) and may give their GTIDs to new transactions; this archive cannot be continued — start a new archive from a new snapshot", missing))
 	}
+	if from.File != "" {
+		size, onServer, err := binlogFileSize(ctx, a.db, from.File)
+		if err != nil {
+			return err
+		}
+		if onServer && size < from.Pos {
+			return shared.Precondition(fmt.Sprintf("the server's %s is %d bytes long but the archive holds it up to %d: the server lost binlog the archive holds; this archive cannot be continued — start a new archive from a new snapshot", from.File, size, from.Pos))
+		}
+	}
 	if from.Last == nil {
 		return nil
 	}

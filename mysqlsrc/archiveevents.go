@@ -28,16 +28,18 @@ type openTxn struct {
 // nothing: positions must chain, every transaction must end where its GTID event said, and an
 // event it does not know stops the archive.
 type assembler struct {
-	opts       ArchiveOptions
-	emit       func(Segment) error
-	resume     ResumePoint // where this run started: events before it are already archived
-	point      ResumePoint // what has been emitted
-	file       string      // the binlog file the stream is in
-	fde        []byte      // its format description event
-	checksum   int         // bytes of checksum after each event's body
-	seg        *Segment    // complete transactions not yet emitted
-	segSince   time.Time
-	txn        *openTxn
+	opts     ArchiveOptions
+	emit     func(Segment) error
+	resume   ResumePoint // where this run started: events before it are already archived
+	point    ResumePoint // what has been emitted
+	file     string      // the binlog file the stream is in
+	fde      []byte      // its format description event
+	checksum int         // bytes of checksum after each event's body
+	seg      *Segment    // complete transactions not yet emitted
+	segSince time.Time
+	txn      *openTxn
+	// seen is where the server's last heartbeat said the dump is: past everything it skipped.
+	seen       binlogCoord
 	afterEvent func(eventType byte, inTransaction bool)
 }
 
@@ -51,10 +53,13 @@ func (a *assembler) add(ev *replication.BinlogEvent) error {
 	h := ev.Header
 	switch h.EventType {
 	case replication.HEARTBEAT_EVENT, replication.HEARTBEAT_LOG_EVENT_V2:
-		if a.txn == nil {
-			return a.flush()
+		if a.txn != nil {
+			return nil
 		}
-		return nil
+		if a.file != "" {
+			a.seen = binlogCoord{a.file, uint64(h.LogPos)}
+		}
+		return a.flush()
 	case replication.ROTATE_EVENT:
 		if h.LogPos == 0 || h.Flags&replication.LOG_EVENT_ARTIFICIAL_F != 0 {
 			return a.enterFile(string(ev.Event.(*replication.RotateEvent).NextLogName))
@@ -342,7 +347,10 @@ func (a *assembler) reached(c binlogCoord) bool {
 	if a.seg != nil {
 		at = binlogCoord{a.seg.File, a.seg.End}
 	}
-	return at.File != "" && !c.after(at)
+	if at.File != "" && !c.after(at) {
+		return true
+	}
+	return a.seen.File != "" && !c.after(a.seen) // nothing new up to c: the server skipped or had none
 }
 
 func isGTIDEvent(t replication.EventType) bool {
