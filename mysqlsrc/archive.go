@@ -69,6 +69,7 @@ func (o *ArchiveOptions) withDefaults() ArchiveOptions {
 }
 
 // Archiver follows a server's binary log as a replica does and hands out archive segments.
+// One Run at a time per Archiver (and per archive name: a second one is refused).
 type Archiver struct {
 	log  hclog.Logger
 	opts ArchiveOptions

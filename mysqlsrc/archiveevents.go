@@ -90,7 +90,7 @@ func (a *assembler) add(ev *replication.BinlogEvent) error {
 		if isGTIDEvent(h.EventType) {
 			return fmt.Errorf("the server sent the transaction at %s:%d, which lies inside what the archive holds (it ends at %s:%d), although its GTID should have been skipped: the server's binlog differs from the archive", a.file, start, a.resume.File, a.resume.Pos)
 		}
-		return nil
+		return a.followRotate(h.EventType, ev)
 	}
 	if a.afterEvent != nil {
 		a.afterEvent(byte(h.EventType), a.txn != nil || isGTIDEvent(h.EventType))
@@ -155,8 +155,8 @@ func (a *assembler) betweenTxns(t replication.EventType, start uint64, ev *repli
 	default:
 		return fmt.Errorf("the binlog holds a %s event at %s:%d outside any transaction; pagetrack does not know what it means and stops rather than skip it", t, a.file, start)
 	}
-	if a.point.File == "" {
-		return nil // before the archive's first transaction: nothing to chain onto
+	if a.point.File == "" { // before the archive's first transaction: nothing to chain onto
+		return a.followRotate(t, ev)
 	}
 	a.appendToSegment(start, ev.RawData)
 	switch t {
@@ -315,6 +315,14 @@ func (a *assembler) flush() error {
 	}
 	a.point, a.seg = next, nil
 	return nil
+}
+
+// followRotate moves to the next file after a rotate event the archive does not keep.
+func (a *assembler) followRotate(t replication.EventType, ev *replication.BinlogEvent) error {
+	if t != replication.ROTATE_EVENT {
+		return nil
+	}
+	return a.enterFile(string(ev.Event.(*replication.RotateEvent).NextLogName))
 }
 
 // enterFile follows the stream into another binlog file.
