@@ -60,3 +60,7 @@ func OnIdxWritten(fn func(path string)) (undo func()) {
 	idxWritten = fn
 	return func() { idxWritten = nil }
 }
+
+// SetArchiveEventHook makes the archiver call f with every event it accepts (type, and whether
+// the event belongs to a transaction), so that a test can stop it at a chosen event.
+func SetArchiveEventHook(a *Archiver, f func(eventType byte, inTransaction bool)) { a.afterEvent = f }

@@ -120,8 +120,14 @@ func RequiredGrants(account string) []string {
 		"GRANT SELECT ON performance_schema.log_status TO " + account,
 		"GRANT SELECT ON performance_schema.global_status TO " + account,
 		"GRANT SELECT ON performance_schema.error_log TO " + account,
+		"GRANT " + strings.Join(archiveGlobal, ", ") + " ON *.* TO " + account,
 	}
 }
+
+// archiveGlobal are the global privileges binlog archiving uses: REPLICATION SLAVE to register
+// as a replica and dump the binlog, REPLICATION CLIENT for SHOW BINARY LOGS, SHOW BINARY LOG
+// STATUS and SHOW REPLICAS (the server_id collision check).
+var archiveGlobal = []string{"REPLICATION SLAVE", "REPLICATION CLIENT"}
 
 // requiredGlobal are the global privileges a backup uses: BACKUP_ADMIN for the backup lock and
 // log_status, PROCESS for INFORMATION_SCHEMA.INNODB_*, SYSTEM_VARIABLES_ADMIN to set
