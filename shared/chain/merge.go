@@ -92,6 +92,18 @@ func (plan *Plan) fileSteps(ts shared.Tablespace, pages []pagePiece, yield func(
 	return true
 }
 
+// Reads yields the pieces of each record of the merged stream that needs any, in order: what
+// Merge asks its Payloads for. A host may use it to check beforehand that it has them all.
+func (plan *Plan) Reads() iter.Seq[[]Piece] {
+	return func(yield func([]Piece) bool) {
+		for st := range plan.steps {
+			if len(st.pieces) > 0 && !yield(st.pieces) {
+				return
+			}
+		}
+	}
+}
+
 // zeros is a read-only buffer of zero pages, shared by every merge.
 var zeros = sync.OnceValue(func() []byte { return make([]byte, shared.MaxPayloadBytes) })
 
@@ -113,15 +125,8 @@ var _ shared.RecordStream = (*Merged)(nil)
 
 // Merge returns the merged stream of plan's target, its payloads read from src. Close it.
 func Merge(ctx context.Context, plan *Plan, src Payloads) *Merged {
-	reads := func(yield func([]Piece) bool) {
-		for st := range plan.steps {
-			if len(st.pieces) > 0 && !yield(st.pieces) {
-				return
-			}
-		}
-	}
 	next, stop := iter.Pull(plan.steps)
-	return &Merged{plan: plan, src: src.Open(ctx, reads), next: next, stop: stop, chk: shared.NewRestoreChecker(), dig: shared.NewDigester()}
+	return &Merged{plan: plan, src: src.Open(ctx, plan.Reads()), next: next, stop: stop, chk: shared.NewRestoreChecker(), dig: shared.NewDigester()}
 }
 
 // Recv returns the next record of the merged stream, io.EOF after the Trailer. Every record

@@ -152,6 +152,7 @@ func (m *datadirModel) backup(base *shared.BaseSnapshot) ([]*shared.Record, erro
 	recs := []*shared.Record{{Header: &shared.Header{
 		StreamFormat: shared.StreamFormat, ServerVersion: "8.4.3", ServerUUID: "3e11fa47-71ca-11e1-9e33-c80aa9429562",
 		PageSize: 4096, CheckpointLSN: checkpoint, StartedAt: time.Unix(int64(checkpoint), 0).UTC(),
+		BinlogBasename: "binlog",
 	}}}
 	type job struct {
 		index uint32
@@ -231,20 +232,26 @@ func (m *datadirModel) backup(base *shared.BaseSnapshot) ([]*shared.Record, erro
 		emit(j)
 	}
 	tag := fmt.Sprintf("backup@%d", checkpoint)
+	// Redo as the stream rules want it: from the checkpoint's block to the end of the end
+	// point's block, in two segments.
+	end := checkpoint + 5000
+	redoStart := checkpoint / shared.RedoBlockSize * shared.RedoBlockSize
+	redoEnd := (end/shared.RedoBlockSize + 1) * shared.RedoBlockSize
 	recs = append(recs,
 		&shared.Record{File: &shared.FileChunk{Path: "mysql/general_log.CSV", Data: []byte(tag)}},
-		&shared.Record{Redo: &shared.RedoSegment{StartLSN: checkpoint, Data: bytes.Repeat([]byte(tag), 64)}},
-		&shared.Record{Redo: &shared.RedoSegment{StartLSN: checkpoint + 512, Data: bytes.Repeat([]byte{byte(checkpoint)}, 512)}},
-		&shared.Record{Binlog: &shared.BinlogChunk{Name: "binlog.000001", Offset: 4, Data: []byte(tag)}},
+		&shared.Record{Redo: &shared.RedoSegment{StartLSN: redoStart, Data: bytes.Repeat([]byte(tag), 64)[:shared.RedoBlockSize]}},
+		&shared.Record{Redo: &shared.RedoSegment{StartLSN: redoStart + shared.RedoBlockSize, Data: bytes.Repeat([]byte{byte(checkpoint)}, int(redoEnd-redoStart-shared.RedoBlockSize))}},
+		&shared.Record{Binlog: &shared.BinlogChunk{Name: "binlog.000001", Offset: 0, Data: []byte(tag)}},
 	)
 	d := shared.NewDigester()
 	for _, r := range recs {
 		d.Add(r)
 	}
 	t := &shared.Trailer{
-		EndLSN: checkpoint + 5000, CheckpointLSN: checkpoint, MaxPageLSN: checkpoint + 4000,
-		BinlogFile: "binlog.000001", BinlogPos: 4 + uint64(len(tag)), GTIDExecuted: fmt.Sprintf("3e11fa47-71ca-11e1-9e33-c80aa9429562:1-%d", checkpoint/1000),
+		EndLSN: end, CheckpointLSN: checkpoint, MaxPageLSN: checkpoint + 4000,
+		BinlogFile: "binlog.000001", BinlogPos: uint64(len(tag)), GTIDExecuted: fmt.Sprintf("3e11fa47-71ca-11e1-9e33-c80aa9429562:1-%d", checkpoint/1000),
 		Tablespaces: uint64(len(m.files)), Pages: pages, PageBytes: pageBytes, Files: 1,
+		RedoBytes: redoEnd - redoStart, BinlogBytes: uint64(len(tag)),
 		Records: d.Records(), Digest: d.Sum(), FinishedAt: time.Unix(int64(checkpoint)+60, 0).UTC(),
 		Kind: shared.KindFull, Method: shared.MethodFull, SourceState: []byte(st.token),
 		PagesRead: pages, BytesRead: pageBytes, BytesSent: pageBytes,
