@@ -164,8 +164,8 @@ func validStream() []*shared.Record {
 		{Tablespace: &shared.Tablespace{FileIndex: 1, Path: "shop/orders.ibd", SpaceID: 7, PageSize: 16384, SizePages: 2}},
 		{Pages: &shared.PageBatch{FileIndex: 1, FirstPage: 0, Data: page[2*16384:]}},
 		{Progress: &shared.Progress{Phase: "copying pages", PagesDone: 4, PagesTotal: 4}},
-		{Redo: &shared.RedoSegment{StartLSN: 18000384, Data: bytes.Repeat([]byte{7}, 1024)}},
-		{Binlog: &shared.BinlogChunk{Name: "binlog.000003", Offset: 4, Data: []byte("binlog bytes")}},
+		{Redo: &shared.RedoSegment{StartLSN: 17999872, Data: bytes.Repeat([]byte{7}, 1536)}}, // the checkpoint's block to the end point's
+		{Binlog: &shared.BinlogChunk{Name: "binlog.000003", Offset: 0, Data: []byte("binlog bytes")}},
 		{File: &shared.FileChunk{Path: "mysql/general_log.CSV", Data: []byte{}}},
 	}
 	d := shared.NewDigester()
@@ -174,10 +174,10 @@ func validStream() []*shared.Record {
 	}
 	return append(recs, &shared.Record{Trailer: &shared.Trailer{
 		EndLSN: 18001200, CheckpointLSN: 18000000, MaxPageLSN: 18001000,
-		BinlogFile: "binlog.000003", BinlogPos: 1234,
+		BinlogFile: "binlog.000003", BinlogPos: 12,
 		GTIDExecuted: "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-77,\n4e11fa47-71ca-11e1-9e33-c80aa9429562:1-5",
-		Tablespaces:  2, Pages: 4, PageBytes: 4 * 16384, RedoBytes: 1024, BinlogBytes: 12, Files: 1,
-		Records: d.Records(), Digest: d.Sum(), FinishedAt: time.Unix(1700000100, 0).UTC(),
+		Tablespaces:  2, Pages: 4, PageBytes: 4 * 16384, RedoBytes: 1536, BinlogBytes: 12, Files: 1,
+		Records: d.Records(), Digest: d.Sum(), FinishedAt: time.Unix(1700000100, 0).UTC(), Kind: shared.KindFull,
 	}})
 }
 

@@ -218,8 +218,20 @@ func presentInChain(chain []*modelState, f *modelFileState, p uint32) bool {
 // those of them some snapshot of the chain holds.
 func checkRestored(t *testing.T, recs []*shared.Record, chain []*modelState) (sent, planned uint64) {
 	t.Helper()
+	return checkRestoredAs(t, recs, chain, len(chain) > 1)
+}
+
+// checkRestoredMerged is checkRestored for a restore that merges even a full snapshot's
+// stream (restore --from, shared/chain.Spool).
+func checkRestoredMerged(t *testing.T, recs []*shared.Record, chain []*modelState) {
+	t.Helper()
+	checkRestoredAs(t, recs, chain, true)
+}
+
+func checkRestoredAs(t *testing.T, recs []*shared.Record, chain []*modelState, merged bool) (sent, planned uint64) {
+	t.Helper()
 	want := chain[0]
-	if len(chain) == 1 {
+	if !merged {
 		// A full snapshot is restored from its own stream, unchanged.
 		if got, exp := len(recs), len(stored(want.stream)); got != exp {
 			t.Fatalf("restored %d records, the stream has %d", got, exp)
@@ -250,7 +262,6 @@ func checkRestored(t *testing.T, recs []*shared.Record, chain []*modelState) (se
 
 	// The target's files, none incremental, with their sizes at the snapshot: each once before
 	// any page in a merged stream; a full's own stream may update a size after pages.
-	merged := len(chain) > 1
 	files := map[uint32]*modelFileState{}
 	sizes := map[string]uint64{}
 	got := map[string]map[uint32][]byte{}
