@@ -77,9 +77,9 @@ func restoreFromRequested(args []string) bool {
 
 // fromArgs are restore --from's arguments.
 type fromArgs struct {
-	froms                                 []string
+	froms                                  []string
 	cfgPath, target, pluginPath, tmpParent string
-	verify, asJSON                        bool
+	verify, asJSON                         bool
 }
 
 func (e *env) parseRestoreFrom(args []string) (*fromArgs, error) {
