@@ -339,7 +339,7 @@ func streamError(label string, err error) error {
 	var le *chain.LinkError
 	switch {
 	case errors.Is(err, shared.ErrNoTrailer):
-		return fmt.Errorf("%s is damaged: its records end without the source's trailer", label)
+		return fmt.Errorf("%s is damaged: %w", label, err)
 	case errors.Is(err, pgstream.ErrTruncated) || errors.Is(err, pgstream.ErrDamaged):
 		return fmt.Errorf("%s is %w", label, err)
 	case errors.As(err, &le):

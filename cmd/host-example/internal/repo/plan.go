@@ -156,11 +156,15 @@ func recordList(snap string, tree [][]byte, items *[]*item, paths map[uint32]str
 				pageSize[t.FileIndex] = t.PageSize
 				paths[t.FileIndex] = t.Path
 			}
-			if b := r.Pages; b != nil && it.size > 0 && it.piece != pageSize[b.FileIndex] {
+			*items = append(*items, it)
+			if err := yield(chain.Listed{Record: r, Len: it.size}); err != nil {
+				return err
+			}
+			// The kernel accepted the record: a page batch's pieces must be its pages.
+			if b := r.Pages; b != nil && it.piece != pageSize[b.FileIndex] {
 				return &DamageError{Snapshot: snap, What: "its record list", Err: fmt.Errorf("%w: a page batch has %d-byte pieces, its file %d-byte pages", ErrCorrupt, it.piece, pageSize[b.FileIndex])}
 			}
-			*items = append(*items, it)
-			return yield(chain.Listed{Record: r, Len: it.size})
+			return nil
 		})
 	}
 }
