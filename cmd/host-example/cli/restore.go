@@ -44,7 +44,7 @@ Example:
 ` + restoreFromHelp + exitStatusHelp
 
 func runRestore(ctx context.Context, e *env, args []string) (err error) {
-	if restoreFromRequested(args) { // --from: stdio.go
+	if restoreFromRequested(args) { // --from: restorefrom.go
 		return e.restoreFrom(ctx, args)
 	}
 	fs := e.flagSet("restore")
