@@ -124,6 +124,8 @@ type Merged struct {
 var _ shared.RecordStream = (*Merged)(nil)
 
 // Merge returns the merged stream of plan's target, its payloads read from src. Close it.
+// Pages of zeros share one read-only buffer: like every RecordStream's, the records it
+// returns must not be modified.
 func Merge(ctx context.Context, plan *Plan, src Payloads) *Merged {
 	next, stop := iter.Pull(plan.steps)
 	return &Merged{plan: plan, src: src.Open(ctx, plan.Reads()), next: next, stop: stop, chk: shared.NewRestoreChecker(), dig: shared.NewDigester()}
