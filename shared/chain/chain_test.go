@@ -326,3 +326,34 @@ func allocated(t *testing.T, fn func() error, want string) uint64 {
 	}
 	return after.TotalAlloc - before.TotalAlloc
 }
+
+// A chain of one full merges to the full's own pages (z.ibd's two pages come from one batch,
+// read back at once).
+func TestSpoolFull(t *testing.T) {
+	f, err := os.CreateTemp(t.TempDir(), "scratch")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sp := chain.NewSpool(f)
+	full := streamtest.Small()
+	if _, err := sp.Add("full", streamtest.Stream(full)); err != nil {
+		t.Fatal(err)
+	}
+	plan, err := sp.Plan()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := sp.Merge(context.Background(), plan)
+	defer m.Close()
+	got := files(t, m)
+	want := map[string][]byte{
+		"ibdata1":  append(append([]byte(nil), full[5].Pages.Data...), full[7].Pages.Data...),
+		"db/z.ibd": full[4].Pages.Data,
+	}
+	for p, w := range want {
+		if !bytes.Equal(got[p], w) {
+			t.Errorf("%s: %d bytes, not the full's", p, len(got[p]))
+		}
+	}
+}

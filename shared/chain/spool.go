@@ -113,15 +113,22 @@ func (r *spoolReader) Next() ([]byte, error) {
 	}
 	out := make([]byte, total)
 	at := 0
-	for _, pc := range pieces {
+	for len(pieces) > 0 {
+		pc := pieces[0]
 		off := r.sp.offsets[pc.Snapshot][pc.Record]
 		if pc.Page > 0 {
 			off += int64(pc.Page) * int64(pc.Len)
 		}
-		if _, err := r.sp.scratch.ReadAt(out[at:at+pc.Len], off); err != nil {
+		// Pages that follow each other in one batch are read at once.
+		n := 1
+		for n < len(pieces) && pc.Page >= 0 && pieces[n].Snapshot == pc.Snapshot && pieces[n].Record == pc.Record && pieces[n].Page == pc.Page+n {
+			n++
+		}
+		if _, err := r.sp.scratch.ReadAt(out[at:at+n*pc.Len], off); err != nil {
 			return nil, fmt.Errorf("reading back the scratch file: %w", err)
 		}
-		at += pc.Len
+		at += n * pc.Len
+		pieces = pieces[n:]
 	}
 	return out, nil
 }
