@@ -77,6 +77,7 @@ func stream(base []byte) []*shared.Record {
 	state := binary.BigEndian.AppendUint64(nil, checkpoint)
 	return append(recs, &shared.Record{Trailer: &shared.Trailer{
 		EndLSN: checkpoint + 100, CheckpointLSN: checkpoint, Pages: uint64(len(pages.Data) / 16384), Records: d.Records(), Digest: d.Sum(),
+		Tablespaces: 1, PageBytes: uint64(len(pages.Data)), RedoBytes: 512, // the counts the stream kernel compares
 		Kind: kind, Method: method, BaseCheckpointLSN: baseLSN, SourceState: state,
 	}})
 }
