@@ -77,6 +77,12 @@ type StreamChecker struct {
 	arrived    StreamCounts
 	partial    bool // a Tablespace marked Incremental arrived
 	wholeOnly  bool // NewRestoreChecker: refuse Incremental tablespaces
+
+	// listed: NewListChecker; records arrive without payloads and listedLen is the length of
+	// the current one's, records counts what the digest would.
+	listed    bool
+	listedLen uint64
+	records   uint64
 }
 
 // StreamCounts are the counts a Trailer declares and the checker compares with what arrived.
@@ -109,6 +115,28 @@ func NewRestoreChecker() *StreamChecker {
 	c := NewStreamChecker()
 	c.wholeOnly = true
 	return c
+}
+
+// NewListChecker returns a checker for a stream's record list: its records with their
+// payloads left out, each given with its payload's length (CheckListed). It applies every
+// rule but the digest, which needs the payloads: a host verified the digest when it stored
+// the stream, and verifies every payload it reads back against its own hash. Chain merges
+// (package shared/chain) plan from record lists through it, so a stored stream that breaks a
+// rule is refused with the same error as the stream itself.
+func NewListChecker() *StreamChecker {
+	c := NewStreamChecker()
+	c.listed = true
+	return c
+}
+
+// CheckListed is Check for a record list's record: r's payload is left out (nil) and n is its
+// length. Only a NewListChecker accepts it.
+func (c *StreamChecker) CheckListed(r *Record, n uint64) error {
+	if !c.listed {
+		panic("shared: CheckListed on a checker not made by NewListChecker")
+	}
+	c.listedLen = n
+	return c.Check(r)
 }
 
 // Header is the stream's Header once Check accepted it, else nil.
@@ -188,7 +216,13 @@ func (c *StreamChecker) check(r *Record, kind RecordKind) string {
 	case c.header == nil && kind != RecordHeader && kind != RecordProgress:
 		return "the stream does not start with a Header"
 	}
-	c.digest.Add(r)
+	if c.listed {
+		if kind != RecordProgress && kind != RecordTrailer {
+			c.records++
+		}
+	} else {
+		c.digest.Add(r)
+	}
 	switch kind {
 	case RecordHeader:
 		return c.checkHeader(r.Header)
@@ -300,11 +334,19 @@ func (c *StreamChecker) checkPath(p string) error {
 	return nil
 }
 
-func checkPayload(data []byte) string {
-	if len(data) > MaxPayloadBytes {
-		return fmt.Sprintf("carries %d bytes, over the %d-byte limit (MaxPayloadBytes)", len(data), MaxPayloadBytes)
+func checkPayload(n uint64) string {
+	if n > MaxPayloadBytes {
+		return fmt.Sprintf("carries %d bytes, over the %d-byte limit (MaxPayloadBytes)", n, MaxPayloadBytes)
 	}
 	return ""
+}
+
+// size is the length of the current record's payload data.
+func (c *StreamChecker) size(data []byte) uint64 {
+	if c.listed {
+		return c.listedLen
+	}
+	return uint64(len(data))
 }
 
 func (c *StreamChecker) checkPages(p *PageBatch) string {
@@ -312,14 +354,14 @@ func (c *StreamChecker) checkPages(p *PageBatch) string {
 	if !ok {
 		return fmt.Sprintf("page batch for file %d, which no earlier Tablespace record announced", p.FileIndex)
 	}
-	if rule := checkPayload(p.Data); rule != "" {
+	if rule := checkPayload(c.size(p.Data)); rule != "" {
 		return "the page batch " + rule
 	}
 	size := uint64(f.ts.PageSize)
-	n := uint64(len(p.Data)) / size
+	n := c.size(p.Data) / size
 	switch {
-	case len(p.Data) == 0 || uint64(len(p.Data))%size != 0:
-		return fmt.Sprintf("page batch for %s is %d bytes, not a whole, non-zero number of %d-byte pages", f.ts.Path, len(p.Data), size)
+	case c.size(p.Data) == 0 || c.size(p.Data)%size != 0:
+		return fmt.Sprintf("page batch for %s is %d bytes, not a whole, non-zero number of %d-byte pages", f.ts.Path, c.size(p.Data), size)
 	case p.FirstPage > f.ts.SizePages || n > f.ts.SizePages-p.FirstPage:
 		return fmt.Sprintf("page batch for %s holds pages %d..%d, beyond the %d pages its Tablespace declares", f.ts.Path, p.FirstPage, p.FirstPage+n-1, f.ts.SizePages)
 	case !f.ts.Incremental && (p.FirstPage+n)*size > (f.pages+n)*size+MaxReorderBytes:
@@ -332,7 +374,7 @@ func (c *StreamChecker) checkPages(p *PageBatch) string {
 	f.spans = spans
 	f.pages += n
 	c.arrived.Pages += n
-	c.arrived.PageBytes += uint64(len(p.Data))
+	c.arrived.PageBytes += c.size(p.Data)
 	return ""
 }
 
@@ -360,19 +402,19 @@ func addSpan(spans []span, first, end uint64) ([]span, bool) {
 }
 
 func (c *StreamChecker) checkRedo(s *RedoSegment) string {
-	if rule := checkPayload(s.Data); rule != "" {
+	if rule := checkPayload(c.size(s.Data)); rule != "" {
 		return "the redo segment " + rule
 	}
 	switch {
 	case s.StartLSN != c.redoNext:
 		return fmt.Sprintf("redo segment starts at LSN %d, expected %d: redo is contiguous from the checkpoint's block, without gaps or overlaps", s.StartLSN, c.redoNext)
-	case len(s.Data) == 0 || len(s.Data)%RedoBlockSize != 0:
-		return fmt.Sprintf("redo segment at LSN %d is %d bytes, not a whole, non-zero number of %d-byte blocks", s.StartLSN, len(s.Data), RedoBlockSize)
-	case s.StartLSN > math.MaxUint64-uint64(len(s.Data)):
+	case c.size(s.Data) == 0 || c.size(s.Data)%RedoBlockSize != 0:
+		return fmt.Sprintf("redo segment at LSN %d is %d bytes, not a whole, non-zero number of %d-byte blocks", s.StartLSN, c.size(s.Data), RedoBlockSize)
+	case s.StartLSN > math.MaxUint64-c.size(s.Data):
 		return fmt.Sprintf("redo segment at LSN %d runs past the largest LSN", s.StartLSN)
 	}
-	c.redoNext += uint64(len(s.Data))
-	c.arrived.RedoBytes += uint64(len(s.Data))
+	c.redoNext += c.size(s.Data)
+	c.arrived.RedoBytes += c.size(s.Data)
 	return ""
 }
 
@@ -383,7 +425,7 @@ func (c *StreamChecker) checkBinlog(b *BinlogChunk) string {
 	if err := checkFileName(b.Name); err != nil {
 		return "the binlog chunk " + err.Error()
 	}
-	if rule := checkPayload(b.Data); rule != "" {
+	if rule := checkPayload(c.size(b.Data)); rule != "" {
 		return "the binlog chunk " + rule
 	}
 	switch {
@@ -398,8 +440,8 @@ func (c *StreamChecker) checkBinlog(b *BinlogChunk) string {
 		c.paths[b.Name] = "the binlog"
 		c.binlogName = b.Name
 	}
-	c.binlogNext += uint64(len(b.Data))
-	c.arrived.BinlogBytes += uint64(len(b.Data))
+	c.binlogNext += c.size(b.Data)
+	c.arrived.BinlogBytes += c.size(b.Data)
 	return ""
 }
 
@@ -407,7 +449,7 @@ func (c *StreamChecker) checkFile(f *FileChunk) string {
 	if err := c.checkPath(f.Path); err != nil {
 		return "the file chunk " + err.Error()
 	}
-	if rule := checkPayload(f.Data); rule != "" {
+	if rule := checkPayload(c.size(f.Data)); rule != "" {
 		return "the file chunk " + rule
 	}
 	got, seen := c.chunks[f.Path]
@@ -421,7 +463,7 @@ func (c *StreamChecker) checkFile(f *FileChunk) string {
 		c.paths[f.Path] = "a file chunk"
 		c.arrived.Files++
 	}
-	c.chunks[f.Path] = got + uint64(len(f.Data))
+	c.chunks[f.Path] = got + c.size(f.Data)
 	return ""
 }
 
@@ -453,6 +495,13 @@ func (c *StreamChecker) checkTrailer(t *Trailer) string {
 	}
 	if rule := c.checkWholeFiles(); rule != "" {
 		return rule
+	}
+	if c.listed {
+		if t.Records != c.records {
+			return fmt.Sprintf("the Trailer counts %d records, %d arrived", t.Records, c.records)
+		}
+		c.trailer = t
+		return ""
 	}
 	if t.Records != c.digest.Records() {
 		return fmt.Sprintf("the Trailer counts %d records, %d arrived", t.Records, c.digest.Records())

@@ -42,7 +42,10 @@
 // by record before it stores or writes anything: the host when it stores a backup, merges a
 // chain or restores from a stream, the plugin when it restores (NewRestoreChecker, which also
 // refuses files marked Incremental). CheckStream wraps it for a whole stream; Summarize turns
-// a verified Header and Trailer into the StreamSummary a host records. A stream that breaks a
+// a verified Header and Trailer into the StreamSummary a host records. NewListChecker applies
+// the same rules, the digest excepted, to a stored stream's record list (records without
+// payloads, CheckListed), which is what a chain merge plans from: package shared/chain, the
+// merge of an incremental chain into the one stream a source restores, for every host. A stream that breaks a
 // rule is refused with a *StreamError wrapping ErrBadStream, naming the record (its 1-based
 // position, Progress records counted) and the rule, so every consumer refuses a forged
 // stream with the same text; a stream that ends before its Trailer with ErrNoTrailer. Over

@@ -158,14 +158,14 @@ func TestIncrementalChain(t *testing.T) {
 			t.Run(fmt.Sprintf("restore%d", i), func(t *testing.T) {
 				h.merge = nil
 				restored := h.restoreOK(t, snaps[i]["id"].(string))
-				n := checkRestored(t, restored, chain)
+				n, planned := checkRestored(t, restored, chain)
 				if i == 0 {
 					if h.merge != nil {
 						t.Error("restoring a full snapshot merged")
 					}
 					return
 				}
-				checkMergeStats(t, h.merge, snaps[:i+1], states[:i+1], n)
+				checkMergeStats(t, h.merge, snaps[:i+1], states[:i+1], n, planned)
 			})
 		}
 	})
@@ -214,10 +214,24 @@ func presentInChain(chain []*modelState, f *modelFileState, p uint32) bool {
 
 // checkRestored checks the records a plugin received for the restore of chain[0] and returns
 // the number of pages sent.
-func checkRestored(t *testing.T, recs []*shared.Record, chain []*modelState) uint64 {
+// checkRestored checks what the plugin received for chain[0] and returns the pages sent and
+// those of them some snapshot of the chain holds.
+func checkRestored(t *testing.T, recs []*shared.Record, chain []*modelState) (sent, planned uint64) {
+	t.Helper()
+	return checkRestoredAs(t, recs, chain, len(chain) > 1)
+}
+
+// checkRestoredMerged is checkRestored for a restore that merges even a full snapshot's
+// stream (restore --from, shared/chain.Spool).
+func checkRestoredMerged(t *testing.T, recs []*shared.Record, chain []*modelState) {
+	t.Helper()
+	checkRestoredAs(t, recs, chain, true)
+}
+
+func checkRestoredAs(t *testing.T, recs []*shared.Record, chain []*modelState, merged bool) (sent, planned uint64) {
 	t.Helper()
 	want := chain[0]
-	if len(chain) == 1 {
+	if !merged {
 		// A full snapshot is restored from its own stream, unchanged.
 		if got, exp := len(recs), len(stored(want.stream)); got != exp {
 			t.Fatalf("restored %d records, the stream has %d", got, exp)
@@ -248,7 +262,6 @@ func checkRestored(t *testing.T, recs []*shared.Record, chain []*modelState) uin
 
 	// The target's files, none incremental, with their sizes at the snapshot: each once before
 	// any page in a merged stream; a full's own stream may update a size after pages.
-	merged := len(chain) > 1
 	files := map[uint32]*modelFileState{}
 	sizes := map[string]uint64{}
 	got := map[string]map[uint32][]byte{}
@@ -305,15 +318,20 @@ func checkRestored(t *testing.T, recs []*shared.Record, chain []*modelState) uin
 	}
 	for _, f := range want.files {
 		for p, v := range f.versions {
+			// A merge sends every page: the chain's newest copy, or zeros where no snapshot
+			// holds one (shared/chain).
 			page, ok := got[f.path][uint32(p)]
+			inChain := presentInChain(chain, &f, uint32(p))
 			switch {
-			case ok && !bytes.Equal(page, pageContent(f.path, f.space, uint32(p), v, f.pageSize, f.zip)):
-				t.Errorf("%s page %d is not version %d: %.40q", f.path, p, v, page)
-			case !ok && v != 0:
+			case !ok && (merged || v != 0):
 				t.Errorf("%s page %d (version %d) was not sent", f.path, p, v)
+			case ok && inChain && !bytes.Equal(page, pageContent(f.path, f.space, uint32(p), v, f.pageSize, f.zip)):
+				t.Errorf("%s page %d is not version %d: %.40q", f.path, p, v, page)
+			case ok && !inChain && (v != 0 || !bytes.Equal(page, make([]byte, len(page)))):
+				t.Errorf("%s page %d (version %d) is in no snapshot of the chain, yet was sent as %.40q, not zeros", f.path, p, v, page)
 			}
-			if ok != presentInChain(chain, &f, uint32(p)) {
-				t.Errorf("%s page %d: sent %v, but the chain's copies say %v", f.path, p, ok, !ok)
+			if inChain {
+				planned++
 			}
 		}
 		for p := range got[f.path] {
@@ -338,13 +356,13 @@ func checkRestored(t *testing.T, recs []*shared.Record, chain []*modelState) uin
 			t.Errorf("record %d after the pages is not the target's (%s)", k, shared.AppendRecord(nil, rest[k])[:1])
 		}
 	}
-	return pages
+	return pages, planned
 }
 
 // checkMergeStats checks what a merge read: only the pages it sent (a page of zeros held
 // twice by one batch is read once), the record lists of the snapshots it needed, and the
 // target's own redo, binlog and file chunks.
-func checkMergeStats(t *testing.T, st *cli.MergeStats, snaps []map[string]any, states []*modelState, pages uint64) {
+func checkMergeStats(t *testing.T, st *cli.MergeStats, snaps []map[string]any, states []*modelState, sent, pages uint64) {
 	t.Helper()
 	if st == nil {
 		t.Fatal("no merge stats reported")
@@ -357,14 +375,14 @@ func checkMergeStats(t *testing.T, st *cli.MergeStats, snaps []map[string]any, s
 			t.Errorf("chain %v is not target first, full last", st.Chain)
 		}
 	}
-	if st.PagesEmitted != pages || st.PagesPlanned != pages {
-		t.Errorf("merge sent %d pages, planned %d; the plugin got %d", st.PagesEmitted, st.PagesPlanned, pages)
+	if st.PagesEmitted != sent || st.PagesPlanned != pages {
+		t.Errorf("merge sent %d pages, planned %d; the plugin got %d, %d of them from the chain", st.PagesEmitted, st.PagesPlanned, sent, pages)
 	}
 	var size uint64
 	for _, f := range states[len(states)-1].files {
 		size += uint64(len(f.versions))
 	}
-	if st.PagesPlanned+st.PagesLeftZero != size {
+	if st.PagesPlanned+st.PagesLeftZero != size || sent != size {
 		t.Errorf("planned %d pages and left %d to zeros; the target's files have %d", st.PagesPlanned, st.PagesLeftZero, size)
 	}
 	var from uint64

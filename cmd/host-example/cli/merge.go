@@ -14,19 +14,12 @@ import (
 // Restoring an incremental
 //
 // The plugin restores one stream. For an incremental snapshot T the host sends the merge of
-// T's chain (T, its parent, …, back to a full), which the repository plans from the chain's
-// record lists and reads page by page (repo.Plan, repo.Local.OpenPlan):
-//
-//	T's Header
-//	T's Tablespace records: one per file of T, as its last record describes it, Incremental=false
-//	for every page of every file of T, the newest version along the chain
-//	T's redo, binlog and file chunks, in their stored order
-//	T's Trailer, with Records, Digest, Pages and PageBytes recomputed over the records sent
-//
-// Only the pages the merge sends are read, each once, by several readers at a time; older
-// copies of a page are never read, so a restore reads no more for a long chain than for a
-// short one beyond the record lists. Every blob is checked against its SHA-256 as it is
-// read, and T's stored trailer against the digest T's metadata records.
+// T's chain (T, its parent, …, back to a full): package shared/chain owns its rules and
+// builds it; the repository plans it from the chain's record lists and reads the chosen
+// pages (repo.Local.Plan, repo.Local.OpenPlan). Only the pages the merge takes from the chain
+// are read, each once, by several readers at a time; pages no snapshot holds are sent as
+// zeros. Every blob is checked against its SHA-256 as it is read, every record of the merge
+// by the kernel's restore checker, and T's record list against T's metadata.
 
 // MergeStats reports what restoring an incremental read and sent; Options.MergeStats
 // receives it.
@@ -34,14 +27,14 @@ type MergeStats struct {
 	// Chain is the target and its ancestors, target first, full last.
 	Chain []string
 	// PagesPlanned is the number of distinct pages the plan takes from the chain;
-	// PagesEmitted the pages sent.
+	// PagesEmitted the pages sent (zeros included).
 	PagesPlanned, PagesEmitted uint64
-	// PagesLeftZero counts pages within the target's file sizes that no snapshot provides.
+	// PagesLeftZero counts pages within the target's file sizes that no snapshot provides
+	// (sent as zeros).
 	PagesLeftZero uint64
 	// PagesFrom counts the pages taken from each snapshot of Chain.
 	PagesFrom []uint64
-	// SnapshotsRead is how many snapshots of the chain had their record list read
-	// (planning stops at the first snapshot that provides nothing more).
+	// SnapshotsRead is how many snapshots of the chain had their record list read.
 	SnapshotsRead int
 	// Read is what was read from the repository: record lists while planning, then the
 	// page and other payload blobs.
@@ -81,7 +74,7 @@ func planMerge(ctx context.Context, r *repo.Local, chain []*repo.Snapshot) (*mer
 	for _, s := range chain {
 		mp.stats.Chain = append(mp.stats.Chain, s.ID)
 	}
-	mp.stats.PagesPlanned, mp.stats.PagesLeftZero = plan.PagesPlanned, plan.PagesLeftZero
+	mp.stats.PagesPlanned, mp.stats.PagesLeftZero = plan.Merge.PagesPlanned, plan.Merge.PagesLeftZero
 	mp.stats.PagesFrom = plan.PagesFrom
 	mp.stats.SnapshotsRead = plan.SnapshotsRead
 	mp.stats.Read = plan.Read
@@ -107,15 +100,10 @@ func asDamaged(err error) error {
 type mergeStream struct {
 	plan *mergePlan
 	snap *repo.Snapshot // the target
-	sr   repo.StreamReader
+	pr   *repo.PlanReader
 
-	header  *shared.Header   // the target's, as read
-	trailer *shared.Trailer  // the target's stored trailer, once verified
-	dig     *shared.Digester // over the records sent
-	n       int              // records sent
-	emitted uint64
-	bytes   uint64 // page bytes emitted
-	sent    bool   // the trailer was sent
+	n       int    // records sent
+	emitted uint64 // pages sent
 	eof     bool
 	err     error // sticky
 	closed  bool
@@ -124,7 +112,7 @@ type mergeStream struct {
 var _ shared.RecordStream = (*mergeStream)(nil)
 
 func newMergeStream(ctx context.Context, r *repo.Local, plan *mergePlan) *mergeStream {
-	return &mergeStream{plan: plan, snap: plan.chain[0], sr: r.OpenPlan(ctx, plan.plan), dig: shared.NewDigester()}
+	return &mergeStream{plan: plan, snap: plan.chain[0], pr: r.OpenPlan(ctx, plan.plan)}
 }
 
 func (m *mergeStream) Recv() (*shared.Record, error) {
@@ -134,83 +122,44 @@ func (m *mergeStream) Recv() (*shared.Record, error) {
 	if m.eof {
 		return nil, io.EOF
 	}
-	rec, err := m.next()
-	if err != nil {
-		if err == io.EOF {
-			m.eof = true
-		} else {
-			m.err = err
-		}
+	rec, err := m.pr.Recv()
+	switch {
+	case err == io.EOF:
+		m.eof = true
 		return nil, err
+	case errors.Is(err, shared.ErrBadStream):
+		m.err = &damagedError{id: m.snap.ID, msg: "its merged stream: " + err.Error()}
+		return nil, m.err
+	case err != nil:
+		m.err = readError(m.snap.ID, err)
+		return nil, m.err
+	}
+	if b := rec.Pages; b != nil {
+		m.emitted += uint64(len(b.Data)) / uint64(m.pageSize(b.FileIndex))
 	}
 	m.n++
 	return rec, nil
 }
 
-func (m *mergeStream) next() (*shared.Record, error) {
-	rec, err := m.sr.Next()
-	if err == io.EOF {
-		if !m.sent {
-			return nil, m.damaged("its merged stream ended without a trailer")
-		}
-		return nil, io.EOF
-	}
-	if err != nil {
-		return nil, readError(m.snap.ID, err)
-	}
-	if m.sent {
-		return nil, m.damaged("a record follows the trailer")
-	}
-	if rec.Trailer == nil {
-		if rec.Header != nil && m.header == nil {
-			m.header = rec.Header
-		}
-		m.dig.Add(rec)
-		if b := rec.Pages; b != nil {
-			m.emitted += uint64(len(b.Data)) / uint64(m.pageSize(b.FileIndex))
-			m.bytes += uint64(len(b.Data))
-		}
-		return rec, nil
-	}
-	stored := rec.Trailer
-	if m.header == nil {
-		return nil, m.damaged("its merged stream does not start with a header")
-	}
-	if err := repo.VerifyStreamFields(m.snap, m.header, stored); err != nil {
-		return nil, m.damaged("%s", strings.TrimPrefix(err.Error(), repo.ErrCorrupt.Error()+": "))
-	}
-	m.trailer = stored
-	t := *stored
-	t.Records = m.dig.Records()
-	t.Digest = m.dig.Sum()
-	t.Pages, t.PageBytes = m.emitted, m.bytes // the restore's checker compares them with what it received
-	m.sent = true
-	return &shared.Record{Trailer: &t}, nil
-}
-
 func (m *mergeStream) pageSize(index uint32) uint32 {
-	for _, f := range m.plan.plan.Files {
-		if f.Tablespace.FileIndex == index {
-			return f.Tablespace.PageSize
+	for _, f := range m.plan.plan.Merge.Files {
+		if f.FileIndex == index {
+			return f.PageSize
 		}
 	}
 	return 1
 }
 
-func (m *mergeStream) damaged(format string, args ...any) error {
-	return &damagedError{id: m.snap.ID, msg: fmt.Sprintf(format, args...)}
-}
-
 func (m *mergeStream) failure() error { return m.err }
-func (m *mergeStream) complete() bool { return m.err == nil && m.sent && m.eof }
+func (m *mergeStream) complete() bool { return m.err == nil && m.pr.Complete() && m.eof }
 
-// verifiedTrailer is the target's stored trailer, checked against its metadata; nil until
-// complete.
+// verifiedTrailer is the target's stored trailer (checked against its metadata when its
+// record list was read); nil until complete.
 func (m *mergeStream) verifiedTrailer() *shared.Trailer {
 	if !m.complete() {
 		return nil
 	}
-	return m.trailer
+	return m.plan.plan.Merge.Trailer
 }
 func (m *mergeStream) received() int { return m.n }
 
@@ -218,7 +167,7 @@ func (m *mergeStream) received() int { return m.n }
 func (m *mergeStream) close() {
 	if !m.closed {
 		m.closed = true
-		m.sr.Close()
+		m.pr.Close()
 	}
 }
 
@@ -226,7 +175,7 @@ func (m *mergeStream) close() {
 func (m *mergeStream) stats() MergeStats {
 	s := m.plan.stats
 	s.PagesEmitted = m.emitted
-	s.Read.Add(m.sr.Stats())
+	s.Read.Add(m.pr.Stats())
 	return s
 }
 

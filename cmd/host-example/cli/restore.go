@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"time"
 
 	"github.com/pagetrack/pagetrack/cmd/host-example/internal/repo"
 	"github.com/pagetrack/pagetrack/shared"
@@ -43,7 +44,7 @@ Example:
 ` + restoreFromHelp + exitStatusHelp
 
 func runRestore(ctx context.Context, e *env, args []string) (err error) {
-	if restoreFromRequested(args) { // --from: stdio.go
+	if restoreFromRequested(args) { // --from: restorefrom.go
 		return e.restoreFrom(ctx, args)
 	}
 	fs := e.flagSet("restore")
@@ -100,6 +101,38 @@ func runRestore(ctx context.Context, e *env, args []string) (err error) {
 	if err != nil {
 		return err
 	}
+	var res *shared.RestoreResult
+	var trailer *shared.Trailer
+	err = e.intoTarget(ctx, tgt, ref, func(src shared.Source) error {
+		if plan != nil {
+			e.log().Info("restore starting", "snapshot", snap.ID, "source", snap.Source, "target", target, "verify", verify, "chain", len(plan.chain))
+		} else {
+			e.log().Info("restore starting", "snapshot", snap.ID, "source", snap.Source, "target", target, "verify", verify)
+		}
+		res, trailer, err = e.restore(ctx, r, snap, plan, ref, src, &shared.RestoreRequest{TargetDir: target, Verify: verify})
+		if err != nil {
+			return restoreFailed(ctx, err, snap.ID, target)
+		}
+		if verify && !res.Verified {
+			return notVerified(ref, target)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	who := restored{id: snap.ID, source: snap.Source, time: snap.Time}
+	if plan != nil {
+		who.chain = describeChain(plan.chain)
+		who.links = len(plan.chain)
+	}
+	printRestoreSummary(e, who, trailer, target, verify, res)
+	return nil
+}
+
+// intoTarget starts ref's plugin and runs restore with it. When restore fails, what was
+// written into tgt is removed once the plugin is stopped (cli/target.go).
+func (e *env) intoTarget(ctx context.Context, tgt *restoreTarget, ref PluginRef, restore func(shared.Source) error) (err error) {
 	writing := false
 	defer func() { // after stop (defers run last first): nothing writes into the target any more
 		if err != nil && writing {
@@ -111,29 +144,27 @@ func runRestore(ctx context.Context, e *env, args []string) (err error) {
 	if err != nil {
 		return err
 	}
-
-	if plan != nil {
-		e.log().Info("restore starting", "snapshot", snap.ID, "source", snap.Source, "target", target, "verify", verify, "chain", len(plan.chain))
-	} else {
-		e.log().Info("restore starting", "snapshot", snap.ID, "source", snap.Source, "target", target, "verify", verify)
-	}
 	writing = true
-	res, trailer, err := e.restore(ctx, r, snap, plan, ref, src, &shared.RestoreRequest{TargetDir: target, Verify: verify})
-	if err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("interrupted: the restore of snapshot %s into %s did not finish", snap.ID, target)
-		}
-		var de *damagedError
-		if errors.As(err, &de) {
-			return fmt.Errorf("restore into %s failed: %w", target, err)
-		}
-		return fmt.Errorf("restore of snapshot %s into %s failed: %w", snap.ID, target, err)
+	return restore(src)
+}
+
+// restoreFailed words the error of a restore of snapshot id into target.
+func restoreFailed(ctx context.Context, err error, id, target string) error {
+	if err == nil {
+		return nil
 	}
-	if verify && !res.Verified {
-		return fmt.Errorf("the %s plugin wrote %s but did not report verifying it, although --verify was given; a restore that was not verified as asked is a failed one", ref.Type, target)
+	if ctx.Err() != nil {
+		return fmt.Errorf("interrupted: the restore of snapshot %s into %s did not finish", id, target)
 	}
-	printRestoreSummary(e, snap, trailer, plan, target, verify, res)
-	return nil
+	var de *damagedError
+	if errors.As(err, &de) {
+		return fmt.Errorf("restore into %s failed: %w", target, err)
+	}
+	return fmt.Errorf("restore of snapshot %s into %s failed: %w", id, target, err)
+}
+
+func notVerified(ref PluginRef, target string) error {
+	return fmt.Errorf("the %s plugin wrote %s but did not report verifying it, although --verify was given; a restore that was not verified as asked is a failed one", ref.Type, target)
 }
 
 // checkedStream is a stream the host feeds a plugin's Restore, checking stored data on the way.
@@ -179,6 +210,11 @@ func (e *env) restore(ctx context.Context, r *repo.Local, snap *repo.Snapshot, p
 			}
 		}
 	}()
+	return e.feed(ctx, ref, src, req, stream)
+}
+
+// feed feeds stream to the plugin's Restore and returns the stream's verified trailer.
+func (e *env) feed(ctx context.Context, ref PluginRef, src shared.Source, req *shared.RestoreRequest, stream checkedStream) (*shared.RestoreResult, *shared.Trailer, error) {
 	res, err := src.Restore(ctx, req, stream)
 	if serr := stream.failure(); serr != nil {
 		// The stream's own error is the cause; whatever the plugin made of it is not.
@@ -196,12 +232,20 @@ func (e *env) restore(ctx context.Context, r *repo.Local, snap *repo.Snapshot, p
 	return res, stream.verifiedTrailer(), nil
 }
 
+// restored names what a restore restored, for its summary.
+type restored struct {
+	id, source string
+	time       time.Time
+	chain      string // "T ← P ← F (full)" for a chain
+	links      int
+}
+
 // printRestoreSummary prints what was restored. The consistency coordinates come from t, the
 // stored trailer the restore read and verified, never from the snapshot file.
-func printRestoreSummary(e *env, s *repo.Snapshot, t *shared.Trailer, plan *mergePlan, target string, verify bool, res *shared.RestoreResult) {
-	e.printf("restored snapshot %s (%s, %s) into %s\n", s.ID, s.Source, s.Time.Local().Format("2006-01-02 15:04:05 MST"), target)
-	if plan != nil {
-		e.printf("  chain      %d snapshots: %s\n", len(plan.chain), describeChain(plan.chain))
+func printRestoreSummary(e *env, s restored, t *shared.Trailer, target string, verify bool, res *shared.RestoreResult) {
+	e.printf("restored snapshot %s (%s, %s) into %s\n", s.id, s.source, s.time.Local().Format("2006-01-02 15:04:05 MST"), target)
+	if s.links > 1 {
+		e.printf("  chain      %d snapshots: %s\n", s.links, s.chain)
 	}
 	e.printf("  files      %d\n", res.Files)
 	e.printf("  pages      %d\n", res.Pages)

@@ -152,7 +152,7 @@ func TestStdoutChain(t *testing.T) {
 						t.Errorf("stream %d: %+v, state file %v", j, s, entries[j])
 					}
 				}
-				checkRestored(t, h.restoredRecords(t), chain)
+				checkRestoredMerged(t, h.restoredRecords(t), chain)
 				if names := dirNames(t, filepath.Dir(target)); len(names) > 1 || len(names) == 1 && names[0] != "datadir" {
 					t.Errorf("left next to the target: %v", names)
 				}
@@ -182,7 +182,7 @@ func TestStdoutChain(t *testing.T) {
 		if names := dirNames(t, tmp); len(names) != 0 {
 			t.Errorf("the temporary repository was left in --tmp: %v", names)
 		}
-		checkRestored(t, h.restoredRecords(t), []*modelState{states[3], states[2], states[1], states[0]})
+		checkRestoredMerged(t, h.restoredRecords(t), []*modelState{states[3], states[2], states[1], states[0]})
 	})
 }
 

@@ -518,30 +518,22 @@ func (c *checker) chainDamage(chain []*Snapshot, d *damageSet, anyDamage bool) e
 		return nil
 	}
 	target := chain[0].ID
-	for _, f := range plan.Files {
-		for p, e := range f.blob {
-			if f.from[p] == 0 {
-				continue
-			}
-			reason, bad := c.damage(plan.blobID(e))
-			if !bad {
-				continue
-			}
-			prob := Problem{What: f.Tablespace.Path, Reason: reason}
-			if from := plan.Chain[f.from[p]-1].ID; from != target {
-				prob.StoredIn = from
-			}
-			d.add(prob, int64(p))
+	return plan.visit(func(u blobUse) error {
+		reason, bad := c.damage(u.id)
+		if !bad {
+			return nil
 		}
-	}
-	for _, it := range plan.tail {
-		for k, id := range it.blobs {
-			if reason, bad := c.damage(id); bad {
-				d.add(Problem{What: describeItem(it, k, ""), Reason: reason}, -1)
-			}
+		if u.page < 0 {
+			d.add(Problem{What: u.what, Reason: reason}, -1)
+			return nil
 		}
-	}
-	return nil
+		prob := Problem{What: u.path, Reason: reason}
+		if u.snap.ID != target {
+			prob.StoredIn = u.snap.ID
+		}
+		d.add(prob, u.page)
+		return nil
+	})
 }
 
 func reasonOf(err error) string {

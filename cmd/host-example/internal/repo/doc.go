@@ -133,14 +133,13 @@
 // to it and the data ("shop/orders.ibd page 3", "redo at LSN 1234", "its record list").
 //
 // A full snapshot is read back as stored (OpenStream): its record list, each payload read from
-// its blobs. An incremental T is restored from the merge of its chain, planned from the
-// record lists alone (Plan; the rules are at the top of plan.go): for each page of each of
-// T's files, the newest copy along the chain, older copies of a page never read, and pages
-// beyond a size the file had somewhere in between left as zeros (a file that shrank and grew
-// again). Planning stops at the first snapshot none of whose files is still needed. Then
-// OpenPlan reads only the chosen page blobs, 4 readers at a time, reading blobs that lie back
-// to back in a pack at once, and hands the records out in order: T's header, T's files, the
-// pages file by file, T's redo, binlog and file records, T's trailer.
+// its blobs. An incremental T is restored from the merge of its chain, whose rules and
+// stream package shared/chain owns: the repository hands its planner the chain's record lists
+// (Plan; each checked by the stream kernel on the way) and reads what the plan names
+// (OpenPlan): only the chosen page blobs, older copies of a page never read, 4 readers at a
+// time, reading blobs that lie back to back in a pack at once. The merged stream is T's
+// header, T's files, every page file by file (zeros where no snapshot holds one), T's redo,
+// binlog and file records, T's trailer with its counts and digest recomputed.
 //
 // # Locks
 //

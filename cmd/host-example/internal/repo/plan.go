@@ -4,30 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
+	"iter"
 
 	"github.com/pagetrack/pagetrack/shared"
+	"github.com/pagetrack/pagetrack/shared/chain"
 )
 
-// Restoring a snapshot T of a chain (T, its parent, …, back to a full) is one stream:
-//
-//	T's Header
-//	T's Tablespace records: one per file of T, as its last record describes it, Incremental=false
-//	for every page of every file of T, the newest version along the chain, in file and page order
-//	T's redo, binlog and file records, in their stored order
-//	T's Trailer (the caller recomputes Records and Digest over what it sends)
-//
-// Planning reads only record lists. For each file f of T (path p, space id s, n pages) it
-// walks from T towards the full; in each snapshot S the file with path p and space id s
-// provides the pages S's record list holds that are still needed and below n (within S, the
-// last copy of a page wins); pages at or beyond S's size are then no longer needed from older
-// snapshots (they did not exist at S, so older copies are stale: a file that shrank and grew
-// again gets zeros there). The walk for f stops at the first S where f is not incremental; an
-// incremental S whose parent lacks f (same path and space id) means the chain is inconsistent.
-// Pages no snapshot provides are left to the file sizing (zeros). A snapshot of the chain
-// none of whose files is still being walked is not read at all.
-//
-// Then only the chosen page blobs are read, by restoreReaders goroutines, each page once.
+// Restoring a snapshot T of a chain (T, its parent, …, back to a full) is the merged stream
+// of package shared/chain, which owns the merge's rules. The repository gives its planner
+// the chain's record lists, oldest first (the tree blobs of each snapshot), and reads the
+// pieces the plan names: only the chosen page blobs, by restoreReaders goroutines, each page
+// once.
 
 // ResolveChain returns target and its ancestors among snaps, target first, back to a full
 // snapshot. location names the repository in messages.
@@ -69,41 +56,34 @@ func ResolveChain(snaps []*Snapshot, target *Snapshot, location string) ([]*Snap
 type Plan struct {
 	// Chain is the target and its ancestors, target first.
 	Chain []*Snapshot
-	// Files are the target's files, in the order of its stream.
-	Files []*PlanFile
-	// PagesPlanned counts the pages taken from the chain, PagesLeftZero the pages within the
-	// target's file sizes that no snapshot provides.
-	PagesPlanned, PagesLeftZero uint64
+	// Merge is the merge's plan (its snapshots oldest first, the reverse of Chain).
+	Merge *chain.Plan
 	// PagesFrom counts the pages taken from each snapshot of Chain.
 	PagesFrom []uint64
-	// SnapshotsRead is the number of snapshots of Chain whose record lists were read:
-	// planning stops at the first that none of the target's files needs.
+	// SnapshotsRead is the number of snapshots of Chain whose record lists were read.
 	SnapshotsRead int
 	// Read is what planning read (record lists).
 	Read ReadStats
 
-	idx     *Index
-	header  *shared.Header
-	trailer *shared.Trailer
-	tail    []*item // the target's redo, binlog and file records
-	missing []ID    // blobs the index lacks; a page refers to missing[m] as -2-m
+	idx   *Index
+	items [][]*item           // per snapshot, oldest first: its record list
+	paths []map[uint32]string // per snapshot, oldest first: file index → path
 }
 
-// PlanFile is one file of the target and where each of its pages comes from.
-type PlanFile struct {
-	Tablespace shared.Tablespace
-	// blob[p] is the index entry of page p's blob, noBlob when no snapshot provides it,
-	// -2-m for missing[m].
-	blob []int32
-	// from[p] is 1 + the chain position of the snapshot that provides page p, 0 for none.
-	from []uint16
+// makePlan plans the restore of snaps[0] with record lists from treeOf.
+func makePlan(ctx context.Context, idx *Index, snaps []*Snapshot, treeOf func(*Snapshot) ([][]byte, error)) (*Plan, error) {
+	plan := &Plan{Chain: snaps, idx: idx}
+	if err := plan.make(ctx, treeOf); err != nil {
+		return nil, err
+	}
+	return plan, nil
 }
 
-const noBlob = -1
-
-// Plan plans the restore of chain[0] (chain as ResolveChain returns it). It reads record lists
-// only. Blobs the index lacks do not fail planning; CheckPlan reports them.
-func (l *Local) Plan(ctx context.Context, chain []*Snapshot) (*Plan, error) {
+// Plan plans the restore of chain[0] (chain as ResolveChain returns it). It reads record
+// lists only, and refuses one that breaks a stream rule (DamageError) or a chain whose
+// snapshots do not build on each other (*chain.LinkError, wrapped). Blobs the index lacks do
+// not fail planning; CheckPlan reports them.
+func (l *Local) Plan(ctx context.Context, snaps []*Snapshot) (*Plan, error) {
 	idx, err := l.Index()
 	if err != nil {
 		return nil, err
@@ -113,243 +93,130 @@ func (l *Local) Plan(ctx context.Context, chain []*Snapshot) (*Plan, error) {
 		return nil, err
 	}
 	defer r.close()
-	plan, err := makePlan(ctx, idx, chain, r.readTree)
-	if plan != nil {
-		plan.Read = r.stats
+	plan := &Plan{Chain: snaps, idx: idx}
+	err = plan.make(ctx, r.readTree)
+	plan.Read = r.stats
+	if err != nil {
+		return nil, err
 	}
-	return plan, err
-}
-
-// makePlan plans with record lists from treeOf.
-func makePlan(ctx context.Context, idx *Index, chain []*Snapshot, treeOf func(*Snapshot) ([][]byte, error)) (*Plan, error) {
-	if len(chain) > math.MaxUint16-1 {
-		return nil, fmt.Errorf("the chain of snapshot %s is %d snapshots long; at most %d can be restored", chain[0].ID, len(chain), math.MaxUint16-1)
-	}
-	target := chain[0]
-	plan := &Plan{Chain: chain, PagesFrom: make([]uint64, len(chain)), idx: idx}
-	var limit []uint64 // per plan file: pages at or beyond are no longer wanted
-	var active []bool
-	missing := map[ID]int32{}
-	for i, s := range chain {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		plan.SnapshotsRead = i + 1
-		tree, err := treeOf(s)
-		if err != nil {
-			if i > 0 {
-				return nil, fmt.Errorf("the chain of snapshot %s is broken: %w", target.ID, err)
-			}
-			return nil, err
-		}
-		files, err := listFiles(s.ID, tree)
-		if err != nil {
-			return nil, err
-		}
-		if i == 0 {
-			if err := plan.start(tree, files); err != nil {
-				return nil, err
-			}
-			limit = make([]uint64, len(plan.Files))
-			active = make([]bool, len(plan.Files))
-			for k, f := range plan.Files {
-				limit[k] = f.Tablespace.SizePages
-				active[k] = true
-			}
-		}
-		// Map S's files to the target's.
-		toTarget := map[uint32]int{}
-		mapped := map[int]*shared.Tablespace{}
-		for k, f := range plan.Files {
-			if !active[k] {
-				continue
-			}
-			g := files.byPath[f.Tablespace.Path]
-			if g == nil || g.SpaceID != f.Tablespace.SpaceID {
-				what := "lacks it"
-				if g != nil {
-					what = fmt.Sprintf("has it with space id %d", g.SpaceID)
-				}
-				return nil, fmt.Errorf("the chain of snapshot %s is inconsistent: snapshot %s holds only the changed pages of %s (space id %d), but its parent %s %s",
-					target.ID, chain[i-1].ID, f.Tablespace.Path, f.Tablespace.SpaceID, s.ID, what)
-			}
-			toTarget[g.FileIndex] = k
-			mapped[k] = g
-		}
-		stamp := uint16(i + 1)
-		err = eachItem(s.ID, tree, func(it *item) error {
-			b := it.rec.Pages
-			if b == nil {
-				return nil
-			}
-			k, ok := toTarget[b.FileIndex]
-			if !ok {
-				return nil
-			}
-			f := plan.Files[k]
-			if uint64(it.piece) != uint64(f.Tablespace.PageSize) && len(it.blobs) > 0 {
-				return &DamageError{Snapshot: s.ID, What: "its record list", Err: fmt.Errorf("%w: a page batch of %s has %d-byte pages, the file %d-byte ones", ErrCorrupt, f.Tablespace.Path, it.piece, f.Tablespace.PageSize)}
-			}
-			for n, id := range it.blobs {
-				p := b.FirstPage + uint64(n)
-				if p >= limit[k] || (f.from[p] != 0 && f.from[p] != stamp) {
-					continue
-				}
-				e := idx.lookup(id)
-				if e < 0 {
-					m, ok := missing[id]
-					if !ok {
-						m = int32(len(plan.missing))
-						missing[id] = m
-						plan.missing = append(plan.missing, id)
-					}
-					e = -2 - m
-				}
-				if f.from[p] == 0 {
-					plan.PagesPlanned++
-					plan.PagesFrom[i]++
-				}
-				f.blob[p], f.from[p] = e, stamp
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
-		left := false
-		for k, g := range mapped {
-			if g.SizePages < limit[k] {
-				limit[k] = g.SizePages
-			}
-			if !g.Incremental {
-				active[k] = false
-				continue
-			}
-			if i == len(chain)-1 {
-				return nil, fmt.Errorf("the chain of snapshot %s is inconsistent: its full snapshot %s holds only the changed pages of %s", target.ID, s.ID, g.Path)
-			}
-			left = true
-		}
-		if !left {
-			break
-		}
-	}
-	for _, f := range plan.Files {
-		plan.PagesLeftZero += f.Tablespace.SizePages
-	}
-	plan.PagesLeftZero -= plan.PagesPlanned
 	return plan, nil
 }
 
-// fileList is the files of one record list, each as its last Tablespace record describes it.
-type fileList struct {
-	order   []*shared.Tablespace
-	byIndex map[uint32]*shared.Tablespace
-	byPath  map[string]*shared.Tablespace
-}
-
-func listFiles(snap string, tree [][]byte) (*fileList, error) {
-	fl := &fileList{byIndex: map[uint32]*shared.Tablespace{}, byPath: map[string]*shared.Tablespace{}}
-	err := eachItem(snap, tree, func(it *item) error {
-		t := it.rec.Tablespace
-		if t == nil {
-			return nil
+// make plans with record lists from treeOf.
+func (plan *Plan) make(ctx context.Context, treeOf func(*Snapshot) ([][]byte, error)) error {
+	target := plan.Chain[0]
+	planner := chain.NewPlanner()
+	for i := len(plan.Chain) - 1; i >= 0; i-- {
+		if err := ctx.Err(); err != nil {
+			return err
 		}
-		if old := fl.byIndex[t.FileIndex]; old != nil {
-			if old.Path != t.Path || old.PageSize != t.PageSize {
-				return &DamageError{Snapshot: snap, What: "its record list", Err: fmt.Errorf("%w: tablespace record %d changes path or page size", ErrCorrupt, t.FileIndex)}
-			}
-			*old = *t
-			return nil
+		s := plan.Chain[i]
+		plan.SnapshotsRead++
+		tree, err := treeOf(s)
+		if err == nil {
+			var items []*item
+			paths := map[uint32]string{}
+			err = planner.Add("snapshot "+s.ID, recordList(s.ID, tree, &items, paths))
+			plan.items = append(plan.items, items)
+			plan.paths = append(plan.paths, paths)
 		}
-		if fl.byPath[t.Path] != nil {
-			return &DamageError{Snapshot: snap, What: "its record list", Err: fmt.Errorf("%w: two file indexes name %s", ErrCorrupt, t.Path)}
-		}
-		c := *t
-		fl.byIndex[t.FileIndex] = &c
-		fl.byPath[t.Path] = &c
-		fl.order = append(fl.order, &c)
-		return nil
-	})
-	return fl, err
-}
-
-// start takes the target's own structure: header, files, tail, trailer.
-func (plan *Plan) start(tree [][]byte, files *fileList) error {
-	id := plan.Chain[0].ID
-	bad := func(format string, args ...any) error {
-		return &DamageError{Snapshot: id, What: "its record list", Err: fmt.Errorf("%w: %s", ErrCorrupt, fmt.Sprintf(format, args...))}
-	}
-	n := 0
-	err := eachItem(id, tree, func(it *item) error {
-		n++
-		r := it.rec
+		var le *chain.LinkError
 		switch {
-		case plan.trailer != nil:
-			return bad("record %d follows the trailer", n)
-		case n == 1 && r.Header == nil:
-			return bad("it does not start with a header")
-		case r.Header != nil && n > 1:
-			return bad("record %d is a second header", n)
-		case r.Header != nil:
-			plan.header = r.Header
-		case r.Trailer != nil:
-			plan.trailer = r.Trailer
-		case r.Redo != nil || r.Binlog != nil || r.File != nil:
-			plan.tail = append(plan.tail, it)
+		case errors.As(err, &le):
+			return fmt.Errorf("the chain of snapshot %s is inconsistent: %s", target.ID, le.Rule)
+		case errors.Is(err, shared.ErrBadStream) || errors.Is(err, shared.ErrNoTrailer):
+			err = &DamageError{Snapshot: s.ID, What: "its record list", Err: fmt.Errorf("%w: %v", ErrCorrupt, err)}
 		}
-		return nil
-	})
+		if err != nil && i > 0 {
+			return fmt.Errorf("the chain of snapshot %s is broken: %w", target.ID, err)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	merge, err := planner.Plan()
 	if err != nil {
 		return err
 	}
-	if plan.trailer == nil {
-		return bad("it ends after %d records, without a trailer", n)
-	}
-	for _, t := range files.order {
-		if t.SizePages > math.MaxUint32 {
-			return bad("%s has %d pages, beyond the 2^32 a tablespace can have", t.Path, t.SizePages)
-		}
-		f := &PlanFile{Tablespace: *t, blob: make([]int32, t.SizePages), from: make([]uint16, t.SizePages)}
-		f.Tablespace.Incremental = false
-		for p := range f.blob {
-			f.blob[p] = noBlob
-		}
-		plan.Files = append(plan.Files, f)
+	plan.Merge = merge
+	for i := len(merge.PagesFrom) - 1; i >= 0; i-- {
+		plan.PagesFrom = append(plan.PagesFrom, merge.PagesFrom[i])
 	}
 	return nil
 }
 
-// blobID returns the ID of a planned blob.
-func (plan *Plan) blobID(e int32) ID {
-	if e <= -2 {
-		return plan.missing[-2-e]
+// recordList is a record list for the merge's planner; it keeps the items it yields in
+// *items, so that the pieces of the plan can be found again.
+func recordList(snap string, tree [][]byte, items *[]*item, paths map[uint32]string) chain.RecordList {
+	return func(yield func(chain.Listed) error) error {
+		pageSize := map[uint32]uint32{}
+		return eachItem(snap, tree, func(it *item) error {
+			r := it.rec
+			if t := r.Tablespace; t != nil {
+				pageSize[t.FileIndex] = t.PageSize
+				paths[t.FileIndex] = t.Path
+			}
+			*items = append(*items, it)
+			if err := yield(chain.Listed{Record: r, Len: it.size}); err != nil {
+				return err
+			}
+			// The kernel accepted the record: a page batch's pieces must be its pages.
+			if b := r.Pages; b != nil && it.piece != pageSize[b.FileIndex] {
+				return &DamageError{Snapshot: snap, What: "its record list", Err: fmt.Errorf("%w: a page batch has %d-byte pieces, its file %d-byte pages", ErrCorrupt, it.piece, pageSize[b.FileIndex])}
+			}
+			return nil
+		})
 	}
-	return plan.idx.entries[e].id
 }
 
-// visit calls fn with every blob the restore of the plan reads: each planned page (with the
-// snapshot that provides it), then each blob of the target's tail records.
-func (plan *Plan) visit(fn func(e int32, snap *Snapshot, what string) error) error {
-	for _, f := range plan.Files {
-		for p, e := range f.blob {
-			if f.from[p] == 0 {
-				continue
-			}
-			if err := fn(e, plan.Chain[f.from[p]-1], fmt.Sprintf("%s page %d", f.Tablespace.Path, p)); err != nil {
-				return err
-			}
-		}
+// item returns the item a piece names, and its snapshot.
+func (plan *Plan) item(pc chain.Piece) (*item, *Snapshot) {
+	return plan.items[pc.Snapshot][pc.Record], plan.Chain[len(plan.Chain)-1-pc.Snapshot]
+}
+
+// describe names blob k of the item a piece names, for a DamageError.
+func (plan *Plan) describe(pc chain.Piece, k int) (snapshot, what string) {
+	it, snap := plan.item(pc)
+	path := ""
+	if b := it.rec.Pages; b != nil {
+		path = plan.paths[pc.Snapshot][b.FileIndex]
 	}
-	for _, it := range plan.tail {
-		for k, id := range it.blobs {
-			e := plan.idx.lookup(id)
-			if e < 0 {
-				e = -2 - int32(len(plan.missing))
-				plan.missing = append(plan.missing, id)
-			}
-			if err := fn(e, plan.Chain[0], describeItem(it, k, "")); err != nil {
-				return err
+	return snap.ID, describeItem(it, k, path)
+}
+
+// blobs returns the blobs of a piece and the index of the first among the item's.
+func (plan *Plan) blobs(pc chain.Piece) ([]ID, int) {
+	it, _ := plan.item(pc)
+	if pc.Page < 0 {
+		return it.blobs, 0
+	}
+	return it.blobs[pc.Page : pc.Page+1], pc.Page
+}
+
+// blobUse is one blob the restore of a plan reads.
+type blobUse struct {
+	id   ID
+	snap *Snapshot // the snapshot whose record list refers to it
+	path string    // for a page: its file
+	page int64     // for a page: its number, else -1
+	what string    // what it holds, for messages
+}
+
+// visit calls fn with every blob the restore of the plan reads, in the order it reads them.
+func (plan *Plan) visit(fn func(blobUse) error) error {
+	for read := range plan.Merge.Reads() {
+		for _, pc := range read {
+			it, snap := plan.item(pc)
+			ids, first := plan.blobs(pc)
+			for k, id := range ids {
+				u := blobUse{id: id, snap: snap, page: -1}
+				_, u.what = plan.describe(pc, first+k)
+				if b := it.rec.Pages; b != nil {
+					u.path, u.page = plan.paths[pc.Snapshot][b.FileIndex], int64(b.FirstPage)+int64(first+k)
+				}
+				if err := fn(u); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -361,9 +228,11 @@ func (plan *Plan) visit(fn func(e int32, snap *Snapshot, what string) error) err
 // the data of the first blob that fails.
 func (l *Local) CheckPlan(plan *Plan) error {
 	packs := map[int32]error{}
-	return plan.visit(func(e int32, snap *Snapshot, what string) error {
+	return plan.visit(func(u blobUse) error {
+		snap, what := u.snap, u.what
+		e := plan.idx.lookup(u.id)
 		if e < 0 {
-			return &DamageError{Snapshot: snap.ID, What: what, Err: fmt.Errorf("%w: blob %s is missing from the index", ErrCorrupt, plan.blobID(e).Short())}
+			return &DamageError{Snapshot: snap.ID, What: what, Err: fmt.Errorf("%w: blob %s is missing from the index", ErrCorrupt, u.id.Short())}
 		}
 		pk := plan.idx.entries[e].pack
 		err, seen := packs[pk]
@@ -389,63 +258,74 @@ func (l *Local) checkPackFile(p packInfo) error {
 	return nil
 }
 
-// OpenPlan reads the restore stream of a plan (see the top of this file). The stream ends
-// with the target's stored trailer, unchanged.
-func (l *Local) OpenPlan(ctx context.Context, plan *Plan) StreamReader {
-	target := plan.Chain[0]
-	return startPipeline(ctx, l.dir, plan.idx, func(p *pipeline, emit func(*job) bool) error {
-		stop := errors.New("stop")
-		if !emit(&job{rec: &shared.Record{Header: plan.header}}) {
-			return nil
-		}
-		for _, f := range plan.Files {
-			t := f.Tablespace
-			if !emit(&job{rec: &shared.Record{Tablespace: &t}}) {
+// PlanReader is the merged stream of a plan, as the restore reads it.
+type PlanReader struct {
+	*chain.Merged
+	payloads *planPayloads
+}
+
+// Stats is what reading the merged stream read so far.
+func (r *PlanReader) Stats() ReadStats {
+	if p := r.payloads.pipe; p != nil {
+		return p.Stats()
+	}
+	return ReadStats{}
+}
+
+// OpenPlan returns the merged stream of a plan (package shared/chain): its records pass the
+// kernel's restore checker, its trailer's counts, Records and Digest are those of the
+// records sent. Close it.
+func (l *Local) OpenPlan(ctx context.Context, plan *Plan) *PlanReader {
+	p := &planPayloads{dir: l.dir, plan: plan}
+	return &PlanReader{Merged: chain.Merge(ctx, plan.Merge, p), payloads: p}
+}
+
+// planPayloads reads the pieces of a plan from their blobs, restoreReaders at a time.
+type planPayloads struct {
+	dir  string
+	plan *Plan
+	pipe *pipeline
+}
+
+func (p *planPayloads) Open(ctx context.Context, reads iter.Seq[[]chain.Piece]) chain.PayloadReader {
+	plan := p.plan
+	p.pipe = startPipeline(ctx, p.dir, plan.idx, func(_ *pipeline, emit func(*job) bool) error {
+		for read := range reads {
+			// The payload travels in a record the pipeline fills; payloadReader takes it out.
+			j := &job{rec: &shared.Record{File: &shared.FileChunk{}}}
+			type at struct {
+				pc chain.Piece
+				k  int
+			}
+			var where []at
+			for _, pc := range read {
+				ids, first := plan.blobs(pc)
+				for k, id := range ids {
+					j.ids = append(j.ids, id)
+					j.blobs = append(j.blobs, plan.idx.lookup(id))
+					where = append(where, at{pc, first + k})
+				}
+				j.size += uint64(pc.Len)
+			}
+			j.describe = func(k int) (string, string) { return plan.describe(where[k].pc, where[k].k) }
+			if !emit(j) {
 				return nil
 			}
 		}
-		for _, f := range plan.Files {
-			size := uint64(f.Tablespace.PageSize)
-			batch := max(1, uint64(shared.MaxPayloadBytes)/size)
-			n := uint64(len(f.blob))
-			for p := uint64(0); p < n; {
-				if f.from[p] == 0 {
-					p++
-					continue
-				}
-				first := p
-				for p < n && f.from[p] != 0 && p-first < batch {
-					p++
-				}
-				j := &job{rec: &shared.Record{Pages: &shared.PageBatch{FileIndex: f.Tablespace.FileIndex, FirstPage: first}}, size: (p - first) * size}
-				for q := first; q < p; q++ {
-					e := f.blob[q]
-					j.ids = append(j.ids, plan.blobID(e))
-					j.blobs = append(j.blobs, max(e, -1))
-				}
-				f := f
-				j.describe = func(k int) (string, string) {
-					q := first + uint64(k)
-					return plan.Chain[f.from[q]-1].ID, fmt.Sprintf("%s page %d", f.Tablespace.Path, q)
-				}
-				if !emit(j) {
-					return nil
-				}
-			}
-		}
-		for _, it := range plan.tail {
-			rec := withoutPayload(it.rec)
-			j := &job{rec: rec, size: it.size, ids: it.blobs}
-			for _, id := range it.blobs {
-				j.blobs = append(j.blobs, plan.idx.lookup(id))
-			}
-			it := it
-			j.describe = func(k int) (string, string) { return target.ID, describeItem(it, k, "") }
-			if !emit(j) {
-				return stop
-			}
-		}
-		emit(&job{rec: &shared.Record{Trailer: plan.trailer}})
 		return nil
 	})
+	return payloadReader{p.pipe}
 }
+
+// payloadReader hands out the payloads the pipeline filled.
+type payloadReader struct{ p *pipeline }
+
+func (r payloadReader) Next() ([]byte, error) {
+	rec, err := r.p.Next()
+	if err != nil {
+		return nil, err
+	}
+	return rec.File.Data, nil
+}
+
+func (r payloadReader) Close() error { return r.p.Close() }
