@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"iter"
 	"os"
@@ -62,7 +63,7 @@ func seal(recs []*shared.Record, t *shared.Trailer) []*shared.Record {
 // testChain is a full (streamtest.Small) and two incrementals:
 //   - inc1 changes ibdata1 page 0, grows it to 3 pages with page 2, shrinks db/z.ibd to one
 //     page, adds db/n.ibd whole;
-//   - inc2 changes db/n.ibd page 0 and drops db/z.ibd.
+//   - inc2 changes db/n.ibd page 0, grows it with page 1, and drops db/z.ibd.
 func testChain() [][]*shared.Record {
 	full := streamtest.Small()
 	c1 := full[len(full)-1].Trailer.CheckpointLSN
@@ -78,6 +79,7 @@ func testChain() [][]*shared.Record {
 		&shared.Record{Tablespace: &shared.Tablespace{FileIndex: 0, Path: "ibdata1", PageSize: 4096, SizePages: 3, Incremental: true}},
 		&shared.Record{Tablespace: &shared.Tablespace{FileIndex: 1, Path: "db/n.ibd", SpaceID: 9, PageSize: 4096, SizePages: 2, Incremental: true}},
 		&shared.Record{Pages: &shared.PageBatch{FileIndex: 1, FirstPage: 0, Data: page(4096, 'N')}},
+		&shared.Record{Pages: &shared.PageBatch{FileIndex: 1, FirstPage: 1, Data: page(4096, 'M')}},
 	)
 	return [][]*shared.Record{full, inc1, inc2}
 }
@@ -181,7 +183,7 @@ func checkMerged(t *testing.T, got map[string][]byte) {
 	want := map[string][]byte{
 		"ibdata1":  append(append(page(4096, 'a'), full[7].Pages.Data...), page(4096, 'c')...),
 		"db/z.ibd": nil,
-		"db/n.ibd": append(page(4096, 'N'), make([]byte, 4096)...),
+		"db/n.ibd": append(page(4096, 'N'), page(4096, 'M')...),
 	}
 	delete(want, "db/z.ibd")
 	if len(got) != len(want) {
@@ -206,7 +208,7 @@ func TestPlannerMerge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if plan.PagesPlanned != 4 || plan.PagesLeftZero != 1 || plan.PagesFrom[0] != 1 || plan.PagesFrom[1] != 2 || plan.PagesFrom[2] != 1 {
+	if plan.PagesPlanned != 5 || plan.PagesLeftZero != 0 || plan.PagesFrom[0] != 1 || plan.PagesFrom[1] != 2 || plan.PagesFrom[2] != 2 {
 		t.Errorf("planned %d, zero %d, from %v", plan.PagesPlanned, plan.PagesLeftZero, plan.PagesFrom)
 	}
 	m := chain.Merge(context.Background(), plan, h)
@@ -354,6 +356,34 @@ func TestSpoolFull(t *testing.T) {
 	for p, w := range want {
 		if !bytes.Equal(got[p], w) {
 			t.Errorf("%s: %d bytes, not the full's", p, len(got[p]))
+		}
+	}
+}
+
+// An incremental file that claims to have grown without carrying its new pages is refused,
+// before anything is merged: otherwise a forged size (up to 2^32-1 pages) would make the
+// merge send that many pages of zeros.
+func TestPlannerRefusesUncarriedGrowth(t *testing.T) {
+	for _, size := range []uint64{3, shared.MaxTablespacePages} {
+		streams := testChain()
+		inc2 := streams[2]
+		for _, r := range inc2 {
+			if r.Tablespace != nil && r.Tablespace.Path == "db/n.ibd" {
+				r.Tablespace.SizePages = size
+			}
+		}
+		streams[2] = streamtest.Reseal(inc2)
+		h := &memHost{streams: streams}
+		p := chain.NewPlanner()
+		var err error
+		for i := range h.streams {
+			if err = p.Add("snapshot "+string(rune('A'+i)), h.list(i)); err != nil {
+				break
+			}
+		}
+		var le *chain.LinkError
+		if !errors.As(err, &le) || !strings.Contains(err.Error(), fmt.Sprintf("snapshot C says db/n.ibd grew from 1 to %d pages since its parent, but carries only 1 of the %d new pages", size, size-1)) {
+			t.Errorf("size %d: %v", size, err)
 		}
 	}
 }

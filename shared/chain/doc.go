@@ -25,8 +25,11 @@
 //   - not marked Incremental: S holds the whole file; older copies of it are forgotten;
 //   - marked Incremental: the snapshot before S must hold the same path with the same space id
 //     (else the chain is inconsistent); S's pages replace older copies, and older copies at or
-//     beyond S's SizePages are forgotten (those pages did not exist at S: a file that shrank
-//     and grew again gets zeros there);
+//     beyond S's SizePages are forgotten (those pages did not exist at S). S must carry every
+//     page from its parent's size up to its own (a source sends every page a file gained:
+//     no base holds them); a file that claims growth it does not carry is refused. That rule
+//     is what bounds an incremental file's claimed size by what arrived, so a forged size of
+//     2^32-1 pages cannot make a merge send terabytes of zeros;
 //   - files of older snapshots that S lacks are forgotten (dropped between the two backups).
 //
 // The first snapshot must be a full; each later one an incremental taken on its parent's

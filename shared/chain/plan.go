@@ -51,6 +51,14 @@ type file struct {
 	ts    shared.Tablespace // as the newest snapshot's last record for it describes it
 	pages map[uint32]piece
 	top   uint64 // 1 + the highest page in pages (0 when empty)
+
+	// For a file the snapshot being added holds only the changed pages of: its parent's size,
+	// and how many distinct pages at or beyond it the snapshot carries. A source sends every
+	// page a file gained since its parent (they are new, so no base holds them), which is what
+	// bounds an incremental file's claimed size by the pages that arrived.
+	carried   bool
+	grownFrom uint64
+	grownSeen uint64
 }
 
 // snapshot is what the Planner keeps of the newest snapshot added.
@@ -135,6 +143,9 @@ func (p *Planner) add(name string, list RecordList) (*snapshot, error) {
 		return nil, s.broken
 	}
 	for _, f := range s.order {
+		if err := f.checkGrowth(s.name); err != nil {
+			return nil, err
+		}
 		f.forgetFrom(f.ts.SizePages)
 	}
 	return s, nil
@@ -160,6 +171,11 @@ func (p *Planner) take(s *snapshot, byIndex map[uint32]*file, l Listed, pos int)
 		n := l.Len / uint64(f.ts.PageSize)
 		for k := range n {
 			page := b.FirstPage + k
+			if f.carried && page >= f.grownFrom {
+				if old, ok := f.pages[uint32(page)]; !ok || int(old.snap) != p.n {
+					f.grownSeen++
+				}
+			}
 			f.pages[uint32(page)] = piece{rec: uint32(pos), page: uint16(k), snap: uint16(p.n)}
 			f.top = max(f.top, page+1)
 		}
@@ -180,6 +196,7 @@ func (p *Planner) carry(s *snapshot, t shared.Tablespace) *file {
 	}
 	old := p.last.files[t.Path]
 	if old != nil && old.ts.SpaceID == t.SpaceID && old.ts.PageSize == t.PageSize {
+		old.carried, old.grownFrom, old.grownSeen = true, old.ts.SizePages, 0
 		old.ts = t
 		return old
 	}
@@ -216,6 +233,21 @@ func (p *Planner) link(s *snapshot) error {
 		return &LinkError{Rule: fmt.Sprintf("%s has %d-byte pages, its parent %s %d-byte ones", s.name, s.header.PageSize, prev.name, prev.header.PageSize)}
 	}
 	return nil
+}
+
+// checkGrowth refuses an incremental file that claims pages beyond its parent's size without
+// carrying them: nothing else bounds an incremental file's size, and a merge sends every page
+// up to it (zeros for the missing ones).
+func (f *file) checkGrowth(snap string) error {
+	if !f.carried {
+		return nil
+	}
+	f.carried = false
+	if f.ts.SizePages <= f.grownFrom || f.grownSeen == f.ts.SizePages-f.grownFrom {
+		return nil
+	}
+	return &LinkError{Rule: fmt.Sprintf("%s says %s grew from %d to %d pages since its parent, but carries only %d of the %d new pages (a source sends every page a file gained)",
+		snap, f.ts.Path, f.grownFrom, f.ts.SizePages, f.grownSeen, f.ts.SizePages-f.grownFrom)}
 }
 
 // forgetFrom forgets the pages at or beyond size.

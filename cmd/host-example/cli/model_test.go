@@ -173,7 +173,7 @@ func (m *datadirModel) backup(base *shared.BaseSnapshot) ([]*shared.Record, erro
 				send = append(send, uint32(p))
 			case p < len(b.versions) && v != b.versions[p]:
 				send = append(send, uint32(p))
-			case p >= len(b.versions) && v != 0:
+			case p >= len(b.versions): // a source sends every page a file gained (shared/chain)
 				send = append(send, uint32(p))
 			}
 		}
