@@ -56,6 +56,25 @@
 //     bytes (its free extents are allocated zeros, not holes); the restore, punching the tail of
 //     each compressed page beyond the payload rounded up to a block, allocated exactly as much,
 //     and without punching allocated all 10,485,760;
+//   - servers initialized with --innodb-page-size 4, 8, 32 and 64 KiB write that size into every
+//     file's FSP flags (ibdata1, mysql.ibd, undo_001, tables); full and page-tracking incremental
+//     backups of each restore exactly on a stock mysqld given the same --innodb-page-size
+//     (TestInnoDBLayouts). A 3000-row table of ~450-byte rows took 28 pages at 64 KiB;
+//   - with innodb_file_per_table=OFF a table's INNODB_TABLES.SPACE is 0 and its rows lie in
+//     ibdata1; page tracking lists its changed pages under space 0;
+//   - ALTER UNDO TABLESPACE … SET INACTIVE reaches STATE 'empty' asynchronously (polled, well
+//     under a second here); DROP UNDO TABLESPACE then removes the .ibu file;
+//   - a discarded tablespace keeps its row in INNODB_DATAFILES (path ./db/t.ibd) with no file on
+//     disk and INNODB_TABLESPACES.STATE 'discarded'; SELECT on the table fails with 1814. DISCARD
+//     keeps the space id; after IMPORT an incremental carries every page of the file;
+//   - instant ADD COLUMN and DROP COLUMN each add a row version (INNODB_TABLES.TOTAL_ROW_VERSIONS
+//     1 after one ADD, 3 after a further ADD and DROP) and change mysql.ibd pages, not the rows;
+//   - REORGANIZE PARTITION writes new t#p#<name>.ibd files (new space ids) and deletes the old;
+//   - mysqlbackup_page_track_set(0) makes get_start_lsn 0 ("page tracking was off"), and
+//     set(0) then set(1) starts a new group. A clean restart kept the group in some tries and
+//     left tracking off (get_start_lsn 0) in others — in 3 of 6 restarts that each followed a
+//     set(0)/set(1), with or without writes in between; then set(1) answered the old group's
+//     start and left tracking off, until set(0) and set(1) started it (resetTracking does so);
 //   - without a keyring component, CREATE TABLE … ENCRYPTION='Y' fails with error 3185 (no
 //     master key) and SET GLOBAL innodb_redo_log_encrypt=ON is accepted but leaves it OFF, so
 //     the test servers cannot hold encrypted data; the probe's refusal is checked on its message.

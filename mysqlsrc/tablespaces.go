@@ -142,7 +142,9 @@ func dictionaryTablespaces(ctx context.Context, q interface {
 
 // crossCheckDatafiles compares what the walk found with the server's own list: a datafile the
 // walk missed (DATA DIRECTORY tables, innodb_directories) would make a restore lose a table, so
-// it is an error rather than a silent gap.
+// it is an error rather than a silent gap. A discarded tablespace (ALTER TABLE … DISCARD
+// TABLESPACE) is listed with no file on purpose: the restored server's dictionary says it is
+// discarded too, and a later IMPORT brings a file the next backup finds.
 func crossCheckDatafiles(ctx context.Context, q interface {
 	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
 }, files []*tablespaceFile) error {
@@ -150,7 +152,9 @@ func crossCheckDatafiles(ctx context.Context, q interface {
 	for _, f := range files {
 		found[f.rel] = true
 	}
-	rows, err := q.QueryContext(ctx, "SELECT PATH FROM information_schema.INNODB_DATAFILES")
+	rows, err := q.QueryContext(ctx, `SELECT d.PATH FROM information_schema.INNODB_DATAFILES d
+		LEFT JOIN information_schema.INNODB_TABLESPACES t ON t.SPACE = d.SPACE
+		WHERE t.STATE IS NULL OR t.STATE <> 'discarded'`)
 	if err != nil {
 		return fmt.Errorf("listing INNODB_DATAFILES: %w", err)
 	}

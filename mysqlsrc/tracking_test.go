@@ -3,6 +3,7 @@ package mysqlsrc_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
@@ -148,4 +149,56 @@ func TestIncrementalReadsOnlyChangedPages(t *testing.T) {
 	if inc.BytesRead > limit {
 		t.Fatalf("the incremental read %d bytes from disk, over 1.1 × %d changed pages + one page per file = %d", inc.BytesRead, inc.PagesInSet, limit)
 	}
+}
+
+// TestTrackingRestartsAfterRestart: a restart after tracking was stopped and started again
+// (xb_incremental_disable_enable_pagetracking.sh, then a restart) can leave tracking off, and
+// mysqlbackup_page_track_set(true) alone does not start it. The next incremental falls back
+// for that reason, and its backup must leave tracking on, so the one after uses it again.
+func TestTrackingRestartsAfterRestart(t *testing.T) {
+	srv := testmysql.Start(t, testmysql.Options{})
+	srv.MustExec("CREATE DATABASE tr")
+	srv.MustExec("CREATE TABLE tr.t (id INT PRIMARY KEY, v VARCHAR(40), pad VARBINARY(1000))")
+	srv.Fill("tr.t", 0, 2000, 500)
+	src := mysqlsrc.New(hclog.NewNullLogger())
+	cfg := sourcetest.Config(srv)
+	full := sourcetest.TrailerOf(t, src, cfg, nil)
+	groupStart := func() (lsn int64) {
+		if err := srv.Root.QueryRow("SELECT mysqlbackup_page_track_get_start_lsn()").Scan(&lsn); err != nil {
+			t.Fatal(err)
+		}
+		return lsn
+	}
+	// Measured: a restart after a stop and start of tracking left it off in about half the
+	// tries (the rest kept the group), so the restart is repeated until the server shows the
+	// state; ten tries that all keep tracking on mean the server changed.
+	for try := 1; ; try++ {
+		srv.MustExec("SELECT mysqlbackup_page_track_set(false)")
+		srv.MustExec("SELECT mysqlbackup_page_track_set(true)")
+		srv.Stop()
+		srv.Restart()
+		if groupStart() == 0 {
+			t.Logf("tracking off after restart %d", try)
+			break
+		}
+		if try == 10 {
+			t.Fatal("precondition: tracking stayed on across 10 restarts after a stop and start; the server no longer behaves as measured")
+		}
+	}
+	srv.MustExec("UPDATE tr.t SET v = 'after restart' WHERE id % 7 = 0")
+	sourcetest.Checkpoint(t, srv)
+	first := sourcetest.TrailerOf(t, src, cfg, full)
+	if first.Method != shared.MethodLSNScan || !strings.Contains(first.FallbackReason, "page tracking was off") {
+		t.Fatalf("incremental after the restart: %s (%s); want a page-LSN scan because tracking was off", first.Method, first.FallbackReason)
+	}
+	if g := groupStart(); g == 0 {
+		t.Fatal("the backup left page tracking off")
+	}
+	srv.MustExec("UPDATE tr.t SET v = 'tracked again' WHERE id % 5 = 0")
+	sourcetest.Checkpoint(t, srv)
+	next := sourcetest.TrailerOf(t, src, cfg, first)
+	if next.Method != shared.MethodPageTracking {
+		t.Fatalf("the incremental after that: %s (%s); want page tracking", next.Method, next.FallbackReason)
+	}
+	t.Logf("after the restart: %s (%s); next: %s, %d pages in the tracked set", first.Method, first.FallbackReason, next.Method, next.PagesInSet)
 }

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/go-sql-driver/mysql"
+
 	"github.com/pagetrack/pagetrack/cmd/host-example/internal/pgstream"
 	"github.com/pagetrack/pagetrack/cmd/host-example/pluginhost"
 	"github.com/pagetrack/pagetrack/internal/sourcetest"
@@ -25,19 +27,32 @@ import (
 // page-tracking incremental, each restored and started by a stock mysqld and compared exactly
 // with the source at its backup.
 type storageCase struct {
-	name   string
-	args   []string // the source server's extra options
-	schema string   // the feature's tables live here; every table in it is compared
-	setup  []string
-	change []string
+	name string
+	args []string // the source server's extra options; cases with equal args share a server
+	// restoreArgs are options a server started on the restored datadir needs (page size,
+	// lower_case_table_names); everything else is stock.
+	restoreArgs []string
+	schema      string // the feature's tables live here; every table in it is compared
+	setup       []string
+	change      []string
+	// setupFunc and changeFunc run after setup and change (steps SQL alone cannot do).
+	setupFunc, changeFunc func(t *testing.T, srv *testmysql.Server)
 	// files are the feature's tablespaces (relative to the datadir): the incremental must hold
 	// changed pages of each.
 	files []string
+	// wholeFiles are files the incremental must carry whole (every page of the file at the
+	// backup), because page tracking cannot vouch for how they changed.
+	wholeFiles []string
 	// onDisk asserts the feature's precondition on the source's files (after a checkpoint).
 	onDisk func(t *testing.T, datadir string)
-	// restored checks a restored datadir before a server starts on it; restoreLog is a line
-	// the restore must log.
-	restored   func(t *testing.T, datadir string)
+	// changedOnDisk asserts the feature's precondition after the change (may be nil).
+	changedOnDisk func(t *testing.T, datadir string)
+	// fallback, when set, is the recorded reason the incremental must give for not using
+	// page tracking; empty: the incremental must be taken by page tracking.
+	fallback string
+	// restored checks a datadir restored from the "full" or the "incremental" backup before a
+	// server starts on it; restoreLog is a line the restore must log.
+	restored   func(t *testing.T, datadir, backup string)
 	restoreLog string
 }
 
@@ -72,7 +87,7 @@ func TestStorageLayouts(t *testing.T) {
 					requireSparse(t, path, "source")
 				}
 			},
-			restored: func(t *testing.T, datadir string) {
+			restored: func(t *testing.T, datadir, _ string) {
 				for _, f := range []string{"pc/zlib.ibd", "pc/lz4.ibd"} {
 					requireSparse(t, filepath.Join(datadir, f), "restored")
 				}
@@ -108,13 +123,26 @@ func TestStorageLayouts(t *testing.T) {
 			},
 		},
 	}
+	runStorageCases(t, cases)
+}
+
+// runStorageCases runs each case as a subtest; cases with the same server options share one
+// source server (each has its own schema, state file and backups, so each stays independent).
+func runStorageCases(t *testing.T, cases []storageCase) {
+	servers := map[string]*testmysql.Server{}
+	parent := t
 	for _, c := range cases {
-		t.Run(strings.ReplaceAll(c.name, " ", "_"), func(t *testing.T) { runStorageCase(t, c) })
+		key := strings.Join(c.args, " ")
+		t.Run(strings.ReplaceAll(c.name, " ", "_"), func(t *testing.T) {
+			if servers[key] == nil { // started by the first case that runs, it outlives the subtest
+				servers[key] = testmysql.Start(parent, testmysql.Options{Args: c.args})
+			}
+			runStorageCase(t, servers[key], c)
+		})
 	}
 }
 
-func runStorageCase(t *testing.T, c storageCase) {
-	srv := testmysql.Start(t, testmysql.Options{Args: c.args})
+func runStorageCase(t *testing.T, srv *testmysql.Server, c storageCase) {
 	conn, err := srv.Root.Conn(context.Background()) // one session for the session variable
 	if err != nil {
 		t.Fatal(err)
@@ -125,29 +153,42 @@ func runStorageCase(t *testing.T, c storageCase) {
 		}
 	}
 	conn.Close()
+	if c.setupFunc != nil {
+		c.setupFunc(t, srv)
+	}
 	sourcetest.Checkpoint(t, srv) // the pages on disk, for the precondition
 	c.onDisk(t, srv.DataDir)
 
 	dir := t.TempDir()
-	config := filepath.Join(dir, "pagetrack.hcl")
-	cfg := fmt.Sprintf("state_file = %q\n\nsource \"mysql\" \"primary\" {\n  dsn     = %q\n  datadir = %q\n}\n",
-		filepath.Join(dir, "state.json"), srv.DSN, srv.DataDir)
-	if err := os.WriteFile(config, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	config := writeStreamConfig(t, dir, srv)
 	full := backupStream(t, config, filepath.Join(dir, "full.pgt"), "--full")
 	wantFull := schemaDigest(t, srv.Root, c.schema)
 
 	for _, q := range c.change {
 		srv.MustExec(q)
 	}
+	if c.changeFunc != nil {
+		c.changeFunc(t, srv)
+	}
 	sourcetest.Checkpoint(t, srv) // tracked pages are those flushed under a newer checkpoint
+	if c.changedOnDisk != nil {
+		c.changedOnDisk(t, srv.DataDir)
+	}
 	inc := backupStream(t, config, filepath.Join(dir, "inc.pgt"))
 	wantInc := schemaDigest(t, srv.Root, c.schema)
 	if maps.Equal(wantFull, wantInc) {
 		t.Fatal("the change left every table as it was")
 	}
-	checkIncremental(t, inc, c.files)
+	pages := checkIncremental(t, inc, c.files, c.fallback)
+	for _, f := range c.wholeFiles {
+		st, err := os.Stat(filepath.Join(srv.DataDir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := int(st.Size() / 16384); pages[f] != want {
+			t.Fatalf("the incremental carries %d pages of %s, want all %d", pages[f], f, want)
+		}
+	}
 
 	for _, r := range []struct {
 		name    string
@@ -158,6 +199,7 @@ func runStorageCase(t *testing.T, c storageCase) {
 		{"incremental", []string{full, inc}, wantInc},
 	} {
 		t.Run(r.name, func(t *testing.T) {
+			t.Parallel() // the restores and their servers wait on the disk more than on the cores
 			target := filepath.Join(t.TempDir(), "datadir")
 			args := []string{"restore", "--target", target}
 			for _, s := range r.streams {
@@ -167,15 +209,28 @@ func runStorageCase(t *testing.T, c storageCase) {
 				t.Errorf("the restore's log lacks %q:\n%s", c.restoreLog, log)
 			}
 			if c.restored != nil {
-				c.restored(t, target)
+				c.restored(t, target, r.name)
 			}
-			restored := testmysql.StartExisting(t, target, testmysql.Options{}) // stock options, default checksums
+			restored := testmysql.StartExisting(t, target, testmysql.Options{Args: c.restoreArgs}) // stock options, default checksums
 			if got := schemaDigest(t, restored.Root, c.schema); !maps.Equal(got, r.want) {
 				t.Fatalf("restored %s schema %v, source at the backup %v", c.schema, got, r.want)
 			}
 			t.Logf("%s: %d tables equal to the source (CHECKSUM TABLE and row count)", r.name, len(r.want))
 		})
 	}
+}
+
+// writeStreamConfig writes a configuration for backup --stdout of srv, its state file in dir,
+// and returns its path.
+func writeStreamConfig(t *testing.T, dir string, srv *testmysql.Server) string {
+	t.Helper()
+	config := filepath.Join(dir, "pagetrack.hcl")
+	cfg := fmt.Sprintf("state_file = %q\n\nsource \"mysql\" \"primary\" {\n  dsn     = %q\n  datadir = %q\n}\n",
+		filepath.Join(dir, "state.json"), srv.DSN, srv.DataDir)
+	if err := os.WriteFile(config, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return config
 }
 
 // runHost runs host-example with the real plugin; stdout goes to out (nil: discarded). It
@@ -204,9 +259,11 @@ func backupStream(t *testing.T, config, path string, extra ...string) string {
 	return path
 }
 
-// checkIncremental asserts the incremental was taken by page tracking and carries changed
-// pages of every one of files, and that every page it carries validates.
-func checkIncremental(t *testing.T, path string, files []string) {
+// checkIncremental asserts the incremental was taken by page tracking (or, with fallback set,
+// by the page-LSN scan for that recorded reason, or one of its "|"-separated alternatives)
+// and carries changed pages of every one of
+// files, and that every page it carries validates.
+func checkIncremental(t *testing.T, path string, files []string, fallback string) (pagesPerFile map[string]int) {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -243,15 +300,33 @@ func checkIncremental(t *testing.T, path string, files []string) {
 			trailer = r.Trailer
 		}
 	}
-	if trailer == nil || trailer.Kind != shared.KindIncremental || trailer.Method != shared.MethodPageTracking {
-		t.Fatalf("incremental trailer %+v; want an incremental by page tracking", trailer)
+	switch {
+	case trailer == nil || trailer.Kind != shared.KindIncremental:
+		t.Fatalf("incremental trailer %+v; want an incremental", trailer)
+	case fallback == "" && trailer.Method != shared.MethodPageTracking:
+		t.Fatalf("incremental by %s (%s); want one by page tracking", trailer.Method, trailer.FallbackReason)
+	case fallback != "" && (trailer.Method != shared.MethodLSNScan || !containsAny(trailer.FallbackReason, strings.Split(fallback, "|"))):
+		t.Fatalf("incremental by %s (%q); want a page-LSN scan because %q", trailer.Method, trailer.FallbackReason, fallback)
 	}
 	for _, f := range files {
 		if pages[f] == 0 {
 			t.Fatalf("the incremental holds no page of %s (pages per file: %v)", f, pages)
 		}
 	}
-	t.Logf("incremental by %s: pages of the feature's files %v", trailer.Method, pages)
+	if trailer.FallbackReason != "" {
+		t.Logf("incremental by %s (%s)", trailer.Method, trailer.FallbackReason)
+	}
+	t.Logf("incremental by %s: pages per file %v", trailer.Method, pages)
+	return pages
+}
+
+func containsAny(s string, subs []string) bool {
+	for _, sub := range subs {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
 }
 
 // slicesOf yields data cut into size-byte pieces.
@@ -287,17 +362,25 @@ func schemaDigest(t *testing.T, db *sql.DB, schema string) map[string]string {
 		table := fmt.Sprintf("`%s`.`%s`", schema, n)
 		var name string
 		var sum sql.NullInt64
+		var count int64
+		err := db.QueryRow("SELECT COUNT(*) FROM " + table).Scan(&count)
+		if my, ok := err.(*mysql.MySQLError); ok && my.Number == erTablespaceDiscarded {
+			out[n] = "tablespace discarded"
+			continue
+		}
+		if err != nil {
+			t.Fatalf("counting %s: %v", table, err)
+		}
 		if err := db.QueryRow("CHECKSUM TABLE "+table).Scan(&name, &sum); err != nil {
 			t.Fatalf("CHECKSUM TABLE %s: %v", table, err)
-		}
-		var count int64
-		if err := db.QueryRow("SELECT COUNT(*) FROM " + table).Scan(&count); err != nil {
-			t.Fatal(err)
 		}
 		out[n] = fmt.Sprintf("checksum %d (valid %v), %d rows", sum.Int64, sum.Valid, count)
 	}
 	return out
 }
+
+// erTablespaceDiscarded is ER_TABLESPACE_DISCARDED: the table's tablespace was discarded.
+const erTablespaceDiscarded = 1814
 
 // countPages counts the pages of a file for which match holds.
 func countPages(t *testing.T, path string, size int, match func([]byte) bool) int {

@@ -145,16 +145,17 @@ func ServerArgs(o Options) []string {
 	return append(args, o.Args...)
 }
 
-// Start initializes a datadir and starts a server on it. The server is stopped (by pid, with a
+// Start starts a server on a freshly initialized datadir (a copy of the configuration's cached
+// one, see datadirs.go). The server is stopped (by pid, with a
 // clean shutdown) when the test ends.
 func Start(t testing.TB, o Options) *Server {
 	t.Helper()
 	bin, keyringFile := binariesFor(t, o)
 	datadir := filepath.Join(t.TempDir(), "data")
 	opts := mysqld.Options{DataDir: datadir, RunDir: RunDir(t), Port: FreePort(t), Args: ServerArgs(o)}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), initTimeout)
 	defer cancel()
-	if err := bin.Initialize(ctx, opts); err != nil {
+	if err := freshDatadir(ctx, bin, opts); err != nil {
 		t.Fatal(err)
 	}
 	s := startOn(t, bin, opts)
