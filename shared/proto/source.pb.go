@@ -665,6 +665,7 @@ type RestoreRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	TargetDir     string                 `protobuf:"bytes,1,opt,name=target_dir,json=targetDir,proto3" json:"target_dir,omitempty"`
 	Verify        bool                   `protobuf:"varint,2,opt,name=verify,proto3" json:"verify,omitempty"`
+	Relocations   []*Relocation          `protobuf:"bytes,3,rep,name=relocations,proto3" json:"relocations,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -713,6 +714,66 @@ func (x *RestoreRequest) GetVerify() bool {
 	return false
 }
 
+func (x *RestoreRequest) GetRelocations() []*Relocation {
+	if x != nil {
+		return x.Relocations
+	}
+	return nil
+}
+
+// Relocation restores the files of the location whose original path is from into to.
+type Relocation struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	From          string                 `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
+	To            string                 `protobuf:"bytes,2,opt,name=to,proto3" json:"to,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Relocation) Reset() {
+	*x = Relocation{}
+	mi := &file_source_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Relocation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Relocation) ProtoMessage() {}
+
+func (x *Relocation) ProtoReflect() protoreflect.Message {
+	mi := &file_source_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Relocation.ProtoReflect.Descriptor instead.
+func (*Relocation) Descriptor() ([]byte, []int) {
+	return file_source_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *Relocation) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *Relocation) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
 type RestoreMessage struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Message:
@@ -726,7 +787,7 @@ type RestoreMessage struct {
 
 func (x *RestoreMessage) Reset() {
 	*x = RestoreMessage{}
-	mi := &file_source_proto_msgTypes[12]
+	mi := &file_source_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -738,7 +799,7 @@ func (x *RestoreMessage) String() string {
 func (*RestoreMessage) ProtoMessage() {}
 
 func (x *RestoreMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[12]
+	mi := &file_source_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -751,7 +812,7 @@ func (x *RestoreMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreMessage.ProtoReflect.Descriptor instead.
 func (*RestoreMessage) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{12}
+	return file_source_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RestoreMessage) GetMessage() isRestoreMessage_Message {
@@ -805,13 +866,15 @@ type RestoreResult struct {
 	Verified      bool                   `protobuf:"varint,4,opt,name=verified,proto3" json:"verified,omitempty"`
 	TablesChecked int64                  `protobuf:"varint,5,opt,name=tables_checked,json=tablesChecked,proto3" json:"tables_checked,omitempty"`
 	RecoveredTo   uint64                 `protobuf:"varint,6,opt,name=recovered_to,json=recoveredTo,proto3" json:"recovered_to,omitempty"`
+	ServerOptions []string               `protobuf:"bytes,7,rep,name=server_options,json=serverOptions,proto3" json:"server_options,omitempty"`
+	OptionFile    string                 `protobuf:"bytes,8,opt,name=option_file,json=optionFile,proto3" json:"option_file,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RestoreResult) Reset() {
 	*x = RestoreResult{}
-	mi := &file_source_proto_msgTypes[13]
+	mi := &file_source_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -823,7 +886,7 @@ func (x *RestoreResult) String() string {
 func (*RestoreResult) ProtoMessage() {}
 
 func (x *RestoreResult) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[13]
+	mi := &file_source_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -836,7 +899,7 @@ func (x *RestoreResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreResult.ProtoReflect.Descriptor instead.
 func (*RestoreResult) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{13}
+	return file_source_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *RestoreResult) GetFiles() int64 {
@@ -881,6 +944,20 @@ func (x *RestoreResult) GetRecoveredTo() uint64 {
 	return 0
 }
 
+func (x *RestoreResult) GetServerOptions() []string {
+	if x != nil {
+		return x.ServerOptions
+	}
+	return nil
+}
+
+func (x *RestoreResult) GetOptionFile() string {
+	if x != nil {
+		return x.OptionFile
+	}
+	return ""
+}
+
 // Record is one message of a backup stream. Exactly one field is set.
 type Record struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -901,7 +978,7 @@ type Record struct {
 
 func (x *Record) Reset() {
 	*x = Record{}
-	mi := &file_source_proto_msgTypes[14]
+	mi := &file_source_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -913,7 +990,7 @@ func (x *Record) String() string {
 func (*Record) ProtoMessage() {}
 
 func (x *Record) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[14]
+	mi := &file_source_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -926,7 +1003,7 @@ func (x *Record) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Record.ProtoReflect.Descriptor instead.
 func (*Record) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{14}
+	return file_source_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Record) GetRecord() isRecord_Record {
@@ -1072,13 +1149,17 @@ type Header struct {
 	BinlogBasename      string                 `protobuf:"bytes,7,opt,name=binlog_basename,json=binlogBasename,proto3" json:"binlog_basename,omitempty"`
 	GtidMode            string                 `protobuf:"bytes,8,opt,name=gtid_mode,json=gtidMode,proto3" json:"gtid_mode,omitempty"`
 	LowerCaseTableNames int64                  `protobuf:"varint,9,opt,name=lower_case_table_names,json=lowerCaseTableNames,proto3" json:"lower_case_table_names,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// Stream format 2: where files outside the datadir came from, and the system tablespace's
+	// innodb_data_file_path.
+	Locations     []*Location `protobuf:"bytes,10,rep,name=locations,proto3" json:"locations,omitempty"`
+	DataFilePath  string      `protobuf:"bytes,11,opt,name=data_file_path,json=dataFilePath,proto3" json:"data_file_path,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Header) Reset() {
 	*x = Header{}
-	mi := &file_source_proto_msgTypes[15]
+	mi := &file_source_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1090,7 +1171,7 @@ func (x *Header) String() string {
 func (*Header) ProtoMessage() {}
 
 func (x *Header) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[15]
+	mi := &file_source_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1103,7 +1184,7 @@ func (x *Header) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Header.ProtoReflect.Descriptor instead.
 func (*Header) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{15}
+	return file_source_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Header) GetStreamFormat() uint32 {
@@ -1169,6 +1250,81 @@ func (x *Header) GetLowerCaseTableNames() int64 {
 	return 0
 }
 
+func (x *Header) GetLocations() []*Location {
+	if x != nil {
+		return x.Locations
+	}
+	return nil
+}
+
+func (x *Header) GetDataFilePath() string {
+	if x != nil {
+		return x.DataFilePath
+	}
+	return ""
+}
+
+// Location is a directory outside the datadir that a server keeps files in.
+type Location struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            uint32                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Role          string                 `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
+	OriginalPath  string                 `protobuf:"bytes,3,opt,name=original_path,json=originalPath,proto3" json:"original_path,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Location) Reset() {
+	*x = Location{}
+	mi := &file_source_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Location) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Location) ProtoMessage() {}
+
+func (x *Location) ProtoReflect() protoreflect.Message {
+	mi := &file_source_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Location.ProtoReflect.Descriptor instead.
+func (*Location) Descriptor() ([]byte, []int) {
+	return file_source_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *Location) GetId() uint32 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *Location) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *Location) GetOriginalPath() string {
+	if x != nil {
+		return x.OriginalPath
+	}
+	return ""
+}
+
 type Tablespace struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	FileIndex     uint32                 `protobuf:"varint,1,opt,name=file_index,json=fileIndex,proto3" json:"file_index,omitempty"`
@@ -1185,7 +1341,7 @@ type Tablespace struct {
 
 func (x *Tablespace) Reset() {
 	*x = Tablespace{}
-	mi := &file_source_proto_msgTypes[16]
+	mi := &file_source_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1197,7 +1353,7 @@ func (x *Tablespace) String() string {
 func (*Tablespace) ProtoMessage() {}
 
 func (x *Tablespace) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[16]
+	mi := &file_source_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1210,7 +1366,7 @@ func (x *Tablespace) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tablespace.ProtoReflect.Descriptor instead.
 func (*Tablespace) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{16}
+	return file_source_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Tablespace) GetFileIndex() uint32 {
@@ -1280,7 +1436,7 @@ type PageBatch struct {
 
 func (x *PageBatch) Reset() {
 	*x = PageBatch{}
-	mi := &file_source_proto_msgTypes[17]
+	mi := &file_source_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1292,7 +1448,7 @@ func (x *PageBatch) String() string {
 func (*PageBatch) ProtoMessage() {}
 
 func (x *PageBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[17]
+	mi := &file_source_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1305,7 +1461,7 @@ func (x *PageBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PageBatch.ProtoReflect.Descriptor instead.
 func (*PageBatch) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{17}
+	return file_source_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *PageBatch) GetFileIndex() uint32 {
@@ -1339,7 +1495,7 @@ type RedoSegment struct {
 
 func (x *RedoSegment) Reset() {
 	*x = RedoSegment{}
-	mi := &file_source_proto_msgTypes[18]
+	mi := &file_source_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1351,7 +1507,7 @@ func (x *RedoSegment) String() string {
 func (*RedoSegment) ProtoMessage() {}
 
 func (x *RedoSegment) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[18]
+	mi := &file_source_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1364,7 +1520,7 @@ func (x *RedoSegment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RedoSegment.ProtoReflect.Descriptor instead.
 func (*RedoSegment) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{18}
+	return file_source_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RedoSegment) GetStartLsn() uint64 {
@@ -1392,7 +1548,7 @@ type BinlogChunk struct {
 
 func (x *BinlogChunk) Reset() {
 	*x = BinlogChunk{}
-	mi := &file_source_proto_msgTypes[19]
+	mi := &file_source_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1404,7 +1560,7 @@ func (x *BinlogChunk) String() string {
 func (*BinlogChunk) ProtoMessage() {}
 
 func (x *BinlogChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[19]
+	mi := &file_source_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1417,7 +1573,7 @@ func (x *BinlogChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BinlogChunk.ProtoReflect.Descriptor instead.
 func (*BinlogChunk) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{19}
+	return file_source_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *BinlogChunk) GetName() string {
@@ -1452,7 +1608,7 @@ type FileChunk struct {
 
 func (x *FileChunk) Reset() {
 	*x = FileChunk{}
-	mi := &file_source_proto_msgTypes[20]
+	mi := &file_source_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1464,7 +1620,7 @@ func (x *FileChunk) String() string {
 func (*FileChunk) ProtoMessage() {}
 
 func (x *FileChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[20]
+	mi := &file_source_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1477,7 +1633,7 @@ func (x *FileChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileChunk.ProtoReflect.Descriptor instead.
 func (*FileChunk) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{20}
+	return file_source_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *FileChunk) GetPath() string {
@@ -1514,7 +1670,7 @@ type Progress struct {
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_source_proto_msgTypes[21]
+	mi := &file_source_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1526,7 +1682,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[21]
+	mi := &file_source_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1539,7 +1695,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{21}
+	return file_source_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Progress) GetPhase() string {
@@ -1610,7 +1766,7 @@ type Trailer struct {
 
 func (x *Trailer) Reset() {
 	*x = Trailer{}
-	mi := &file_source_proto_msgTypes[22]
+	mi := &file_source_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1622,7 +1778,7 @@ func (x *Trailer) String() string {
 func (*Trailer) ProtoMessage() {}
 
 func (x *Trailer) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[22]
+	mi := &file_source_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1635,7 +1791,7 @@ func (x *Trailer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Trailer.ProtoReflect.Descriptor instead.
 func (*Trailer) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{22}
+	return file_source_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Trailer) GetEndLsn() uint64 {
@@ -1847,22 +2003,30 @@ const file_source_proto_rawDesc = "" +
 	"\vPurgeResult\x12 \n" +
 	"\fpurged_up_to\x18\x01 \x01(\x04R\n" +
 	"purgedUpTo\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"G\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\x8a\x01\n" +
 	"\x0eRestoreRequest\x12\x1d\n" +
 	"\n" +
 	"target_dir\x18\x01 \x01(\tR\ttargetDir\x12\x16\n" +
-	"\x06verify\x18\x02 \x01(\bR\x06verify\"\x93\x01\n" +
+	"\x06verify\x18\x02 \x01(\bR\x06verify\x12A\n" +
+	"\vrelocations\x18\x03 \x03(\v2\x1f.pagetrack.source.v1.RelocationR\vrelocations\"0\n" +
+	"\n" +
+	"Relocation\x12\x12\n" +
+	"\x04from\x18\x01 \x01(\tR\x04from\x12\x0e\n" +
+	"\x02to\x18\x02 \x01(\tR\x02to\"\x93\x01\n" +
 	"\x0eRestoreMessage\x12?\n" +
 	"\arequest\x18\x01 \x01(\v2#.pagetrack.source.v1.RestoreRequestH\x00R\arequest\x125\n" +
 	"\x06record\x18\x02 \x01(\v2\x1b.pagetrack.source.v1.RecordH\x00R\x06recordB\t\n" +
-	"\amessage\"\xb7\x01\n" +
+	"\amessage\"\xff\x01\n" +
 	"\rRestoreResult\x12\x14\n" +
 	"\x05files\x18\x01 \x01(\x03R\x05files\x12\x14\n" +
 	"\x05pages\x18\x02 \x01(\x04R\x05pages\x12\x14\n" +
 	"\x05bytes\x18\x03 \x01(\x04R\x05bytes\x12\x1a\n" +
 	"\bverified\x18\x04 \x01(\bR\bverified\x12%\n" +
 	"\x0etables_checked\x18\x05 \x01(\x03R\rtablesChecked\x12!\n" +
-	"\frecovered_to\x18\x06 \x01(\x04R\vrecoveredTo\"\xe5\x03\n" +
+	"\frecovered_to\x18\x06 \x01(\x04R\vrecoveredTo\x12%\n" +
+	"\x0eserver_options\x18\a \x03(\tR\rserverOptions\x12\x1f\n" +
+	"\voption_file\x18\b \x01(\tR\n" +
+	"optionFile\"\xe5\x03\n" +
 	"\x06Record\x125\n" +
 	"\x06header\x18\x01 \x01(\v2\x1b.pagetrack.source.v1.HeaderH\x00R\x06header\x12A\n" +
 	"\n" +
@@ -1874,7 +2038,7 @@ const file_source_proto_rawDesc = "" +
 	"\x04file\x18\x06 \x01(\v2\x1e.pagetrack.source.v1.FileChunkH\x00R\x04file\x12;\n" +
 	"\bprogress\x18\a \x01(\v2\x1d.pagetrack.source.v1.ProgressH\x00R\bprogress\x128\n" +
 	"\atrailer\x18\b \x01(\v2\x1c.pagetrack.source.v1.TrailerH\x00R\atrailerB\b\n" +
-	"\x06record\"\xef\x02\n" +
+	"\x06record\"\xd2\x03\n" +
 	"\x06Header\x12#\n" +
 	"\rstream_format\x18\x01 \x01(\rR\fstreamFormat\x12%\n" +
 	"\x0eserver_version\x18\x02 \x01(\tR\rserverVersion\x12\x1f\n" +
@@ -1886,7 +2050,14 @@ const file_source_proto_rawDesc = "" +
 	"started_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\x12'\n" +
 	"\x0fbinlog_basename\x18\a \x01(\tR\x0ebinlogBasename\x12\x1b\n" +
 	"\tgtid_mode\x18\b \x01(\tR\bgtidMode\x123\n" +
-	"\x16lower_case_table_names\x18\t \x01(\x03R\x13lowerCaseTableNames\"\xe9\x01\n" +
+	"\x16lower_case_table_names\x18\t \x01(\x03R\x13lowerCaseTableNames\x12;\n" +
+	"\tlocations\x18\n" +
+	" \x03(\v2\x1d.pagetrack.source.v1.LocationR\tlocations\x12$\n" +
+	"\x0edata_file_path\x18\v \x01(\tR\fdataFilePath\"S\n" +
+	"\bLocation\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\rR\x02id\x12\x12\n" +
+	"\x04role\x18\x02 \x01(\tR\x04role\x12#\n" +
+	"\roriginal_path\x18\x03 \x01(\tR\foriginalPath\"\xe9\x01\n" +
 	"\n" +
 	"Tablespace\x12\x1d\n" +
 	"\n" +
@@ -1987,7 +2158,7 @@ func file_source_proto_rawDescGZIP() []byte {
 }
 
 var file_source_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_source_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_source_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_source_proto_goTypes = []any{
 	(AttrType)(0),                  // 0: pagetrack.source.v1.AttrType
 	(*SchemaRequest)(nil),          // 1: pagetrack.source.v1.SchemaRequest
@@ -2002,56 +2173,60 @@ var file_source_proto_goTypes = []any{
 	(*PurgeRequest)(nil),           // 10: pagetrack.source.v1.PurgeRequest
 	(*PurgeResult)(nil),            // 11: pagetrack.source.v1.PurgeResult
 	(*RestoreRequest)(nil),         // 12: pagetrack.source.v1.RestoreRequest
-	(*RestoreMessage)(nil),         // 13: pagetrack.source.v1.RestoreMessage
-	(*RestoreResult)(nil),          // 14: pagetrack.source.v1.RestoreResult
-	(*Record)(nil),                 // 15: pagetrack.source.v1.Record
-	(*Header)(nil),                 // 16: pagetrack.source.v1.Header
-	(*Tablespace)(nil),             // 17: pagetrack.source.v1.Tablespace
-	(*PageBatch)(nil),              // 18: pagetrack.source.v1.PageBatch
-	(*RedoSegment)(nil),            // 19: pagetrack.source.v1.RedoSegment
-	(*BinlogChunk)(nil),            // 20: pagetrack.source.v1.BinlogChunk
-	(*FileChunk)(nil),              // 21: pagetrack.source.v1.FileChunk
-	(*Progress)(nil),               // 22: pagetrack.source.v1.Progress
-	(*Trailer)(nil),                // 23: pagetrack.source.v1.Trailer
-	nil,                            // 24: pagetrack.source.v1.Config.ValuesEntry
-	(*timestamppb.Timestamp)(nil),  // 25: google.protobuf.Timestamp
+	(*Relocation)(nil),             // 13: pagetrack.source.v1.Relocation
+	(*RestoreMessage)(nil),         // 14: pagetrack.source.v1.RestoreMessage
+	(*RestoreResult)(nil),          // 15: pagetrack.source.v1.RestoreResult
+	(*Record)(nil),                 // 16: pagetrack.source.v1.Record
+	(*Header)(nil),                 // 17: pagetrack.source.v1.Header
+	(*Location)(nil),               // 18: pagetrack.source.v1.Location
+	(*Tablespace)(nil),             // 19: pagetrack.source.v1.Tablespace
+	(*PageBatch)(nil),              // 20: pagetrack.source.v1.PageBatch
+	(*RedoSegment)(nil),            // 21: pagetrack.source.v1.RedoSegment
+	(*BinlogChunk)(nil),            // 22: pagetrack.source.v1.BinlogChunk
+	(*FileChunk)(nil),              // 23: pagetrack.source.v1.FileChunk
+	(*Progress)(nil),               // 24: pagetrack.source.v1.Progress
+	(*Trailer)(nil),                // 25: pagetrack.source.v1.Trailer
+	nil,                            // 26: pagetrack.source.v1.Config.ValuesEntry
+	(*timestamppb.Timestamp)(nil),  // 27: google.protobuf.Timestamp
 }
 var file_source_proto_depIdxs = []int32{
 	3,  // 0: pagetrack.source.v1.SchemaResponse.attributes:type_name -> pagetrack.source.v1.Attribute
 	0,  // 1: pagetrack.source.v1.Attribute.type:type_name -> pagetrack.source.v1.AttrType
-	24, // 2: pagetrack.source.v1.Config.values:type_name -> pagetrack.source.v1.Config.ValuesEntry
+	26, // 2: pagetrack.source.v1.Config.values:type_name -> pagetrack.source.v1.Config.ValuesEntry
 	5,  // 3: pagetrack.source.v1.ValidateConfigRequest.config:type_name -> pagetrack.source.v1.Config
 	5,  // 4: pagetrack.source.v1.BackupRequest.config:type_name -> pagetrack.source.v1.Config
 	9,  // 5: pagetrack.source.v1.BackupRequest.base:type_name -> pagetrack.source.v1.BaseSnapshot
 	5,  // 6: pagetrack.source.v1.PurgeRequest.config:type_name -> pagetrack.source.v1.Config
-	12, // 7: pagetrack.source.v1.RestoreMessage.request:type_name -> pagetrack.source.v1.RestoreRequest
-	15, // 8: pagetrack.source.v1.RestoreMessage.record:type_name -> pagetrack.source.v1.Record
-	16, // 9: pagetrack.source.v1.Record.header:type_name -> pagetrack.source.v1.Header
-	17, // 10: pagetrack.source.v1.Record.tablespace:type_name -> pagetrack.source.v1.Tablespace
-	18, // 11: pagetrack.source.v1.Record.pages:type_name -> pagetrack.source.v1.PageBatch
-	19, // 12: pagetrack.source.v1.Record.redo:type_name -> pagetrack.source.v1.RedoSegment
-	20, // 13: pagetrack.source.v1.Record.binlog:type_name -> pagetrack.source.v1.BinlogChunk
-	21, // 14: pagetrack.source.v1.Record.file:type_name -> pagetrack.source.v1.FileChunk
-	22, // 15: pagetrack.source.v1.Record.progress:type_name -> pagetrack.source.v1.Progress
-	23, // 16: pagetrack.source.v1.Record.trailer:type_name -> pagetrack.source.v1.Trailer
-	25, // 17: pagetrack.source.v1.Header.started_at:type_name -> google.protobuf.Timestamp
-	25, // 18: pagetrack.source.v1.Trailer.finished_at:type_name -> google.protobuf.Timestamp
-	4,  // 19: pagetrack.source.v1.Config.ValuesEntry.value:type_name -> pagetrack.source.v1.Value
-	1,  // 20: pagetrack.source.v1.Source.Schema:input_type -> pagetrack.source.v1.SchemaRequest
-	6,  // 21: pagetrack.source.v1.Source.ValidateConfig:input_type -> pagetrack.source.v1.ValidateConfigRequest
-	8,  // 22: pagetrack.source.v1.Source.Backup:input_type -> pagetrack.source.v1.BackupRequest
-	13, // 23: pagetrack.source.v1.Source.Restore:input_type -> pagetrack.source.v1.RestoreMessage
-	10, // 24: pagetrack.source.v1.Source.Purge:input_type -> pagetrack.source.v1.PurgeRequest
-	2,  // 25: pagetrack.source.v1.Source.Schema:output_type -> pagetrack.source.v1.SchemaResponse
-	7,  // 26: pagetrack.source.v1.Source.ValidateConfig:output_type -> pagetrack.source.v1.ValidateConfigResponse
-	15, // 27: pagetrack.source.v1.Source.Backup:output_type -> pagetrack.source.v1.Record
-	14, // 28: pagetrack.source.v1.Source.Restore:output_type -> pagetrack.source.v1.RestoreResult
-	11, // 29: pagetrack.source.v1.Source.Purge:output_type -> pagetrack.source.v1.PurgeResult
-	25, // [25:30] is the sub-list for method output_type
-	20, // [20:25] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	13, // 7: pagetrack.source.v1.RestoreRequest.relocations:type_name -> pagetrack.source.v1.Relocation
+	12, // 8: pagetrack.source.v1.RestoreMessage.request:type_name -> pagetrack.source.v1.RestoreRequest
+	16, // 9: pagetrack.source.v1.RestoreMessage.record:type_name -> pagetrack.source.v1.Record
+	17, // 10: pagetrack.source.v1.Record.header:type_name -> pagetrack.source.v1.Header
+	19, // 11: pagetrack.source.v1.Record.tablespace:type_name -> pagetrack.source.v1.Tablespace
+	20, // 12: pagetrack.source.v1.Record.pages:type_name -> pagetrack.source.v1.PageBatch
+	21, // 13: pagetrack.source.v1.Record.redo:type_name -> pagetrack.source.v1.RedoSegment
+	22, // 14: pagetrack.source.v1.Record.binlog:type_name -> pagetrack.source.v1.BinlogChunk
+	23, // 15: pagetrack.source.v1.Record.file:type_name -> pagetrack.source.v1.FileChunk
+	24, // 16: pagetrack.source.v1.Record.progress:type_name -> pagetrack.source.v1.Progress
+	25, // 17: pagetrack.source.v1.Record.trailer:type_name -> pagetrack.source.v1.Trailer
+	27, // 18: pagetrack.source.v1.Header.started_at:type_name -> google.protobuf.Timestamp
+	18, // 19: pagetrack.source.v1.Header.locations:type_name -> pagetrack.source.v1.Location
+	27, // 20: pagetrack.source.v1.Trailer.finished_at:type_name -> google.protobuf.Timestamp
+	4,  // 21: pagetrack.source.v1.Config.ValuesEntry.value:type_name -> pagetrack.source.v1.Value
+	1,  // 22: pagetrack.source.v1.Source.Schema:input_type -> pagetrack.source.v1.SchemaRequest
+	6,  // 23: pagetrack.source.v1.Source.ValidateConfig:input_type -> pagetrack.source.v1.ValidateConfigRequest
+	8,  // 24: pagetrack.source.v1.Source.Backup:input_type -> pagetrack.source.v1.BackupRequest
+	14, // 25: pagetrack.source.v1.Source.Restore:input_type -> pagetrack.source.v1.RestoreMessage
+	10, // 26: pagetrack.source.v1.Source.Purge:input_type -> pagetrack.source.v1.PurgeRequest
+	2,  // 27: pagetrack.source.v1.Source.Schema:output_type -> pagetrack.source.v1.SchemaResponse
+	7,  // 28: pagetrack.source.v1.Source.ValidateConfig:output_type -> pagetrack.source.v1.ValidateConfigResponse
+	16, // 29: pagetrack.source.v1.Source.Backup:output_type -> pagetrack.source.v1.Record
+	15, // 30: pagetrack.source.v1.Source.Restore:output_type -> pagetrack.source.v1.RestoreResult
+	11, // 31: pagetrack.source.v1.Source.Purge:output_type -> pagetrack.source.v1.PurgeResult
+	27, // [27:32] is the sub-list for method output_type
+	22, // [22:27] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_source_proto_init() }
@@ -2064,11 +2239,11 @@ func file_source_proto_init() {
 		(*Value_IntValue)(nil),
 		(*Value_BoolValue)(nil),
 	}
-	file_source_proto_msgTypes[12].OneofWrappers = []any{
+	file_source_proto_msgTypes[13].OneofWrappers = []any{
 		(*RestoreMessage_Request)(nil),
 		(*RestoreMessage_Record)(nil),
 	}
-	file_source_proto_msgTypes[14].OneofWrappers = []any{
+	file_source_proto_msgTypes[15].OneofWrappers = []any{
 		(*Record_Header)(nil),
 		(*Record_Tablespace)(nil),
 		(*Record_Pages)(nil),
@@ -2084,7 +2259,7 @@ func file_source_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_source_proto_rawDesc), len(file_source_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   24,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
