@@ -60,7 +60,7 @@ Example (restic 0.17 or newer; state_file = "/var/lib/pagetrack/state.json" in b
 // restoreFromHelp is the part of restore's help about --from.
 const restoreFromHelp = `From streams (written by backup --stdout):
   host-example restore --from FILE|- [--from FILE…] --target DIR [--verify] [--json]
-                       [--tmp DIR] [--plugin PATH] [-c CONFIG]
+                       [--relocate OLD=NEW…] [--tmp DIR] [--plugin PATH] [-c CONFIG]
 
 Reads one or more streams, a file each or "-" for stdin (which may carry several streams one
 after the other), checks every frame's CRC-32C, each stream's end frame and the source's
@@ -481,6 +481,7 @@ func (e *env) restoreFrom(ctx context.Context, args []string) (err error) {
 	stringFlag(fs, &tmpParent, "tmp")
 	boolFlag(fs, &verify, "verify")
 	boolFlag(fs, &asJSON, "json")
+	relocs := relocateFlag(fs)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -552,6 +553,9 @@ func (e *env) restoreFrom(ctx context.Context, args []string) (err error) {
 	}
 	if cfgPath != "" {
 		rargs = append(rargs, "-c", cfgPath)
+	}
+	for _, r := range *relocs {
+		rargs = append(rargs, "--relocate", r.From+"="+r.To)
 	}
 	ids := make([]string, 0, 2*len(streams))
 	for _, s := range streams {
