@@ -106,6 +106,11 @@ func (b *backup) run(ctx context.Context, req *shared.BackupRequest) (err error)
 	if err != nil {
 		return err
 	}
+	dictFiles, err := dictionaryTablespaces(ctx, lock.conn, locs, b.info.dirs)
+	if err != nil {
+		return err
+	}
+	locs.addRestoredDirs(dictFiles)
 	header := &shared.Header{
 		StreamFormat: shared.StreamFormat, ServerVersion: b.info.version, ServerUUID: b.info.uuid,
 		PageSize: b.info.pageSize, CheckpointLSN: c, StartedAt: started,
@@ -119,10 +124,6 @@ func (b *backup) run(ctx context.Context, req *shared.BackupRequest) (err error)
 		return err
 	}
 
-	dictFiles, err := dictionaryTablespaces(ctx, lock.conn, locs, b.info.dirs)
-	if err != nil {
-		return err
-	}
 	files, err := findTablespaces(b.o.datadir, b.info.pageSize, dictFiles, locs, b.info.dirs.dataFilePath)
 	if err != nil {
 		return err

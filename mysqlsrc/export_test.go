@@ -35,6 +35,7 @@ func ForEachLivePage(ctx context.Context, db *sql.DB, datadir string, pageSize u
 	if err != nil {
 		return err
 	}
+	locs.addRestoredDirs(known)
 	files, err := findTablespaces(datadir, pageSize, known, locs, info.dirs.dataFilePath)
 	if err != nil {
 		return err

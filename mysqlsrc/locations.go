@@ -3,6 +3,7 @@ package mysqlsrc
 import (
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/pagetrack/pagetrack/shared"
@@ -30,6 +31,10 @@ type locations struct {
 // directory) so that the same configuration gives the same ids at every backup. An
 // innodb_directories entry naming a directory already listed is left out; the data home and
 // the undo directory keep one Location each even when they are the same directory.
+//
+// A server running on a restored datadir keeps such files below the datadir's
+// #pagetrack-external directory, which the datadir walk does not enter: its directories are
+// Locations too (the configured ones here, the others in addRestoredDirs).
 func planLocations(info *serverInfo) (*locations, error) {
 	l := &locations{datadir: filepath.Clean(info.datadir)}
 	add := func(role, dir string) error {
@@ -37,7 +42,7 @@ func planLocations(info *serverInfo) (*locations, error) {
 			return nil
 		}
 		abs := l.serverPath(dir)
-		if l.insideDatadir(abs) {
+		if !l.external(abs) || abs == filepath.Join(l.datadir, shared.ExternalDir) {
 			return nil
 		}
 		if !filepath.IsAbs(abs) {
@@ -48,7 +53,7 @@ func planLocations(info *serverInfo) (*locations, error) {
 				return nil
 			}
 		}
-		l.list = append(l.list, shared.Location{ID: uint32(len(l.list) + 1), Role: role, OriginalPath: abs})
+		l.add(role, abs)
 		return nil
 	}
 	d := info.dirs
@@ -71,6 +76,39 @@ func planLocations(info *serverInfo) (*locations, error) {
 	return l, nil
 }
 
+func (l *locations) add(role, abs string) {
+	l.list = append(l.list, shared.Location{ID: uint32(len(l.list) + 1), Role: role, OriginalPath: abs})
+}
+
+// addRestoredDirs makes a Location of each directory #pagetrack-external/<n> of the datadir
+// that holds a file of dict and is not one already.
+func (l *locations) addRestoredDirs(dict []dictFile) {
+	for _, d := range dict {
+		rel, err := filepath.Rel(l.datadir, d.abs)
+		if err != nil || d.temporary() {
+			continue
+		}
+		id, _, ok := shared.SplitExternalPath(filepath.ToSlash(rel))
+		if !ok || id == 0 {
+			continue
+		}
+		if _, err := l.streamPath(d.abs); err == nil {
+			continue // in a Location already
+		}
+		l.add(shared.RoleInnoDBDirectory, filepath.Join(l.datadir, shared.ExternalDir, strconv.FormatUint(uint64(id), 10)))
+	}
+}
+
+// external says whether the server file abs is backed up under a Location: it lies outside the
+// datadir, or below the datadir's #pagetrack-external directory (a restored datadir's).
+func (l *locations) external(abs string) bool {
+	if !l.insideDatadir(abs) {
+		return true
+	}
+	rel, _ := filepath.Rel(l.datadir, abs)
+	return rel == shared.ExternalDir || strings.HasPrefix(rel, shared.ExternalDir+"/")
+}
+
 // serverPath makes a path the server reports absolute: relative ones are relative to its
 // datadir (the server's working directory).
 func (l *locations) serverPath(p string) string {
@@ -84,19 +122,6 @@ func (l *locations) insideDatadir(abs string) bool {
 	rel, err := filepath.Rel(l.datadir, abs)
 	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
 }
-
-// role returns the directory of the Location of role ("" when that directory is the datadir).
-func (l *locations) dirOf(role string) string {
-	for _, loc := range l.list {
-		if loc.Role == role {
-			return loc.OriginalPath
-		}
-	}
-	return ""
-}
-
-// binlogLocated says whether the binary log lies outside the datadir.
-func (l *locations) binlogLocated() bool { return l.dirOf(shared.RoleBinlogDir) != "" }
 
 // streamPath returns the stream path of the InnoDB file abs (a server path outside the
 // datadir): relative to the innermost Location holding it. The binlog directory holds no

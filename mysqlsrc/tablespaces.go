@@ -56,7 +56,7 @@ func findTablespaces(datadir string, logicalPageSize uint32, dict []dictFile, lo
 		if d.temporary() {
 			continue
 		}
-		if locs.insideDatadir(d.abs) {
+		if !locs.external(d.abs) {
 			rel, _ := filepath.Rel(locs.datadir, d.abs)
 			known[filepath.ToSlash(rel)] = d.page0
 			continue
@@ -247,7 +247,7 @@ func crossCheckDatafiles(dict []dictFile, locs *locations, files []*tablespaceFi
 			continue
 		}
 		var rel string
-		if locs.insideDatadir(d.abs) {
+		if !locs.external(d.abs) {
 			r, _ := filepath.Rel(locs.datadir, d.abs)
 			rel = filepath.ToSlash(r)
 		} else if rel, _ = locs.streamPath(d.abs); rel == "" {

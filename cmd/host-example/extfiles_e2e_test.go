@@ -103,10 +103,11 @@ func TestExternalFiles(t *testing.T) {
 		want     map[string]string
 		relocate bool
 		verify   bool
+		again    bool // back the restored server up and restore that too
 	}{
-		{"full", []string{full}, wantFull, false, false},
-		{"incremental", []string{full, inc}, wantInc, false, true},
-		{"incremental relocated", []string{full, inc}, wantInc, true, false},
+		{"full", []string{full}, wantFull, false, false, false},
+		{"incremental", []string{full, inc}, wantInc, false, true, true},
+		{"incremental relocated", []string{full, inc}, wantInc, true, false, false},
 	}
 	for _, r := range restores {
 		t.Run(strings.ReplaceAll(r.name, " ", "_"), func(t *testing.T) {
@@ -147,6 +148,9 @@ func TestExternalFiles(t *testing.T) {
 			}
 			requireFilesInside(t, restored, allowed)
 			t.Logf("%s: %d tables equal to the source (CHECKSUM TABLE and row count); options %v", r.name, len(r.want), opts)
+			if r.again {
+				backUpRestored(t, restored, r.want)
+			}
 		})
 	}
 }
@@ -364,4 +368,32 @@ func requireFilesInside(t *testing.T, s *testmysql.Server, dirs []string) {
 			t.Fatalf("the restored server uses %s, outside the restored directories %v", p, dirs)
 		}
 	}
+}
+
+// backUpRestored takes a full backup of a server running on a restored datadir, whose files
+// from outside the source's datadir now lie below its #pagetrack-external directory, restores
+// it and compares it with want.
+func backUpRestored(t *testing.T, srv *testmysql.Server, want map[string]string) {
+	t.Helper()
+	dir := t.TempDir()
+	config := filepath.Join(dir, "pagetrack.hcl")
+	cfg := fmt.Sprintf("state_file = %q\n\nsource \"mysql\" \"restored\" {\n  dsn     = %q\n  datadir = %q\n}\n",
+		filepath.Join(dir, "state.json"), srv.DSN, srv.DataDir)
+	if err := os.WriteFile(config, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stream := backupStream(t, config, filepath.Join(dir, "again.pgt"), "--full")
+	target := filepath.Join(dir, "datadir")
+	var out strings.Builder
+	runHost(t, &out, "restore", "--target", target, "--from", stream)
+	var args []string
+	for _, o := range printedOptions(t, out.String(), target) {
+		args = append(args, "--"+o)
+	}
+	again := testmysql.StartExisting(t, target, testmysql.Options{Args: args})
+	if got := schemaDigest(t, again.Root, "ext"); !maps.Equal(got, want) {
+		t.Fatalf("the backup of the restored server restored %v, want %v", got, want)
+	}
+	requireFilesInside(t, again, []string{target})
+	t.Logf("the restored server backed up and restored again: %d tables equal", len(want))
 }
