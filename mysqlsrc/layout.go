@@ -29,6 +29,7 @@ type restoreLayout struct {
 	dirs      map[uint32]string // Location id → directory its files go to
 	relocated map[uint32]bool
 	prepared  []string // relocation directories this restore writes into (cleared on failure)
+	created   []string // those of them it created (removed on failure)
 }
 
 func newRestoreLayout(root string, h *shared.Header, relocs []shared.Relocation) (*restoreLayout, error) {
@@ -60,10 +61,15 @@ func newRestoreLayout(root string, h *shared.Header, relocs []shared.Relocation)
 		if _, ok := first[from]; !ok {
 			return nil, shared.InvalidConfig(fmt.Sprintf("the relocation names %s, which is not a directory of this backup (%s)", from, describeLocations(h.Locations)))
 		}
+		_, statErr := os.Stat(dir)
 		if _, err := prepareTarget(dir); err != nil {
+			l.clear()
 			return nil, err
 		}
 		l.prepared = append(l.prepared, dir)
+		if errors.Is(statErr, os.ErrNotExist) {
+			l.created = append(l.created, dir)
+		}
 	}
 	return l, nil
 }
@@ -108,6 +114,9 @@ func (l *restoreLayout) clear() {
 	}
 	for _, dir := range l.prepared {
 		clearDir(dir)
+	}
+	for _, dir := range l.created {
+		os.Remove(dir)
 	}
 }
 

@@ -171,3 +171,24 @@ func TestPlanLocations(t *testing.T) {
 		t.Errorf("a raw partition: %v", err)
 	}
 }
+
+// TestRestoreLayoutClear: a failed restore leaves the relocation directories as it found them.
+func TestRestoreLayoutClear(t *testing.T) {
+	existing, absent := t.TempDir(), filepath.Join(t.TempDir(), "new")
+	l, err := newRestoreLayout(t.TempDir(), externalHeader(), []shared.Relocation{{From: "/srv/tables", To: existing}, {From: "/srv/general", To: absent}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{existing, absent} {
+		if err := os.WriteFile(filepath.Join(d, "t.ibd"), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.clear()
+	if es, err := os.ReadDir(existing); err != nil || len(es) != 0 {
+		t.Errorf("the existing directory holds %v (%v) after clear", es, err)
+	}
+	if _, err := os.Stat(absent); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the directory the restore created is still there: %v", err)
+	}
+}
