@@ -96,6 +96,12 @@ func TestExternalFiles(t *testing.T) {
 		t.Fatal("the change left every table as it was")
 	}
 	checkExternalStreams(t, full, inc, dirs)
+	before := listFiles(t, dirs)
+	defer func() {
+		if after := listFiles(t, dirs); !maps.Equal(before, after) {
+			t.Errorf("the restores changed the source's directories: before %v, after %v", before, after)
+		}
+	}()
 
 	restores := []struct {
 		name     string
@@ -396,4 +402,22 @@ func backUpRestored(t *testing.T, srv *testmysql.Server, want map[string]string)
 	}
 	requireFilesInside(t, again, []string{target})
 	t.Logf("the restored server backed up and restored again: %d tables equal", len(want))
+}
+
+// listFiles lists the files below the source's directories outside its datadir.
+func listFiles(t *testing.T, d externalDirs) map[string]bool {
+	t.Helper()
+	out := map[string]bool{}
+	for _, dir := range d.all() {
+		err := filepath.WalkDir(dir, func(p string, e os.DirEntry, err error) error {
+			if err == nil && !e.IsDir() && !strings.HasPrefix(e.Name(), "ibtmp") {
+				out[p] = true
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
 }
