@@ -153,6 +153,22 @@ func TestExternalFiles(t *testing.T) {
 				allowed = append(allowed, moved.dataHome, moved.undo, moved.dataDir, moved.general)
 			}
 			requireFilesInside(t, restored, allowed)
+			binlogDir := filepath.Join(target, shared.ExternalDir)
+			if r.relocate {
+				binlogDir = moved.binlog
+			}
+			var basename, first string
+			if err := restored.Root.QueryRow("SELECT @@log_bin_basename").Scan(&basename); err != nil || !strings.HasPrefix(basename, binlogDir+"/") {
+				t.Fatalf("the restored server writes its binary log at %q (%v), not in %s", basename, err, binlogDir)
+			}
+			var size any
+			var encrypted string
+			if err := restored.Root.QueryRow("SHOW BINARY LOGS").Scan(&first, &size, &encrypted); err != nil || !strings.HasPrefix(first, "binlog.") {
+				t.Fatalf("the restored server's first binary log: %q, %v", first, err)
+			}
+			if _, err := os.Stat(filepath.Join(filepath.Dir(basename), first)); err != nil {
+				t.Fatalf("the restored binary log the server lists: %v", err)
+			}
 			t.Logf("%s: %d tables equal to the source (CHECKSUM TABLE and row count); options %v", r.name, len(r.want), opts)
 			if r.again {
 				backUpRestored(t, restored, r.want)
