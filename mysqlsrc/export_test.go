@@ -60,3 +60,44 @@ func OnIdxWritten(fn func(path string)) (undo func()) {
 	idxWritten = fn
 	return func() { idxWritten = nil }
 }
+
+// TrackOnce opens the tracker's directory, polls the redo once and closes it again.
+func TrackOnce(t *Tracker) error {
+	closeFn, err := t.open()
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	return t.poll()
+}
+
+// ForEachLivePageData is ForEachLivePage with each valid page's bytes (valid until fn returns).
+func ForEachLivePageData(ctx context.Context, db *sql.DB, datadir string, pageSize uint32, fn func(space, page uint32, data []byte)) error {
+	known, err := dictionaryTablespaces(ctx, db)
+	if err != nil {
+		return err
+	}
+	files, err := findTablespaces(datadir, pageSize, known)
+	if err != nil {
+		return err
+	}
+	for _, ts := range files {
+		f, err := os.Open(ts.abs)
+		if err != nil {
+			return err
+		}
+		buf := make([]byte, ts.pageSize)
+		zip := ts.page0.Flags.ZipSize() != 0
+		for p := uint64(0); ; p++ {
+			if _, err := f.ReadAt(buf, int64(p)*int64(ts.pageSize)); err != nil {
+				break
+			}
+			if innodb.IsZeroPage(buf) || innodb.ValidatePage(buf, zip) != nil {
+				continue
+			}
+			fn(ts.page0.SpaceID, uint32(p), buf)
+		}
+		f.Close()
+	}
+	return nil
+}
