@@ -17,7 +17,8 @@ import (
 )
 
 // The redo tracker: XtraDB's changed-page tracking, outside the server. It reads the redo log
-// from where it last stopped up to each new checkpoint, parses every record (innodb.ChangedPages)
+// as the server writes it (readAhead, trackredo.go) and, from where it last stopped up to each
+// new checkpoint, parses every record (innodb.ChangedPages)
 // and appends the pages changed to XtraDB bitmap files (pagemap.BitmapWriter) in its own
 // directory, with its state (trackstate.go) beside them.
 //
@@ -56,7 +57,10 @@ type TrackerConfig struct {
 	PageSize int
 	// Poll is how often the redo header and checkpoints are read; 0 means 10 ms.
 	Poll time.Duration
-	Log  hclog.Logger
+	// MaxReadAhead bounds the redo read ahead of the checkpoint and held in memory (see
+	// readAhead); 0 means 256 MiB. Redo the server drops beyond it becomes a gap.
+	MaxReadAhead int
+	Log          hclog.Logger
 }
 
 // TrackerStatus is what a tracker reports, as XtraDB does in SHOW ENGINE INNODB STATUS.
@@ -89,6 +93,7 @@ type Tracker struct {
 	started bool   // the first poll of this Run is done
 	offOpen bool   // a redo-logging-off gap is open
 	offCkpt uint64 // the newest checkpoint seen while the flag was set
+	ahead   readAhead
 
 	mu     sync.Mutex
 	status TrackerStatus
@@ -105,7 +110,11 @@ func NewTracker(cfg TrackerConfig) (*Tracker, error) {
 	if cfg.Log == nil {
 		cfg.Log = hclog.NewNullLogger()
 	}
-	return &Tracker{cfg: cfg, log: cfg.Log, redoDir: filepath.Join(cfg.Datadir, "#innodb_redo")}, nil
+	if cfg.MaxReadAhead <= 0 {
+		cfg.MaxReadAhead = 256 << 20
+	}
+	return &Tracker{cfg: cfg, log: cfg.Log, redoDir: filepath.Join(cfg.Datadir, "#innodb_redo"),
+		ahead: readAhead{max: cfg.MaxReadAhead}}, nil
 }
 
 // Status returns the tracker's progress.
@@ -189,7 +198,16 @@ func (t *Tracker) poll() error {
 		t.report(nil, err)
 		return nil
 	}
+	if t.st != nil {
+		if tracked := t.st.TrackedLSN; tracked < t.ahead.start || tracked > t.ahead.end() {
+			t.ahead.resetAt(tracked)
+		}
+		t.ahead.fill(v)
+	}
 	err = t.step(v)
+	if t.st != nil {
+		t.ahead.dropBelow(t.st.TrackedLSN)
+	}
 	var readErr redoReadError
 	if errors.As(err, &readErr) {
 		t.report(v, err)
@@ -207,9 +225,13 @@ func (t *Tracker) step(v *redoView) error {
 		if v.noLogging || v.format != innodb.RedoFormat {
 			return redoReadError{fmt.Errorf("tracking cannot start while redo logging is off or the redo format (%d) is unknown", v.format)}
 		}
-		t.st = &trackerState{Version: trackerStateVersion, LogUUID: v.logUUID, FirstLSN: v.checkpoint, TrackedLSN: v.checkpoint, WatchedTo: v.checkpoint}
+		first, err := groupStartBefore(v, v.checkpoint, t.cfg.PageSize)
+		if err != nil {
+			return redoReadError{err}
+		}
+		t.st = &trackerState{Version: trackerStateVersion, LogUUID: v.logUUID, FirstLSN: first, TrackedLSN: first, WatchedTo: v.checkpoint}
 		t.started = true
-		t.log.Info("redo tracking starts", "lsn", exact(v.checkpoint), "dir", t.cfg.Dir)
+		t.log.Info("redo tracking starts", "lsn", exact(first), "dir", t.cfg.Dir)
 		return t.st.save(t.cfg.Dir)
 	}
 	if v.checkpoint < t.st.TrackedLSN {
@@ -224,7 +246,9 @@ func (t *Tracker) step(v *redoView) error {
 	}
 	switch {
 	case v.logUUID != t.st.LogUUID:
-		t.addGap(gapRecreated, t.st.TrackedLSN, v.checkpoint, fmt.Sprintf("the redo log was created anew (log uuid %d, was %d)", v.logUUID, t.st.LogUUID))
+		if err := t.gapTo(v, gapRecreated, t.st.TrackedLSN, fmt.Sprintf("the redo log was created anew (log uuid %d, was %d)", v.logUUID, t.st.LogUUID)); err != nil {
+			return err
+		}
 		t.st.LogUUID = v.logUUID
 		return t.st.save(t.cfg.Dir)
 	case v.format != innodb.RedoFormat:
@@ -246,17 +270,18 @@ func (t *Tracker) step(v *redoView) error {
 		if v.checkpoint <= t.offCkpt {
 			return nil // wait for a checkpoint beyond the pages written without redo
 		}
-		t.offOpen = false
-		t.closeGaps(v.checkpoint)
-		t.st.TrackedLSN, t.st.WatchedTo = v.checkpoint, v.checkpoint
+		if err := t.resume(v); err != nil {
+			return err
+		}
+		t.offOpen, t.st.WatchedTo = false, v.checkpoint
 		return t.st.save(t.cfg.Dir)
 	}
 	t.st.WatchedTo = v.checkpoint
 	if _, open := t.st.gapIn(t.st.TrackedLSN, t.st.TrackedLSN+1); open {
-		// A format gap: the format is known again; parsing resumes at a checkpoint, which
-		// is a mini-transaction boundary in the log as it is now.
-		t.closeGaps(v.checkpoint)
-		t.st.TrackedLSN = v.checkpoint
+		// A format gap: the format is known again.
+		if err := t.resume(v); err != nil {
+			return err
+		}
 		return t.st.save(t.cfg.Dir)
 	}
 	return t.track(v)
@@ -268,15 +293,16 @@ func (t *Tracker) track(v *redoView) error {
 	if to <= from {
 		return nil
 	}
-	if !v.holds(from) {
-		t.addGap(gapRecycled, from, to, fmt.Sprintf("the server recycled the redo log past LSN %d before the tracker read it (the oldest redo now starts at LSN %d): keep the tracker running, or raise innodb_redo_log_capacity", from, v.oldest()))
-		t.st.TrackedLSN = to
+	if !v.holds(from) && !t.ahead.holds(from) {
+		if err := t.gapTo(v, gapRecycled, from, fmt.Sprintf("the server recycled the redo log past LSN %d before the tracker read it (the oldest redo now starts at LSN %d): keep the tracker running, or raise innodb_redo_log_capacity", from, v.oldest())); err != nil {
+			return err
+		}
 		return t.st.save(t.cfg.Dir)
 	}
 	set := pagemap.NewPageSet()
 	var loads []IndexLoad
-	rd := newRedoRangeReader(v, from/innodb.RedoBlockSize*innodb.RedoBlockSize)
-	defer rd.close()
+	rd := t.ahead.reader(v, from/innodb.RedoBlockSize*innodb.RedoBlockSize)
+	defer rd.files.close()
 	upTo, err := innodb.ChangedPages(rd, v.format, from/innodb.RedoBlockSize*innodb.RedoBlockSize, from, to,
 		innodb.RedoParseOptions{PageSize: t.cfg.PageSize},
 		innodb.RedoChangeHandler{
@@ -297,20 +323,54 @@ func (t *Tracker) track(v *redoView) error {
 	if err != nil {
 		var perr *innodb.RedoParseError
 		switch {
-		case rd.lost != nil || rd.reused():
-			t.addGap(gapRecycled, upTo, to, fmt.Sprintf("the server recycled the redo log past LSN %d while the tracker read it (%v): raise innodb_redo_log_capacity", upTo, err))
+		case rd.files.lost != nil || rd.files.reused():
+			err = t.gapTo(v, gapRecycled, t.st.TrackedLSN, fmt.Sprintf("the server recycled the redo log past LSN %d while the tracker read it (%v): raise innodb_redo_log_capacity", t.st.TrackedLSN, err))
 		case errors.As(err, &perr):
-			t.addGap(gapUntrusted, perr.LSN, to, perr.Error())
+			err = t.gapTo(v, gapUntrusted, t.st.TrackedLSN, perr.Error())
 		default:
+			err = redoReadError{err}
+		}
+		if err != nil {
 			if serr := t.st.save(t.cfg.Dir); serr != nil {
 				return serr
 			}
-			return redoReadError{err}
+			return err
 		}
-		t.log.Warn("redo tracking gap", "gap", t.st.Gaps[len(t.st.Gaps)-1].String())
-		t.st.TrackedLSN = to
 	}
 	return t.st.save(t.cfg.Dir)
+}
+
+// gapTo records the gap [start, r) of kind, where r is the mini-transaction start at or below
+// v's checkpoint where tracking resumes, and resumes there. While r is not beyond start (the
+// checkpoint is still inside the group that could not be read), nothing is recorded and the
+// next poll tries again.
+func (t *Tracker) gapTo(v *redoView, kind string, start uint64, reason string) error {
+	r, err := groupStartBefore(v, v.checkpoint, t.cfg.PageSize)
+	if err != nil {
+		return redoReadError{fmt.Errorf("%s; and no place to resume: %w", reason, err)}
+	}
+	if r <= start {
+		return redoReadError{fmt.Errorf("%s; waiting for a checkpoint beyond LSN %d to resume", reason, start)}
+	}
+	t.addGap(kind, start, r, reason)
+	t.log.Warn("redo tracking gap", "gap", t.st.Gaps[len(t.st.Gaps)-1].String())
+	t.st.TrackedLSN = r
+	return nil
+}
+
+// resume closes the open gaps where tracking resumes: the mini-transaction start at or below
+// v's checkpoint.
+func (t *Tracker) resume(v *redoView) error {
+	r, err := groupStartBefore(v, v.checkpoint, t.cfg.PageSize)
+	if err != nil {
+		return redoReadError{err}
+	}
+	if r <= t.st.TrackedLSN {
+		return redoReadError{fmt.Errorf("waiting for a checkpoint beyond LSN %d to resume tracking", t.st.TrackedLSN)}
+	}
+	t.closeGaps(r)
+	t.st.TrackedLSN = r
+	return nil
 }
 
 func (t *Tracker) addGap(kind string, start, end uint64, reason string) {
@@ -331,9 +391,13 @@ func (t *Tracker) report(v *redoView, err error) {
 	defer t.mu.Unlock()
 	s := &t.status
 	s.Polls++
+	last := s.LastError
 	s.LastError = ""
 	if err != nil {
 		s.LastError = err.Error()
+		if s.LastError != last {
+			t.log.Warn("redo tracker cannot read the redo; retrying", "error", s.LastError)
+		}
 	}
 	if v != nil {
 		s.CheckpointLSN, s.RedoLoggingOff = v.checkpoint, v.noLogging

@@ -79,7 +79,7 @@ func ddl(t *testing.T, srv *testmysql.Server, n int) {
 	t.Helper()
 	for _, q := range []string{
 		fmt.Sprintf("CREATE TABLE trk.side%d (id INT PRIMARY KEY, v VARCHAR(200), w INT)", n),
-		fmt.Sprintf("INSERT INTO trk.side%d SELECT seq, REPEAT('x', 150), seq FROM (WITH RECURSIVE s(seq) AS (SELECT 1 UNION ALL SELECT seq+1 FROM s WHERE seq < 2000) SELECT seq FROM s) q", n),
+		fmt.Sprintf("INSERT INTO trk.side%d SELECT seq, REPEAT('x', 150), seq FROM (WITH RECURSIVE s(seq) AS (SELECT 1 UNION ALL SELECT seq+1 FROM s WHERE seq < 1000) SELECT seq FROM s) q", n),
 		fmt.Sprintf("ALTER TABLE trk.side%d ADD INDEX by_w (w), ALGORITHM=INPLACE", n),
 		fmt.Sprintf("ALTER TABLE trk.side%d ADD COLUMN z INT DEFAULT 7, ALGORITHM=INSTANT", n),
 		fmt.Sprintf("UPDATE trk.side%d SET z = id WHERE id %% 3 = 0", n),
@@ -115,7 +115,7 @@ func liveState(t *testing.T, db *sql.DB, cfg workload.Config) string {
 	for _, tb := range tables {
 		var name string
 		var sum sql.NullInt64
-		if err := db.QueryRow("CHECKSUM TABLE trk." + tb).Scan(&name, &sum); err != nil {
+		if err := db.QueryRow("CHECKSUM TABLE trk."+tb).Scan(&name, &sum); err != nil {
 			t.Fatal(err)
 		}
 		sums += fmt.Sprintf(" %s=%d", tb, sum.Int64)

@@ -126,7 +126,6 @@ func (s *trackerState) save(dir string) error {
 	return nil
 }
 
-
 // gapIn returns the first gap overlapping [start, end), if any.
 func (s *trackerState) gapIn(start, end uint64) (TrackerGap, bool) {
 	for _, g := range s.Gaps {

@@ -111,13 +111,14 @@ func MergeChain(t *testing.T, chain ...[]*shared.Record) []*shared.Record {
 	return append(out, &shared.Record{Trailer: &tr})
 }
 
-// RestoreChain restores the merge of chain (full first) into a new directory, verifying it,
-// and returns the directory.
+// RestoreChain restores the merge of chain (full first) into a new directory and returns it;
+// the caller starts a server on it and checks the data (the plugin's own verification is left
+// out: that check is the caller's, and it saves a server start).
 func RestoreChain(t *testing.T, src shared.Source, chain ...[]*shared.Record) string {
 	t.Helper()
 	target := filepath.Join(t.TempDir(), "restored")
-	res, err := src.Restore(context.Background(), &shared.RestoreRequest{TargetDir: target, Verify: true}, &sliceStream{recs: MergeChain(t, chain...)})
-	if err != nil || !res.Verified {
+	res, err := src.Restore(context.Background(), &shared.RestoreRequest{TargetDir: target}, &sliceStream{recs: MergeChain(t, chain...)})
+	if err != nil {
 		t.Fatalf("restoring the chain of %d snapshots: %+v, %v", len(chain), res, err)
 	}
 	return target
