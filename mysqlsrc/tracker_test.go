@@ -26,7 +26,7 @@ const methodRedoBitmap = "redo-bitmap"
 
 // runTracker runs a redo tracker on srv's datadir into dir until the returned stop is called
 // (or the test ends); stop returns its last status and fails the test if Run failed.
-func runTracker(t *testing.T, datadir, dir string) (stop func() mysqlsrc.TrackerStatus) {
+func runTracker(t *testing.T, datadir, dir string) (tr *mysqlsrc.Tracker, stop func() mysqlsrc.TrackerStatus) {
 	t.Helper()
 	tr, err := mysqlsrc.NewTracker(mysqlsrc.TrackerConfig{Datadir: datadir, Dir: dir,
 		Log: hclog.New(&hclog.LoggerOptions{Name: "tracker", Level: hclog.Info})})
@@ -56,7 +56,19 @@ func runTracker(t *testing.T, datadir, dir string) (stop func() mysqlsrc.Tracker
 		}
 		time.Sleep(5 * time.Millisecond) // polling the tracker's status
 	}
-	return stop
+	return tr, stop
+}
+
+// waitStatus polls the tracker's status until ok says yes.
+func waitStatus(t *testing.T, tr *mysqlsrc.Tracker, what string, ok func(mysqlsrc.TrackerStatus) bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !ok(tr.Status()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the tracker did not see %s: %+v", what, tr.Status())
+		}
+		time.Sleep(5 * time.Millisecond) // polling the tracker's status
+	}
 }
 
 // load runs the 4-client workload for steps steps per client and stops it.
@@ -155,7 +167,7 @@ func TestRedoTrackerChain(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	stopTracker := runTracker(t, srv.DataDir, dir)
+	_, stopTracker := runTracker(t, srv.DataDir, dir)
 	src := mysqlsrc.New(hclog.New(&hclog.LoggerOptions{Name: "mysqlsrc", Level: hclog.Info}))
 	cfg := sourcetest.Config(srv)
 	cfg["tracking_dir"] = dir
@@ -193,7 +205,7 @@ func TestRedoTrackerChain(t *testing.T) {
 		t.Fatalf("tracker status %+v after the second incremental (checkpoint %d)", status, inc2.CheckpointLSN)
 	}
 	step(30)
-	stopTracker = runTracker(t, srv.DataDir, dir)
+	_, stopTracker = runTracker(t, srv.DataDir, dir)
 	step(10)
 	sourcetest.Checkpoint(t, srv)
 	recs3, inc3 := sourcetest.BackupOn(t, src, cfg, inc2)
@@ -416,10 +428,10 @@ func injectUnknownRecord(t *testing.T, dir string, lsn uint64) uint64 {
 func TestRedoTrackerRecycled(t *testing.T) {
 	srv := testmysql.Start(t, testmysql.Options{RedoCapacity: 8 << 20})
 	srv.MustExec("CREATE DATABASE rc")
-	srv.MustExec("CREATE TABLE rc.t (id INT PRIMARY KEY, v INT, pad VARBINARY(3000))")
+	srv.MustExec("CREATE TABLE rc.t (id INT PRIMARY KEY, v VARCHAR(40), n INT DEFAULT 0, pad VARBINARY(3000))")
 	srv.Fill("rc.t", 1, 500, 2000)
 	dir := t.TempDir()
-	stop := runTracker(t, srv.DataDir, dir)
+	_, stop := runTracker(t, srv.DataDir, dir)
 	src := mysqlsrc.New(hclog.New(&hclog.LoggerOptions{Name: "mysqlsrc", Level: hclog.Info}))
 	cfg := sourcetest.Config(srv)
 	cfg["tracking_dir"] = dir
@@ -428,16 +440,40 @@ func TestRedoTrackerRecycled(t *testing.T) {
 	stopped := stop()
 	// Far more redo than the capacity, with checkpoints, while nobody reads it.
 	for round := 0; round < 6; round++ {
-		srv.MustExec("UPDATE rc.t SET v = v + 1, pad = RANDOM_BYTES(2000)")
+		srv.MustExec("UPDATE rc.t SET n = n + 1, pad = CONCAT(RANDOM_BYTES(1000), RANDOM_BYTES(1000))")
 		sourcetest.Checkpoint(t, srv)
 	}
 	if oldest := oldestRedo(t, srv.DataDir); oldest <= stopped.TrackedLSN {
 		t.Fatalf("the redo still holds LSN %d (oldest file starts at %d): the test did not recycle it", stopped.TrackedLSN, oldest)
 	}
-	runTracker(t, srv.DataDir, dir)
+	tr, _ := runTracker(t, srv.DataDir, dir)
 	_, inc := sourcetest.BackupOn(t, src, cfg, base)
 	if inc.Method != shared.MethodPageTracking && inc.Method != shared.MethodLSNScan || !strings.Contains(inc.FallbackReason, "recycled") {
 		t.Fatalf("method %q reason %q, want a fallback because the redo was recycled", inc.Method, inc.FallbackReason)
+	}
+
+	// Redo logging switched off and on, then a restart that empties the error log: only the
+	// tracker saw the switch, and its gap keeps the incremental from bridging the restart.
+	sourcetest.Checkpoint(t, srv)
+	_, base = sourcetest.BackupOn(t, src, cfg, nil)
+	srv.MustExec("ALTER INSTANCE DISABLE INNODB REDO_LOG")
+	waitStatus(t, tr, "redo logging off", func(s mysqlsrc.TrackerStatus) bool { return s.RedoLoggingOff })
+	srv.MustExec("UPDATE rc.t SET n = n + 1000 WHERE id <= 100")
+	srv.MustExec("ALTER INSTANCE ENABLE INNODB REDO_LOG")
+	srv.MustExec("UPDATE rc.t SET n = n + 1 WHERE id = 1")
+	sourcetest.Checkpoint(t, srv)
+	waitStatus(t, tr, "redo logging on again", func(s mysqlsrc.TrackerStatus) bool {
+		if len(s.Gaps) == 0 {
+			return false
+		}
+		last := s.Gaps[len(s.Gaps)-1]
+		return !s.RedoLoggingOff && last.End > last.Start && strings.Contains(last.Reason, "redo logging was switched off")
+	})
+	srv.Stop()
+	srv.Restart()
+	_, inc = sourcetest.BackupOn(t, src, cfg, base)
+	if inc.Method != shared.MethodFull || !strings.Contains(inc.FallbackReason, "saw redo logging switched off") {
+		t.Fatalf("after redo logging was off and a restart: method %q reason %q, want every page copied because the tracker saw the switch", inc.Method, inc.FallbackReason)
 	}
 }
 
