@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -234,8 +235,8 @@ func (t *Tracker) step(v *redoView) error {
 		t.log.Info("redo tracking starts", "lsn", exact(first), "dir", t.cfg.Dir)
 		return t.st.save(t.cfg.Dir)
 	}
-	if v.checkpoint < t.st.TrackedLSN {
-		return redoReadError{fmt.Errorf("the redo log's checkpoint %d is behind the tracked LSN %d: the datadir was replaced or re-initialized; move %s aside and start the tracker again", v.checkpoint, t.st.TrackedLSN, t.cfg.Dir)}
+	if v.checkpoint < t.st.WatchedTo {
+		return redoReadError{fmt.Errorf("the redo log's checkpoint %d is behind the checkpoint %d the tracker saw before: the datadir was replaced or re-initialized; move %s aside and start the tracker again", v.checkpoint, t.st.WatchedTo, t.cfg.Dir)}
 	}
 	if !t.started {
 		t.started = true
@@ -287,7 +288,8 @@ func (t *Tracker) step(v *redoView) error {
 	return t.track(v)
 }
 
-// track parses the redo from the tracked LSN to v's checkpoint and writes it as one run.
+// track parses the redo from the tracked LSN through the group that holds v's checkpoint and
+// writes it as one run.
 func (t *Tracker) track(v *redoView) error {
 	from, to := t.st.TrackedLSN, v.checkpoint
 	if to <= from {
@@ -303,16 +305,16 @@ func (t *Tracker) track(v *redoView) error {
 	var loads []IndexLoad
 	rd := t.ahead.reader(v, from/innodb.RedoBlockSize*innodb.RedoBlockSize)
 	defer rd.files.close()
-	upTo, err := innodb.ChangedPages(rd, v.format, from/innodb.RedoBlockSize*innodb.RedoBlockSize, from, to,
-		innodb.RedoParseOptions{PageSize: t.cfg.PageSize},
-		innodb.RedoChangeHandler{
-			Page: func(space, page uint32, _ uint64) { set.Add(space, page) },
-			Space: func(e innodb.SpaceEvent) {
-				if e.Type == innodb.MlogIndexLoad {
-					loads = append(loads, IndexLoad{LSN: e.LSN, Space: e.Space})
-				}
-			},
-		})
+	upTo, err := walkThrough(rd, v.format, from, to, t.cfg.PageSize, func(rec innodb.RedoRecord, end uint64) {
+		switch rec.Type.Kind() {
+		case innodb.RedoPageChange:
+			set.Add(rec.Space, rec.Page)
+		case innodb.RedoSpaceEvent:
+			if rec.Type == innodb.MlogIndexLoad {
+				loads = append(loads, IndexLoad{LSN: end, Space: rec.Space})
+			}
+		}
+	})
 	if upTo > from {
 		if werr := t.w.WriteRun(from, upTo, set); werr != nil {
 			return werr
@@ -409,4 +411,34 @@ func (t *Tracker) report(v *redoView, err error) {
 			s.MaxTrackedLSNAge = max(s.MaxTrackedLSNAge, s.CheckpointLSN-s.TrackedLSN)
 		}
 	}
+}
+
+// walkThrough walks the groups from from on through the one that holds to (a checkpoint may
+// lie inside a group, and recovery from it does not apply that group, so an incremental from
+// that checkpoint needs its pages), handing each record to fn with its group's end LSN. It
+// returns where it stopped: the end of that group, or on error the start of the group that
+// failed. The group's end is still at or below the server's flushed LSN: the server writes and
+// flushes whole groups only.
+func walkThrough(r io.Reader, format uint32, from, to uint64, pageSize int, fn func(innodb.RedoRecord, uint64)) (uint64, error) {
+	// The walk may look past to: bound it a group's maximum beyond, at a record position.
+	bound := to + innodb.DefaultRedoMaxGroupBytes
+	bound = bound/innodb.RedoBlockSize*innodb.RedoBlockSize + innodb.RedoBlockHeaderSize
+	blk := from / innodb.RedoBlockSize * innodb.RedoBlockSize
+	w, err := innodb.NewRedoWalker(r, format, blk, from, bound, innodb.RedoParseOptions{PageSize: pageSize})
+	if err != nil {
+		return from, err
+	}
+	for w.Position() < to {
+		g, err := w.Next()
+		if err != nil {
+			return w.Position(), err
+		}
+		if g == nil {
+			break
+		}
+		for _, rec := range g.Records {
+			fn(rec, g.EndLSN)
+		}
+	}
+	return w.Position(), nil
 }
