@@ -168,7 +168,7 @@ func (t *Tracker) open() (func(), error) {
 	t.started, t.offOpen = false, false
 	if t.st != nil {
 		for _, g := range t.st.Gaps {
-			if g.End == 0 && g.Kind == gapRedoLoggingOff {
+			if g.End == 0 && g.Kind == GapRedoLoggingOff {
 				t.offOpen, t.offCkpt = true, t.st.WatchedTo
 			}
 		}
@@ -241,27 +241,27 @@ func (t *Tracker) step(v *redoView) error {
 	if !t.started {
 		t.started = true
 		if v.checkpoint > t.st.WatchedTo {
-			t.st.Unwatched = append(t.st.Unwatched, TrackerGap{Kind: gapUnwatched, Start: t.st.WatchedTo, End: v.checkpoint, At: time.Now().UTC(),
+			t.st.Unwatched = append(t.st.Unwatched, TrackerGap{Kind: GapUnwatched, Start: t.st.WatchedTo, End: v.checkpoint, At: time.Now().UTC(),
 				Reason: "the redo tracker was not running"})
 		}
 	}
 	switch {
 	case v.logUUID != t.st.LogUUID:
-		if err := t.gapTo(v, gapRecreated, t.st.TrackedLSN, fmt.Sprintf("the redo log was created anew (log uuid %d, was %d)", v.logUUID, t.st.LogUUID)); err != nil {
+		if err := t.gapTo(v, GapRecreated, t.st.TrackedLSN, fmt.Sprintf("the redo log was created anew (log uuid %d, was %d)", v.logUUID, t.st.LogUUID)); err != nil {
 			return err
 		}
 		t.st.LogUUID = v.logUUID
 		return t.st.save(t.cfg.Dir)
 	case v.format != innodb.RedoFormat:
 		if _, open := t.st.gapIn(t.st.TrackedLSN, t.st.TrackedLSN+1); !open {
-			t.addGap(gapFormat, t.st.TrackedLSN, 0, fmt.Sprintf("the redo log has format %d, which this tracker cannot parse (it reads format %d, MySQL 8.0.30 and later)", v.format, innodb.RedoFormat))
+			t.addGap(GapFormat, t.st.TrackedLSN, 0, fmt.Sprintf("the redo log has format %d, which this tracker cannot parse (it reads format %d, MySQL 8.0.30 and later)", v.format, innodb.RedoFormat))
 			return t.st.save(t.cfg.Dir)
 		}
 		return nil
 	case v.noLogging:
 		if !t.offOpen {
 			t.offOpen, t.offCkpt = true, v.checkpoint
-			t.addGap(gapRedoLoggingOff, t.st.TrackedLSN, 0, fmt.Sprintf("redo logging was switched off (the redo header's NO_LOGGING flag was set at checkpoint %d): pages changed meanwhile are not in the redo", v.checkpoint))
+			t.addGap(GapRedoLoggingOff, t.st.TrackedLSN, 0, fmt.Sprintf("redo logging was switched off (the redo header's NO_LOGGING flag was set at checkpoint %d): pages changed meanwhile are not in the redo", v.checkpoint))
 			t.log.Warn("redo logging is off: changes are not tracked", "checkpoint", exact(v.checkpoint))
 			return t.st.save(t.cfg.Dir)
 		}
@@ -296,7 +296,7 @@ func (t *Tracker) track(v *redoView) error {
 		return nil
 	}
 	if !v.holds(from) && !t.ahead.holds(from) {
-		if err := t.gapTo(v, gapRecycled, from, fmt.Sprintf("the server recycled the redo log past LSN %d before the tracker read it (the oldest redo now starts at LSN %d): keep the tracker running, or raise innodb_redo_log_capacity", from, v.oldest())); err != nil {
+		if err := t.gapTo(v, GapRecycled, from, fmt.Sprintf("the server recycled the redo log past LSN %d before the tracker read it (the oldest redo now starts at LSN %d): keep the tracker running, or raise innodb_redo_log_capacity", from, v.oldest())); err != nil {
 			return err
 		}
 		return t.st.save(t.cfg.Dir)
@@ -326,9 +326,9 @@ func (t *Tracker) track(v *redoView) error {
 		var perr *innodb.RedoParseError
 		switch {
 		case rd.files.lost != nil || rd.files.reused():
-			err = t.gapTo(v, gapRecycled, t.st.TrackedLSN, fmt.Sprintf("the server recycled the redo log past LSN %d while the tracker read it (%v): raise innodb_redo_log_capacity", t.st.TrackedLSN, err))
+			err = t.gapTo(v, GapRecycled, t.st.TrackedLSN, fmt.Sprintf("the server recycled the redo log past LSN %d while the tracker read it (%v): raise innodb_redo_log_capacity", t.st.TrackedLSN, err))
 		case errors.As(err, &perr):
-			err = t.gapTo(v, gapUntrusted, t.st.TrackedLSN, perr.Error())
+			err = t.gapTo(v, GapUntrusted, t.st.TrackedLSN, perr.Error())
 		default:
 			err = redoReadError{err}
 		}
@@ -441,4 +441,19 @@ func walkThrough(r io.Reader, format uint32, from, to uint64, pageSize int, fn f
 		}
 	}
 	return w.Position(), nil
+}
+
+// ReadTrackerStatus reads what a tracker persisted in dir, for another process than the one
+// running it: TrackedLSN, FirstLSN and Gaps (CheckpointLSN, MaxTrackedLSNAge and the rest
+// are known only to the running tracker, through Status). A directory without tracker state
+// gives an error saying so.
+func ReadTrackerStatus(dir string) (TrackerStatus, error) {
+	st, err := loadTrackerState(dir)
+	if err != nil {
+		return TrackerStatus{}, err
+	}
+	if st == nil {
+		return TrackerStatus{}, fmt.Errorf("%s holds no redo tracker state: no tracker has run on it", dir)
+	}
+	return TrackerStatus{TrackedLSN: st.TrackedLSN, FirstLSN: st.FirstLSN, Gaps: st.Gaps}, nil
 }

@@ -16,7 +16,7 @@ const trackerStateFile = "pagetrack-tracker.json"
 
 // TrackerGap is an LSN range [Start, End) the tracker could not account for, and why.
 type TrackerGap struct {
-	Kind   string    `json:"kind"` // one of the gap* kinds
+	Kind   string    `json:"kind"` // Gap*
 	Start  uint64    `json:"start"`
 	End    uint64    `json:"end"` // 0 while the gap is still open
 	Reason string    `json:"reason"`
@@ -34,14 +34,14 @@ func (g TrackerGap) String() string {
 	return fmt.Sprintf("LSN %d to %d: %s", g.Start, g.End, g.Reason)
 }
 
-// Kinds of TrackerGap.
+// Kinds of TrackerGap (its Kind field).
 const (
-	gapRecycled       = "recycled"         // the server reused the redo before the tracker read it
-	gapRecreated      = "recreated"        // the redo files were created anew (another log uuid)
-	gapFormat         = "format"           // a redo format this parser does not know
-	gapRedoLoggingOff = "redo-logging-off" // the header's NO_LOGGING flag was set
-	gapUntrusted      = "untrusted"        // a record or block the parser refused
-	gapUnwatched      = "unwatched"        // the tracker was not running
+	GapRecycled       = "recycled"         // the server reused the redo before the tracker read it
+	GapRecreated      = "recreated"        // the redo files were created anew (another log uuid)
+	GapFormat         = "format"           // a redo format this parser does not know
+	GapRedoLoggingOff = "redo-logging-off" // the header's NO_LOGGING flag was set
+	GapUntrusted      = "untrusted"        // a record or block the parser refused
+	GapUnwatched      = "unwatched"        // the tracker was not running
 )
 
 // IndexLoad is an MLOG_INDEX_LOAD the tracker saw: pages of that index were written without
@@ -148,7 +148,7 @@ func (s *trackerState) redoOffWatchReason(from uint64) string {
 		}
 	}
 	for _, g := range s.Gaps {
-		if g.overlaps(from, ^uint64(0)) && g.Kind == gapRedoLoggingOff {
+		if g.overlaps(from, ^uint64(0)) && g.Kind == GapRedoLoggingOff {
 			return fmt.Sprintf("the redo tracker saw redo logging switched off (%s)", g)
 		}
 	}

@@ -10,8 +10,8 @@ import (
 // TestTrackerStateRules checks what the state lets an incremental conclude.
 func TestTrackerStateRules(t *testing.T) {
 	st := &trackerState{Version: trackerStateVersion, FirstLSN: 100, TrackedLSN: 900, WatchedTo: 900,
-		Gaps:      []TrackerGap{{Kind: gapRecycled, Start: 300, End: 400, Reason: "recycled"}, {Kind: gapRedoLoggingOff, Start: 600, End: 700, Reason: "off"}},
-		Unwatched: []TrackerGap{{Kind: gapUnwatched, Start: 450, End: 500}},
+		Gaps:      []TrackerGap{{Kind: GapRecycled, Start: 300, End: 400, Reason: "recycled"}, {Kind: GapRedoLoggingOff, Start: 600, End: 700, Reason: "off"}},
+		Unwatched: []TrackerGap{{Kind: GapUnwatched, Start: 450, End: 500}},
 	}
 	for _, c := range []struct {
 		start, end uint64
@@ -62,5 +62,20 @@ func TestTrackerStateFile(t *testing.T) {
 		if _, err := loadTrackerState(dir); err == nil || !strings.Contains(err.Error(), trackerStateFile) {
 			t.Errorf("%s state: %v, want an error naming the file", name, err)
 		}
+	}
+}
+
+func TestReadTrackerStatus(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := ReadTrackerStatus(dir); err == nil || !strings.Contains(err.Error(), "no redo tracker state") {
+		t.Fatalf("empty dir: %v", err)
+	}
+	st := &trackerState{Version: trackerStateVersion, FirstLSN: 100, TrackedLSN: 200, Gaps: []TrackerGap{{Kind: GapRecycled, Start: 120, End: 150, Reason: "r"}}}
+	if err := st.save(dir); err != nil {
+		t.Fatal(err)
+	}
+	s, err := ReadTrackerStatus(dir)
+	if err != nil || s.TrackedLSN != 200 || s.FirstLSN != 100 || len(s.Gaps) != 1 || s.Gaps[0].Kind != GapRecycled {
+		t.Fatalf("status %+v, %v", s, err)
 	}
 }
