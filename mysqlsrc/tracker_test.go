@@ -346,6 +346,24 @@ func testInjectedRedo(t *testing.T, srv *testmysql.Server, src shared.Source, cf
 	if len(st.Gaps) != 1 || st.Gaps[0].Start != at || !strings.Contains(st.Gaps[0].Reason, "unknown redo record type") {
 		t.Fatalf("tracker on the damaged copy: %+v; want one gap from LSN %d for an unknown record type", st, at)
 	}
+	// A damaged block (a flipped byte, its checksum left as it was) in another copy of the live
+	// redo, tracked from the real tracker's own state: a gap from the group that holds it.
+	fake2, copyDir2 := t.TempDir(), t.TempDir()
+	copyFiles(t, dir, copyDir2)
+	copyFiles(t, filepath.Join(srv.DataDir, "#innodb_redo"), filepath.Join(fake2, "#innodb_redo"))
+	flipByteAt(t, filepath.Join(fake2, "#innodb_redo"), at+1000)
+	tr2, err := mysqlsrc.NewTracker(mysqlsrc.TrackerConfig{Datadir: fake2, Dir: copyDir2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mysqlsrc.TrackOnce(tr2); err != nil {
+		t.Fatal(err)
+	}
+	st2 := tr2.Status()
+	if len(st2.Gaps) != 1 || st2.Gaps[0].Kind != mysqlsrc.GapUntrusted || !strings.Contains(st2.Gaps[0].Reason, "bad redo block") ||
+		st2.Gaps[0].Start <= status.TrackedLSN || st2.Gaps[0].Start > at+1000 || st2.TrackedLSN <= at+1000 {
+		t.Fatalf("tracker on the copy with a damaged block at LSN %d: %+v; want one untrusted gap from the group holding it", at+1000, st2)
+	}
 	bad := shared.Config{}
 	for k, v := range cfg {
 		bad[k] = v
@@ -498,4 +516,30 @@ func oldestRedo(t *testing.T, datadir string) uint64 {
 		}
 	}
 	return oldest
+}
+
+// flipByteAt inverts the byte at lsn in the redo files of dir.
+func flipByteAt(t *testing.T, dir string, lsn uint64) {
+	t.Helper()
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), "_tmp") {
+			continue
+		}
+		path := filepath.Join(dir, e.Name())
+		data, err := os.ReadFile(path)
+		if err != nil || len(data) < 2048 {
+			continue
+		}
+		h, err := innodb.ParseRedoFileHeader(data[:512])
+		if err != nil || lsn < h.StartLSN || lsn >= h.StartLSN+uint64(len(data))-2048 {
+			continue
+		}
+		data[2048+lsn-h.StartLSN] ^= 0xFF
+		if err := os.WriteFile(path, data, 0o640); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	t.Fatalf("no redo file in %s holds LSN %d", dir, lsn)
 }
