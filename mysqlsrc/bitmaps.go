@@ -81,7 +81,8 @@ func (b *backup) bitmapSet(ctx context.Context, p *trackingPlan, c uint64) (*bit
 		return res, nil
 	}
 	for _, l := range st.IndexLoads {
-		if l.LSN > from && l.LSN <= c {
+		// Loads after c too: the run that reaches c may end past it (see walkThrough).
+		if l.LSN > from {
 			res.unlogged[l.Space] = true
 		}
 	}

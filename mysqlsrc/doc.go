@@ -143,6 +143,9 @@
 //     16 byte-identical to the base's copy apart from checksum and LSN (latch-only stamps), none
 //     missed; the redo set held 1,824 pages, the component's list 1,824 (another run: 1,546,
 //     1,531, 15; 1,563 against 1,562) (TestRedoTrackerChain/completeness);
+//   - the redo continues across a clean restart and a kill -9 at the LSNs where it stopped, with
+//     the same log uuid: the redo tracker walked across both without a gap, and chains whose
+//     incrementals spanned them restored to exactly the server's rows (TestRedoTrackerChain);
 //   - an encrypted binary log starts with "\xfdbin", version 1, then the key id
 //     "MySQLReplicationKey_<server_uuid>_<n>" as a TLV; SHOW BINARY LOGS says Encrypted = Yes.
 package mysqlsrc

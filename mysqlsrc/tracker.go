@@ -70,9 +70,11 @@ type TrackerStatus struct {
 	// (outside the gaps).
 	TrackedLSN uint64
 	FirstLSN   uint64 // where tracking began
-	// CheckpointLSN is the newest checkpoint seen; MaxTrackedLSNAge the largest distance from
-	// it to TrackedLSN seen since the tracker started (XtraDB's "Max tracked LSN age").
+	// CheckpointLSN is the newest checkpoint seen; WrittenLSN the end of the full redo blocks
+	// read so far (about the server's current LSN); MaxTrackedLSNAge the largest distance from
+	// TrackedLSN to WrittenLSN seen since the tracker started (XtraDB's "Max tracked LSN age").
 	CheckpointLSN    uint64
+	WrittenLSN       uint64
 	MaxTrackedLSNAge uint64
 	RedoLoggingOff   bool // the NO_LOGGING flag is set now
 	Gaps             []TrackerGap
@@ -407,8 +409,9 @@ func (t *Tracker) report(v *redoView, err error) {
 	if t.st != nil {
 		s.TrackedLSN, s.FirstLSN = t.st.TrackedLSN, t.st.FirstLSN
 		s.Gaps = append(s.Gaps[:0], t.st.Gaps...)
-		if s.CheckpointLSN > s.TrackedLSN {
-			s.MaxTrackedLSNAge = max(s.MaxTrackedLSNAge, s.CheckpointLSN-s.TrackedLSN)
+		s.WrittenLSN = max(t.ahead.end(), s.CheckpointLSN)
+		if s.WrittenLSN > s.TrackedLSN {
+			s.MaxTrackedLSNAge = max(s.MaxTrackedLSNAge, s.WrittenLSN-s.TrackedLSN)
 		}
 	}
 }

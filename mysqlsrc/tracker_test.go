@@ -201,7 +201,7 @@ func TestRedoTrackerChain(t *testing.T) {
 
 	// The tracker stopped and started again while the redo still holds its position.
 	status := stopTracker()
-	if status.TrackedLSN < inc2.CheckpointLSN || len(status.Gaps) != 0 {
+	if status.TrackedLSN < inc2.CheckpointLSN || len(status.Gaps) != 0 || status.MaxTrackedLSNAge == 0 || status.WrittenLSN < status.TrackedLSN || status.LastError != "" {
 		t.Fatalf("tracker status %+v after the second incremental (checkpoint %d)", status, inc2.CheckpointLSN)
 	}
 	step(30)
