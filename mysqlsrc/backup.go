@@ -12,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pagetrack/pagetrack/pagemap"
 	"github.com/pagetrack/pagetrack/shared"
 )
 
@@ -136,6 +135,9 @@ func (b *backup) run(ctx context.Context, req *shared.BackupRequest) (err error)
 		return err
 	}
 
+	if err := b.useBitmaps(ctx, plan, c); err != nil {
+		return err
+	}
 	var ranges []pageRange
 	var inSet uint64
 	if plan.base == nil || plan.method == shared.MethodFull {
@@ -146,13 +148,13 @@ func (b *backup) run(ctx context.Context, req *shared.BackupRequest) (err error)
 			ranges = append(ranges, split(f, 0, f.pages)...)
 		}
 	} else {
-		var changed *pagemap.PageSet
+		changed := plan.bitmapPages
 		if plan.method == shared.MethodPageTracking {
 			if changed, err = b.changedSet(ctx, plan, lock, c, files); err != nil {
 				return err
 			}
 		}
-		if plan.method != shared.MethodPageTracking {
+		if plan.method == shared.MethodLSNScan {
 			log.Info("incremental falls back to a page-LSN scan: every page is read, those newer than the base are kept", "reason", plan.reason)
 		}
 		ranges, inSet = b.planIncremental(files, plan, changed, dict)

@@ -26,6 +26,10 @@ var schema = shared.Schema{Attributes: []shared.Attribute{
 		Description: "fail an incremental that cannot use page tracking instead of reading every page (default false)"},
 	{Name: "install_component", Type: shared.TypeBool,
 		Description: "install component_mysqlbackup when it is missing (default false; needs INSERT ON mysql.component)"},
+	{Name: "tracking_dir", Type: shared.TypeString,
+		Description: "directory where a redo tracker writes changed-page bitmaps; incrementals then read the changed pages from them (method redo-bitmap), also across server restarts"},
+	{Name: "tracker_wait_timeout", Type: shared.TypeInt,
+		Description: "seconds an incremental waits for the redo tracker to reach its checkpoint (default 60)"},
 	{Name: "tracking_wait_timeout", Type: shared.TypeInt,
 		Description: "seconds to wait for the checkpoint to pass the page tracking reset point (default 600)"},
 }}
@@ -41,6 +45,8 @@ type options struct {
 	requirePageTracking bool
 	installComponent    bool
 	trackingWait        time.Duration
+	trackingDir         string
+	trackerWait         time.Duration
 }
 
 func parseOptions(cfg shared.Config) (*options, error) {
@@ -61,6 +67,8 @@ func parseOptions(cfg shared.Config) (*options, error) {
 		requirePageTracking: cfg.Bool("require_page_tracking", false),
 		installComponent:    cfg.Bool("install_component", false),
 		trackingWait:        time.Duration(cfg.Int("tracking_wait_timeout", 600)) * time.Second,
+		trackingDir:         cfg.String("tracking_dir", ""),
+		trackerWait:         time.Duration(cfg.Int("tracker_wait_timeout", 60)) * time.Second,
 	}
 	switch {
 	case o.datadir == "":
@@ -69,6 +77,8 @@ func parseOptions(cfg shared.Config) (*options, error) {
 		return nil, shared.InvalidConfig(fmt.Sprintf(`attribute "parallelism" must be between 1 and 64, got %d`, o.parallelism))
 	case o.trackingWait < time.Second:
 		return nil, shared.InvalidConfig(fmt.Sprintf(`attribute "tracking_wait_timeout" must be at least 1 second, got %d`, cfg.Int("tracking_wait_timeout", 0)))
+	case o.trackerWait < 0:
+		return nil, shared.InvalidConfig(fmt.Sprintf(`attribute "tracker_wait_timeout" must not be negative, got %d`, cfg.Int("tracker_wait_timeout", 0)))
 	case o.lockWaitTimeout < 1:
 		return nil, shared.InvalidConfig(fmt.Sprintf(`attribute "lock_wait_timeout" must be at least 1 second, got %d`, o.lockWaitTimeout))
 	}

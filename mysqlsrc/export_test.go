@@ -22,6 +22,13 @@ func ChangedPages(ctx context.Context, db *sql.DB, datadir string, from, to uint
 
 // ForEachLivePage reads every valid page of every InnoDB file of a live server.
 func ForEachLivePage(ctx context.Context, db *sql.DB, datadir string, pageSize uint32, fn func(space, page uint32, lsn uint64)) error {
+	return ForEachLivePageData(ctx, db, datadir, pageSize, func(space, page uint32, data []byte) {
+		fn(space, page, innodb.PageLSN(data))
+	})
+}
+
+// ForEachLivePageData is ForEachLivePage with each valid page's bytes (valid until fn returns).
+func ForEachLivePageData(ctx context.Context, db *sql.DB, datadir string, pageSize uint32, fn func(space, page uint32, data []byte)) error {
 	info := &serverInfo{}
 	if err := db.QueryRowContext(ctx, "SELECT @@datadir, COALESCE(@@innodb_data_home_dir, ''), COALESCE(@@innodb_undo_directory, ''), COALESCE(@@innodb_directories, ''), @@innodb_data_file_path").Scan(
 		&info.datadir, &info.dirs.dataHome, &info.dirs.undo, &info.dirs.directories, &info.dirs.dataFilePath); err != nil {
@@ -54,7 +61,7 @@ func ForEachLivePage(ctx context.Context, db *sql.DB, datadir string, pageSize u
 			if innodb.IsZeroPage(buf) || innodb.ValidatePage(buf, zip) != nil {
 				continue // unused, or caught mid-write
 			}
-			fn(ts.page0.SpaceID, uint32(ts.firstPage+p), innodb.PageLSN(buf))
+			fn(ts.page0.SpaceID, uint32(ts.firstPage+p), buf)
 		}
 		f.Close()
 	}
@@ -74,3 +81,13 @@ func OnIdxWritten(fn func(path string)) (undo func()) {
 // SetArchiveEventHook makes the archiver call f with every event it accepts (type, and whether
 // the event belongs to a transaction), so that a test can stop it at a chosen event.
 func SetArchiveEventHook(a *Archiver, f func(eventType byte, inTransaction bool)) { a.afterEvent = f }
+
+// TrackOnce opens the tracker's directory, polls the redo once and closes it again.
+func TrackOnce(t *Tracker) error {
+	closeFn, err := t.open()
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	return t.poll()
+}

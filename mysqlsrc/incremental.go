@@ -23,6 +23,15 @@ type trackingPlan struct {
 	server serverIdentity
 	// redoOnAt is the server's clock (µs) when the backup, holding the lock, saw redo logging on.
 	redoOnAt int64
+	// restart says why the server is taken to have restarted since the base, when the redo
+	// tracker's watch bridged it ("" without a restart); bitmaps.go has the rule.
+	restart string
+	// unlogged lists spaces the redo-bitmap incremental copies whole (MLOG_INDEX_LOAD).
+	unlogged map[uint32]bool
+	// bitmapPages is the changed-page set read from the bitmaps (method redo-bitmap).
+	bitmapPages *pagemap.PageSet
+	// bitmapsFailed: the bitmaps were tried and cannot be used.
+	bitmapsFailed bool
 }
 
 // fallBack switches an incremental to the page-LSN scan, or refuses when the configuration
@@ -31,7 +40,9 @@ func (p *trackingPlan) fallBack(o *options, reason string) error {
 	if p.method == shared.MethodFull {
 		return nil
 	}
-	if o.requirePageTracking {
+	if o.requirePageTracking && (o.trackingDir == "" || p.bitmapsFailed) {
+		// With a tracking_dir the redo tracker's bitmaps may still serve; useBitmaps refuses
+		// if they do not.
 		return shared.Precondition("page tracking cannot be used for this incremental (" + reason + ") and require_page_tracking is set; take a full backup, or unset require_page_tracking to allow a page-LSN scan")
 	}
 	p.method, p.reason = shared.MethodLSNScan, reason
@@ -123,10 +134,21 @@ func (b *backup) checkRestart(ctx context.Context, p *trackingPlan) error {
 	if b.info.binlogBasename != "" {
 		binlogDir = filepath.Dir(hostPath(b.info.binlogBasename, b.info.datadir, b.o.datadir))
 	}
-	if reason := restartReason(p.base, p.server, binlogDir, now.BinlogFile); reason != "" {
-		return p.copyAll(b.o, reason+"; a restart empties performance_schema.error_log, which would show redo logging switched off before it, so every page is copied")
+	reason := restartReason(p.base, p.server, binlogDir, now.BinlogFile)
+	if reason == "" {
+		return nil
 	}
-	return nil
+	bridged, why := b.restartBridged(p)
+	if bridged {
+		// The component's list is not trusted across a restart; the bitmaps may be.
+		p.restart = reason
+		b.src.log.Info("server restarted since the base; the redo tracker watched redo logging throughout", "restart", reason)
+		return p.fallBack(b.o, reason+"; page tracking's list is not trusted across a restart")
+	}
+	if why != "" {
+		reason += "; the redo tracker cannot bridge it (" + why + ")"
+	}
+	return p.copyAll(b.o, reason+"; a restart empties performance_schema.error_log, which would show redo logging switched off before it, so every page is copied")
 }
 
 // checkRedoUnderLock refuses the backup while redo logging is off and, for an incremental,
@@ -147,7 +169,7 @@ func (b *backup) checkRedoUnderLock(ctx context.Context, p *trackingPlan, lock *
 	if p.base == nil || p.method == shared.MethodFull {
 		return nil
 	}
-	reason, err := redoSwitchReason(ctx, lock.conn, p.base)
+	reason, err := redoSwitchReason(ctx, lock.conn, p.base, p.restart != "")
 	if err != nil || reason == "" {
 		return err
 	}
@@ -324,7 +346,11 @@ func (b *backup) planIncremental(files []*tablespaceFile, p *trackingPlan, chang
 	baseC := p.base.CheckpointLSN
 	newerThanBase := func(_ uint64, page []byte) bool { return innodb.PageLSN(page) > baseC }
 	for _, f := range files {
-		if reason := wholeReason(f, p.base, dict); reason != "" {
+		reason := wholeReason(f, p.base, dict)
+		if reason == "" && p.unlogged[f.page0.SpaceID] {
+			reason = "an index of it was built without page redo (MLOG_INDEX_LOAD) since the base"
+		}
+		if reason != "" {
 			b.src.log.Debug("copying file whole", "file", f.rel, "reason", reason)
 			ranges = append(ranges, split(f, 0, f.pages)...)
 			continue
@@ -332,7 +358,7 @@ func (b *backup) planIncremental(files []*tablespaceFile, p *trackingPlan, chang
 		f.incremental = true
 		bf, _ := p.base.file(f.rel)
 		kept := min(f.pages, bf.SizePages) // pages the base chain holds
-		if p.method == shared.MethodPageTracking {
+		if p.method == shared.MethodPageTracking || p.method == methodRedoBitmap {
 			tracked = append(tracked, trackedFile{f, kept})
 		} else {
 			for _, r := range split(f, 0, kept) {

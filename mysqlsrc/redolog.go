@@ -69,8 +69,11 @@ func useUTC(ctx context.Context, q querier) error {
 }
 
 // redoSwitchReason says why the error log cannot prove that redo logging stayed on since the
-// base (so the incremental must copy everything), or "". q holds the backup lock.
-func redoSwitchReason(ctx context.Context, q querier, base *sourceState) (string, error) {
+// base (so the incremental must copy everything), or "". q holds the backup lock. With
+// restartBridged (the redo tracker watched redo logging across a server restart, bitmaps.go)
+// the error log need not reach back to the base, which the restart made impossible; the
+// switches it still holds are checked all the same.
+func redoSwitchReason(ctx context.Context, q querier, base *sourceState, restartBridged bool) (string, error) {
 	if base.RedoLoggingOnAt == 0 {
 		return "the base backup was taken by a plugin that did not record when it saw redo logging on, so a switch of redo logging since cannot be ruled out", nil
 	}
@@ -81,7 +84,7 @@ func redoSwitchReason(ctx context.Context, q querier, base *sourceState) (string
 	if err := q.QueryRowContext(ctx, "SELECT CAST(UNIX_TIMESTAMP(MIN(LOGGED)) * 1000000 AS SIGNED) FROM performance_schema.error_log").Scan(&oldest); err != nil {
 		return "", errorLogError(err)
 	}
-	if !oldest.Valid || oldest.Int64 >= base.RedoLoggingOnAt {
+	if !restartBridged && (!oldest.Valid || oldest.Int64 >= base.RedoLoggingOnAt) {
 		return fmt.Sprintf("performance_schema.error_log does not reach back to the base (its oldest entry is from %s, the base from %s: the server restarted, or the ring of performance_schema_error_size entries wrapped), so a switch of redo logging since cannot be ruled out",
 			microsString(oldest), microsString(sql.NullInt64{Int64: base.RedoLoggingOnAt, Valid: true})), nil
 	}

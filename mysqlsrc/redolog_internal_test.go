@@ -48,7 +48,7 @@ func TestVersion1StateCopiesEverything(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reason, err := redoSwitchReason(context.Background(), nil, s)
+	reason, err := redoSwitchReason(context.Background(), nil, s, false)
 	if err != nil || !strings.Contains(reason, "did not record when it saw redo logging on") {
 		t.Fatalf("reason %q, %v", reason, err)
 	}

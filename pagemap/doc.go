@@ -85,6 +85,13 @@
 //     the server truncates at the last good block on restart and starts a new file. A run
 //     without its last block covers nothing here (its pages are still taken, which is safe).
 //
+// [BitmapWriter] writes such files (pagetrack's redo tracker uses it): the runs in the layout
+// above, one file per writer start and a new one when a file reaches its size limit, every run
+// fsync'd. It writes a run in which nothing changed as one block with an empty bitmap (space 0,
+// first page 0), where XtraDB writes nothing, so that a hole between runs always means "not
+// tracked". The tests check the bytes against this documented layout only: no file written by
+// Percona Server was at hand, so compatibility with Percona's own files is unverified.
+//
 // # Serialized PageSet
 //
 // [PageSet.MarshalBinary] writes, with all integers little-endian:
