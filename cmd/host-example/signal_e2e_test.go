@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/pagetrack/pagetrack/cmd/host-example/pluginhost"
+	"github.com/pagetrack/pagetrack/internal/proctest"
 )
 
 // TestSIGTERMWhileThePluginHangs: the host binary, waiting for a plugin that never answers
@@ -69,7 +70,7 @@ func TestSIGTERMWhileThePluginHangs(t *testing.T) {
 			t.Fatal(err)
 		}
 		pid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
-		if !waitExited(pid, 5*time.Second) {
+		if !proctest.WaitExited(pid, 5*time.Second) {
 			t.Errorf("plugin process %d (%s) still runs", pid, name)
 			syscall.Kill(pid, syscall.SIGKILL)
 		}

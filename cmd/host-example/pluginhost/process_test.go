@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pagetrack/pagetrack/cmd/host-example/pluginhost"
+	"github.com/pagetrack/pagetrack/internal/proctest"
 )
 
 // hangingPlugin writes a shell script that is no pagetrack plugin: it records its pid, starts
@@ -57,7 +58,7 @@ func hangingPlugin(t *testing.T, dir, handshakeLine, fifo string) (script string
 func assertGone(t *testing.T, pids []int) {
 	t.Helper()
 	for _, pid := range pids {
-		if !waitExited(pid, 5*time.Second) {
+		if !proctest.WaitExited(pid, 5*time.Second) {
 			t.Errorf("plugin process %d still runs after the host returned", pid)
 			syscall.Kill(pid, syscall.SIGKILL)
 		}

@@ -1,6 +1,5 @@
-package main
-
-// A copy of pluginhost's test helper (tested there).
+// Package proctest holds test support for processes a test starts and kills.
+package proctest
 
 import (
 	"syscall"
@@ -10,10 +9,10 @@ import (
 // sysPidfdOpen is pidfd_open(2)'s number, the same on every Linux architecture.
 const sysPidfdOpen = 434
 
-// waitExited waits at most d for process pid to end and reports whether it did. A pidfd
+// WaitExited waits at most d for process pid to end and reports whether it did. A pidfd
 // becomes readable when its process has terminated, so this waits for the event itself: a
 // process sent SIGKILL a moment ago may need its turn on a busy CPU to finish dying.
-func waitExited(pid int, d time.Duration) bool {
+func WaitExited(pid int, d time.Duration) bool {
 	fd, _, errno := syscall.Syscall(sysPidfdOpen, uintptr(pid), 0, 0)
 	if errno == syscall.ESRCH {
 		return true
