@@ -266,19 +266,38 @@ func (r *redoFollower) overrun(lsn uint64) error {
 // scan lists the redo files in use with their LSN ranges, oldest first.
 func (r *redoFollower) scan() error {
 	r.rescans++
-	entries, err := os.ReadDir(r.dir)
-	if err != nil {
-		return fmt.Errorf("reading %s: %w", r.dir, err)
-	}
 	var files []redoFile
-	head := make([]byte, innodb.RedoBlockSize)
+	err := forEachRedoFile(r.dir, innodb.RedoBlockSize, func(id uint64, path string, size int64, head []byte) {
+		h, err := innodb.ParseRedoFileHeader(head)
+		if err != nil {
+			return // being rewritten
+		}
+		files = append(files, redoFile{id: id, path: path, start: h.StartLSN, end: h.StartLSN + uint64(size) - innodb.RedoDataOffset})
+	})
+	if err != nil {
+		return err
+	}
+	sort.Slice(files, func(i, j int) bool { return files[i].start < files[j].start })
+	r.files = files
+	return nil
+}
+
+// forEachRedoFile calls fn with the id, path, size and first headLen bytes of every #ib_redoN
+// file in dir (head is reused between calls). A file the server recycles or rewrites while it
+// is read is left out: the callers rescan.
+func forEachRedoFile(dir string, headLen int, fn func(id uint64, path string, size int64, head []byte)) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", dir, err)
+	}
+	head := make([]byte, headLen)
 	for _, e := range entries {
 		m := redoFileName.FindStringSubmatch(e.Name())
 		if m == nil {
 			continue
 		}
 		id, _ := strconv.ParseUint(m[1], 10, 64)
-		path := filepath.Join(r.dir, e.Name())
+		path := filepath.Join(dir, e.Name())
 		f, err := os.Open(path)
 		if err != nil {
 			continue // recycled between ReadDir and Open
@@ -289,14 +308,8 @@ func (r *redoFollower) scan() error {
 		if err1 != nil || err2 != nil {
 			continue
 		}
-		h, err := innodb.ParseRedoFileHeader(head)
-		if err != nil {
-			continue // being rewritten
-		}
-		files = append(files, redoFile{id: id, path: path, start: h.StartLSN, end: h.StartLSN + uint64(st.Size()) - innodb.RedoDataOffset})
+		fn(id, path, st.Size(), head)
 	}
-	sort.Slice(files, func(i, j int) bool { return files[i].start < files[j].start })
-	r.files = files
 	return nil
 }
 

@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sort"
-	"strconv"
 
 	"github.com/pagetrack/pagetrack/mysqlsrc/innodb"
 )
@@ -44,33 +42,12 @@ func (v *redoView) holds(lsn uint64) bool {
 // whose header fails its checksum is being rewritten by the server and is left out; a header
 // of another format is taken as it is, so the caller can record the format change.
 func readRedoView(dir string) (*redoView, error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", dir, err)
-	}
 	v := &redoView{}
-	head := make([]byte, innodb.RedoDataOffset)
 	var ckptFile struct{ format, uuid uint32 }
-	for _, e := range entries {
-		m := redoFileName.FindStringSubmatch(e.Name())
-		if m == nil {
-			continue
-		}
-		id, _ := strconv.ParseUint(m[1], 10, 64)
-		path := filepath.Join(dir, e.Name())
-		f, err := os.Open(path)
-		if err != nil {
-			continue // recycled between ReadDir and Open
-		}
-		st, err1 := f.Stat()
-		_, err2 := f.ReadAt(head, 0)
-		f.Close()
-		if err1 != nil || err2 != nil {
-			continue
-		}
+	err := forEachRedoFile(dir, innodb.RedoDataOffset, func(id uint64, path string, size int64, head []byte) {
 		hdr := head[:innodb.RedoBlockSize]
 		if innodb.RedoBlockChecksum(hdr) != binary.BigEndian.Uint32(hdr[innodb.RedoBlockSize-4:]) {
-			continue
+			return
 		}
 		format, uuid := binary.BigEndian.Uint32(hdr[0:]), binary.BigEndian.Uint32(hdr[4:])
 		start := binary.BigEndian.Uint64(hdr[8:])
@@ -89,9 +66,12 @@ func readRedoView(dir string) (*redoView, error) {
 			if v.format == 0 {
 				v.format = format
 			}
-			continue
+			return
 		}
-		v.files = append(v.files, redoFile{id: id, path: path, start: start, end: start + uint64(st.Size()) - innodb.RedoDataOffset})
+		v.files = append(v.files, redoFile{id: id, path: path, start: start, end: start + uint64(size) - innodb.RedoDataOffset})
+	})
+	if err != nil {
+		return nil, err
 	}
 	sort.Slice(v.files, func(i, j int) bool { return v.files[i].start < v.files[j].start })
 	if v.checkpoint != 0 {
