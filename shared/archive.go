@@ -116,17 +116,40 @@ type ArchiveLag struct {
 	ExpiryHeadroom time.Duration
 }
 
-// Next checks that s continues the archive ending at p — same file at exactly p's position,
-// or the next file from its start (4, after the magic) — that its length matches its data,
-// and that its transactions are new, and returns the point after s. It is the one rule of an
-// archive's contiguity: the source applies it to what it sends, a host to what it stores and
-// to what it has stored.
+// Next checks that s continues the archive ending at p (Continue) and that its bytes are what
+// its head says (CheckData), and returns the point after s. It is the one rule of an
+// archive's contiguity: the source applies it to what it sends, a host to what it stores.
 func (p ArchivePoint) Next(s *ArchiveSegment) (ArchivePoint, error) {
+	if err := s.CheckData(); err != nil {
+		return p, err
+	}
+	return p.Continue(s)
+}
+
+// CheckData checks s's bytes against its head: their length, and the digest of its last
+// transaction.
+func (s *ArchiveSegment) CheckData() error {
+	if uint64(len(s.Data)) != s.End-s.Start {
+		return fmt.Errorf("segment %s [%d, %d) holds %d bytes", s.File, s.Start, s.End, len(s.Data))
+	}
+	if l := s.Last; l != nil && l.Start >= s.Start && l.End <= s.End && l.Start < l.End {
+		if sha256.Sum256(s.Data[l.Start-s.Start:l.End-s.Start]) != l.Digest {
+			return fmt.Errorf("segment %s [%d, %d): its last transaction's bytes do not match its digest", s.File, s.Start, s.End)
+		}
+	}
+	return nil
+}
+
+// Continue is Next without the data: it checks, from s's head alone, that s continues the
+// archive ending at p — same file at exactly p's position, or the next file from its start (4,
+// after the magic) — and that its transactions are new and agree with its counts; a host
+// applies it to the records of what it stored.
+func (p ArchivePoint) Continue(s *ArchiveSegment) (ArchivePoint, error) {
 	if s.Format != ArchiveFormat {
 		return p, fmt.Errorf("segment %s [%d, %d) is of archive format %d, this program reads %d", s.File, s.Start, s.End, s.Format, ArchiveFormat)
 	}
-	if s.End <= s.Start || uint64(len(s.Data)) != s.End-s.Start {
-		return p, fmt.Errorf("segment %s [%d, %d) holds %d bytes", s.File, s.Start, s.End, len(s.Data))
+	if s.End <= s.Start {
+		return p, fmt.Errorf("segment %s [%d, %d) is empty or reversed", s.File, s.Start, s.End)
 	}
 	switch {
 	case p.File == "":
@@ -171,9 +194,6 @@ func (p ArchivePoint) Next(s *ArchiveSegment) (ArchivePoint, error) {
 		}
 		if l.File != s.File || l.Start < s.Start || l.End > s.End || l.End <= l.Start {
 			return p, fmt.Errorf("segment %s [%d, %d): its last transaction lies at %s [%d, %d), outside it", s.File, s.Start, s.End, l.File, l.Start, l.End)
-		}
-		if sha256.Sum256(s.Data[l.Start-s.Start:l.End-s.Start]) != l.Digest {
-			return p, fmt.Errorf("segment %s [%d, %d): its last transaction's bytes do not match its digest", s.File, s.Start, s.End)
 		}
 		next.Last = l
 	}
