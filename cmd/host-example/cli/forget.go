@@ -87,10 +87,10 @@ Example:
 ` + exitStatusHelp
 
 type forgetOutput struct {
-	DryRun  bool                `json:"dry_run"`
-	Policy  forgetPolicy        `json:"policy"`
-	Sources []*forgetSource     `json:"sources"`
-	Prune   *repo.PruneReport   `json:"prune"`
+	DryRun  bool              `json:"dry_run"`
+	Policy  forgetPolicy      `json:"policy"`
+	Sources []*forgetSource   `json:"sources"`
+	Prune   *repo.PruneReport `json:"prune"`
 	// Archive is, per source with an archive, the records keep_binlog_within let go.
 	Archive []*forgetArchive    `json:"archive"`
 	groups  []*repo.ForgetGroup `json:"-"`
