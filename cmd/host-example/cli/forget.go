@@ -185,8 +185,8 @@ func runForget(ctx context.Context, e *env, args []string) error {
 	}
 	if keepBinlog != "" {
 		d, err := config.ParseSpan(keepBinlog)
-		if err != nil || d < time.Minute {
-			return usageErrorf("--keep-binlog-within %q: a span of at least 1 minute such as 7d, 36h or 90m", keepBinlog)
+		if err != nil {
+			return usageErrorf("--keep-binlog-within %q: a span such as 7d, 36h or 90m", keepBinlog)
 		}
 		policy.KeepBinlogWithin = d
 	}
@@ -271,16 +271,18 @@ func (e *env) forget(ctx context.Context, r *repo.Local, policy repo.Policy, pru
 	for i, s := range remove {
 		ids[i] = s.ID
 	}
+	// The archive first: it refuses (and nothing at all is removed) when it does not verify;
+	// what it removes is what the snapshots that stay do not need.
+	if policy.KeepBinlogWithin > 0 {
+		if out.Archive, err = e.forgetArchive(ctx, r, snaps, ids, policy.KeepBinlogWithin, dryRun); err != nil {
+			return nil, err
+		}
+	}
 	if !dryRun && len(remove) > 0 {
 		if err := r.RemoveSnapshots(ctx, ids); err != nil {
 			return nil, err
 		}
 		e.log().Info("snapshots forgotten", "count", len(ids))
-	}
-	if policy.KeepBinlogWithin > 0 {
-		if out.Archive, err = e.forgetArchive(ctx, r, snaps, ids, policy.KeepBinlogWithin, dryRun); err != nil {
-			return nil, fmt.Errorf("the snapshots were forgotten, but the archive was not: %w", err)
-		}
 	}
 	if prune {
 		rep, err := r.Prune(ctx, dryRun, ids...)

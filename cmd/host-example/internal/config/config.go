@@ -234,7 +234,7 @@ func (f *File) addRetention(b *hcl.Block) hcl.Diagnostics {
 }
 
 // countAttr reads a whole number from 0 to 1000000.
-// spanAttr reads a span such as "7d", "36h" or "90m" (units s, m, h, d, w; at least 1 minute).
+// spanAttr reads a span such as "7d", "36h" or "90m" (units s, m, h, d, w).
 func spanAttr(attr *hcl.Attribute, ctx *hcl.EvalContext) (time.Duration, hcl.Diagnostics) {
 	v, diags := attr.Expr.Value(ctx)
 	if diags.HasErrors() {
@@ -243,14 +243,14 @@ func spanAttr(attr *hcl.Attribute, ctx *hcl.EvalContext) (time.Duration, hcl.Dia
 	bad := hcl.Diagnostics{{
 		Severity: hcl.DiagError,
 		Summary:  "Incorrect attribute value",
-		Detail:   fmt.Sprintf("The argument %q must be a span such as \"7d\", \"36h\" or \"90m\" (units s, m, h, d, w), of at least 1 minute.", attr.Name),
+		Detail:   fmt.Sprintf("The argument %q must be a span such as \"7d\", \"36h\" or \"90m\" (units s, m, h, d, w).", attr.Name),
 		Subject:  attr.Expr.Range().Ptr(),
 	}}
 	if v.IsNull() || !v.IsKnown() || !v.Type().Equals(cty.String) {
 		return 0, bad
 	}
 	d, err := ParseSpan(v.AsString())
-	if err != nil || d < time.Minute {
+	if err != nil {
 		return 0, bad
 	}
 	return d, nil
