@@ -211,7 +211,11 @@ func (a *archiver) newestSnapshot(ctx context.Context) (*repo.Snapshot, error) {
 func (a *archiver) run(ctx context.Context, block *config.Source, pluginPath string, cf *config.File, untilNow bool) error {
 	wait := time.Second
 	for {
+		stored := a.sum.Stored
 		err := a.session(ctx, block, pluginPath, cf, untilNow)
+		if a.sum.Stored > stored {
+			wait = time.Second // it worked for a while: a new failure starts the waits again
+		}
 		if ctx.Err() != nil {
 			return nil
 		}
