@@ -146,3 +146,42 @@ func TestArchiveStoreChainTimeline(t *testing.T) {
 		t.Errorf("check of the restored archive: %+v", rep)
 	}
 }
+
+// A chain that restarts after purged binlog leaves a gap the timeline names, and the
+// snapshot before the gap has a window up to it only.
+func TestTimelineNamesGap(t *testing.T) {
+	ctx := context.Background()
+	r := newRepo(t)
+	base := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	p1 := shared.ArchivePoint{GTIDs: archUUID + ":1-10"}
+	if _, _, err := r.AppendArchive(ctx, "db", 1, p1, true, testSegment("binlog.000001", 1000, 11, 12, base)); err != nil {
+		t.Fatal(err)
+	}
+	p2 := shared.ArchivePoint{GTIDs: archUUID + ":1-30"}
+	if _, _, err := r.AppendArchive(ctx, "db", 2, p2, true, testSegment("binlog.000009", 4, 31, 33, base)); err != nil {
+		t.Fatal(err)
+	}
+	recs, _, _ := r.ArchiveRecords(ctx, "db")
+	chains, problems := ArchiveChains(recs)
+	if len(chains) != 2 || len(problems) != 0 {
+		t.Fatalf("%d chains, problems %v", len(chains), problems)
+	}
+	snaps := []*Snapshot{
+		{ID: "a", Source: "db", GTIDExecuted: archUUID + ":1-10"},
+		{ID: "b", Source: "db", GTIDExecuted: archUUID + ":1-30"},
+		{ID: "c", Source: "db", GTIDExecuted: archUUID + ":1-20"},
+	}
+	tl := BuildTimeline("db", snaps, chains, problems)
+	if len(tl.Gaps) != 1 || !strings.Contains(tl.Gaps[0], "18 transaction(s) are in no archive: "+archUUID+":13-30") {
+		t.Errorf("gaps %q", tl.Gaps)
+	}
+	if w := tl.Windows[0]; w.Note != "" || w.To.GTIDs != archUUID+":1-12" || w.LastRecord != 1 {
+		t.Errorf("window of a: %+v", w)
+	}
+	if w := tl.Windows[1]; w.Note != "" || w.To.GTIDs != archUUID+":1-33" || w.FirstRecord != 2 {
+		t.Errorf("window of b: %+v", w)
+	}
+	if w := tl.Windows[2]; w.Note == "" {
+		t.Errorf("c lies in the gap, yet its window is %+v", w)
+	}
+}
