@@ -79,6 +79,9 @@ type Archiver struct {
 	serverID uint32
 	// afterEvent, when set (tests), sees every event the archiver accepts; it may cancel.
 	afterEvent func(eventType byte, inTransaction bool)
+	// started, when set, is called once the server accepted the dump (the resume point
+	// checked): what Source.Archive waits for before it answers.
+	started func()
 }
 
 // NewArchiver checks the options and connects (without starting to follow the binlog).
@@ -150,6 +153,9 @@ func (a *Archiver) Run(ctx context.Context, from ResumePoint, emit func(Segment)
 	stream, err := syncer.StartSyncGTID(set)
 	if err != nil {
 		return a.dumpError(err)
+	}
+	if a.started != nil {
+		a.started()
 	}
 	asm := newAssembler(a.opts, from, emit)
 	asm.afterEvent = a.afterEvent

@@ -8,36 +8,6 @@ import (
 	"github.com/go-mysql-org/go-mysql/replication"
 )
 
-func TestResumePointNextRefuses(t *testing.T) {
-	seg := func(file string, start, end uint64, gtids string) Segment {
-		return Segment{File: file, Start: start, End: end, Data: make([]byte, end-start), GTIDs: gtids}
-	}
-	const u = "3e11fa47-71ca-11e1-9e33-c80aa9429562"
-	at := ResumePoint{GTIDs: u + ":1-10", File: "binlog.000002", Pos: 500}
-	for _, c := range []struct {
-		name string
-		p    ResumePoint
-		s    Segment
-		want string
-	}{
-		{"gap", at, seg("binlog.000002", 600, 700, u+":11"), "gap of 100 bytes"},
-		{"overlap", at, seg("binlog.000002", 400, 700, u+":11"), "overlap of 100 bytes"},
-		{"repeated GTIDs", at, seg("binlog.000002", 500, 700, u+":10-11"), "repeats transactions the archive holds: " + u + ":10"},
-		{"file skipped", at, seg("binlog.000004", 4, 100, ""), "binlog files are missing"},
-		{"next file not from its start", at, seg("binlog.000003", 200, 300, ""), "lacks binlog.000003 [4, 200)"},
-		{"after the file's end", ResumePoint{File: "binlog.000002", Pos: 500, FileEnded: true}, seg("binlog.000002", 500, 600, ""), "follows the end"},
-		{"data length", at, Segment{File: "binlog.000002", Start: 500, End: 600, Data: make([]byte, 3)}, "holds 3 bytes"},
-	} {
-		if _, err := c.p.Next(c.s); err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%s: got %v, want an error containing %q", c.name, err, c.want)
-		}
-	}
-	next, err := at.Next(seg("binlog.000003", 4, 300, u+":11-12"))
-	if err != nil || next.GTIDs != u+":1-12" || next.File != "binlog.000003" || next.Pos != 300 {
-		t.Fatalf("next file from its start: %+v, %v", next, err)
-	}
-}
-
 // event builds a raw binlog event (no checksum) of type t ending at end, with body.
 func event(t replication.EventType, end uint32, body []byte) *replication.BinlogEvent {
 	raw := make([]byte, eventHeaderSize, eventHeaderSize+len(body))

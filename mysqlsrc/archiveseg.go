@@ -8,6 +8,8 @@ import (
 
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/google/uuid"
+
+	"github.com/pagetrack/pagetrack/shared"
 )
 
 // Segment is a piece of the archive: the bytes [Start, End) of one binlog file exactly as the
@@ -56,62 +58,34 @@ type ResumePoint struct {
 	Last *TransactionRef
 }
 
-// Next checks that s continues the archive ending at p — same file at exactly p's position,
-// or the next file from its start — and that s's transactions are new, and returns the point
-// after s. It is the one rule of the archive's contiguity: the archiver applies it to
-// everything it emits, and a store applies it to what it keeps.
+// Next checks that s continues the archive ending at p and returns the point after s: the
+// contiguity rule shared.ArchivePoint.Next owns (one rule for the archiver, the store and the
+// stored archive).
 func (p ResumePoint) Next(s Segment) (ResumePoint, error) {
-	if s.End <= s.Start || uint64(len(s.Data)) != s.End-s.Start {
-		return p, fmt.Errorf("segment %s [%d, %d) holds %d bytes", s.File, s.Start, s.End, len(s.Data))
-	}
-	switch {
-	case p.File == "":
-	case s.File == p.File:
-		if p.FileEnded {
-			return p, fmt.Errorf("segment %s at %d follows the end of that file", s.File, s.Start)
-		}
-		if s.Start != p.Pos {
-			return p, fmt.Errorf("segment %s starts at %d but the archive ends at %d: a %s", s.File, s.Start, p.Pos, gapOrOverlap(s.Start, p.Pos))
-		}
-	default:
-		prev, next := binlogIndex(p.File), binlogIndex(s.File)
-		if prev < 0 || next != prev+1 || binlogBase(p.File) != binlogBase(s.File) {
-			return p, fmt.Errorf("segment in %s does not follow %s: binlog files are missing between them", s.File, p.File)
-		}
-		if s.Start != 4 {
-			return p, fmt.Errorf("segment %s starts at %d, not at the file's start: the archive lacks %s [4, %d)", s.File, s.Start, s.File, s.Start)
-		}
-	}
-	have, err := parseGTIDSet(p.GTIDs)
+	next, err := p.Shared().Next(s.Shared())
 	if err != nil {
-		return p, fmt.Errorf("archive GTID set: %w", err)
+		return p, err
 	}
-	add, err := parseGTIDSet(s.GTIDs)
-	if err != nil {
-		return p, fmt.Errorf("segment GTID set: %w", err)
-	}
-	if both := gtidOverlap(have, add); both != "" {
-		return p, fmt.Errorf("segment %s [%d, %d) repeats transactions the archive holds: %s", s.File, s.Start, s.End, both)
-	}
-	for u, tags := range *add {
-		for tag, ivs := range tags {
-			for _, iv := range ivs {
-				addInterval(have, u, tag, iv)
-			}
-		}
-	}
-	next := ResumePoint{GTIDs: have.String(), File: s.File, Pos: s.End, FileEnded: s.FileEnd, Last: p.Last}
-	if s.Last != nil {
-		next.Last = s.Last
-	}
-	return next, nil
+	return ResumePointFrom(next), nil
 }
 
-func gapOrOverlap(start, end uint64) string {
-	if start > end {
-		return fmt.Sprintf("gap of %d bytes", start-end)
+// Shared is s in the contract's form.
+func (s Segment) Shared() *shared.ArchiveSegment {
+	return &shared.ArchiveSegment{
+		Format: shared.ArchiveFormat, File: s.File, Start: s.Start, End: s.End, Data: s.Data,
+		FormatDescription: s.FormatDescription, GTIDs: s.GTIDs, Transactions: uint64(s.Transactions),
+		FirstCommit: s.FirstCommit, LastCommit: s.LastCommit, FileEnd: s.FileEnd, Last: (*shared.ArchiveTransaction)(s.Last),
 	}
-	return fmt.Sprintf("overlap of %d bytes", end-start)
+}
+
+// Shared is p in the contract's form.
+func (p ResumePoint) Shared() shared.ArchivePoint {
+	return shared.ArchivePoint{GTIDs: p.GTIDs, File: p.File, Pos: p.Pos, FileEnded: p.FileEnded, Last: (*shared.ArchiveTransaction)(p.Last)}
+}
+
+// ResumePointFrom is the contract's archive point as a ResumePoint.
+func ResumePointFrom(p shared.ArchivePoint) ResumePoint {
+	return ResumePoint{GTIDs: p.GTIDs, File: p.File, Pos: p.Pos, FileEnded: p.FileEnded, Last: (*TransactionRef)(p.Last)}
 }
 
 // parseGTIDSet reads MySQL's GTID set syntax (tags included; newlines as the server prints).
@@ -192,4 +166,11 @@ func addInterval(set *gomysql.MysqlGTIDSet, u uuid.UUID, tag gomysql.Tag, iv gom
 		(*set)[u] = map[gomysql.Tag]gomysql.IntervalSlice{}
 	}
 	(*set)[u][tag] = append((*set)[u][tag], iv).Normalize()
+}
+
+func gapOrOverlap(start, end uint64) string {
+	if start > end {
+		return fmt.Sprintf("gap of %d bytes", start-end)
+	}
+	return fmt.Sprintf("overlap of %d bytes", end-start)
 }

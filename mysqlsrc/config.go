@@ -32,6 +32,14 @@ var schema = shared.Schema{Attributes: []shared.Attribute{
 		Description: "seconds an incremental waits for the redo tracker to reach its checkpoint (default 60)"},
 	{Name: "tracking_wait_timeout", Type: shared.TypeInt,
 		Description: "seconds to wait for the checkpoint to pass the page tracking reset point (default 600)"},
+	{Name: "archive_dsn", Type: shared.TypeString, Sensitive: true,
+		Description: "Go MySQL DSN of the binlog archiving user (REPLICATION SLAVE, REPLICATION CLIENT); default: dsn"},
+	{Name: "archive_server_id", Type: shared.TypeInt,
+		Description: "server_id the archiver registers with as a replica (default: derived from archive_name and the server's uuid, in [2^31, 2^32))"},
+	{Name: "archive_name", Type: shared.TypeString,
+		Description: "the archive's name: seeds the derived server_id and shows in SHOW REPLICAS (default: datadir)"},
+	{Name: "archive_segment_bytes", Type: shared.TypeInt,
+		Description: "bytes of binlog per archive segment (default 8 MiB)"},
 }}
 
 // options are a validated configuration.

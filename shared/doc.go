@@ -10,7 +10,11 @@
 // wire form lives in shared/proto and is regenerated with `make proto`.
 //
 // Optional capabilities are interfaces of their own, found by a type assertion on the Source:
-// PageChecker (check stored pages as the database does on read). The gRPC client always has
+// PageChecker (check stored pages as the database does on read) and Archiver (follow the
+// server's binary log continuously, for point-in-time recovery: archive.go; a segment's wire
+// form is ArchiveChunk messages of at most MaxPayloadBytes of data, see source.proto; the one
+// contiguity rule of an archive is ArchivePoint.Next / Continue, and GTIDSet is the GTID set
+// arithmetic both sides use). The gRPC client always has
 // them and returns ErrUnsupported when the plugin does not serve one (gRPC Unimplemented), so
 // a host goes on without it and says what it did not check.
 //

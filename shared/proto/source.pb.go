@@ -2118,6 +2118,522 @@ func (x *Trailer) GetSourceState() []byte {
 	return nil
 }
 
+type ArchiveRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Config        *Config                `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	From          *ArchivePoint          `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
+	UntilNow      bool                   `protobuf:"varint,3,opt,name=until_now,json=untilNow,proto3" json:"until_now,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ArchiveRequest) Reset() {
+	*x = ArchiveRequest{}
+	mi := &file_source_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ArchiveRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ArchiveRequest) ProtoMessage() {}
+
+func (x *ArchiveRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_source_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ArchiveRequest.ProtoReflect.Descriptor instead.
+func (*ArchiveRequest) Descriptor() ([]byte, []int) {
+	return file_source_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *ArchiveRequest) GetConfig() *Config {
+	if x != nil {
+		return x.Config
+	}
+	return nil
+}
+
+func (x *ArchiveRequest) GetFrom() *ArchivePoint {
+	if x != nil {
+		return x.From
+	}
+	return nil
+}
+
+func (x *ArchiveRequest) GetUntilNow() bool {
+	if x != nil {
+		return x.UntilNow
+	}
+	return false
+}
+
+type ArchivePoint struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Gtids         string                 `protobuf:"bytes,1,opt,name=gtids,proto3" json:"gtids,omitempty"`
+	File          string                 `protobuf:"bytes,2,opt,name=file,proto3" json:"file,omitempty"`
+	Pos           uint64                 `protobuf:"varint,3,opt,name=pos,proto3" json:"pos,omitempty"`
+	FileEnded     bool                   `protobuf:"varint,4,opt,name=file_ended,json=fileEnded,proto3" json:"file_ended,omitempty"`
+	Last          *ArchiveTransaction    `protobuf:"bytes,5,opt,name=last,proto3" json:"last,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ArchivePoint) Reset() {
+	*x = ArchivePoint{}
+	mi := &file_source_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ArchivePoint) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ArchivePoint) ProtoMessage() {}
+
+func (x *ArchivePoint) ProtoReflect() protoreflect.Message {
+	mi := &file_source_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ArchivePoint.ProtoReflect.Descriptor instead.
+func (*ArchivePoint) Descriptor() ([]byte, []int) {
+	return file_source_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *ArchivePoint) GetGtids() string {
+	if x != nil {
+		return x.Gtids
+	}
+	return ""
+}
+
+func (x *ArchivePoint) GetFile() string {
+	if x != nil {
+		return x.File
+	}
+	return ""
+}
+
+func (x *ArchivePoint) GetPos() uint64 {
+	if x != nil {
+		return x.Pos
+	}
+	return 0
+}
+
+func (x *ArchivePoint) GetFileEnded() bool {
+	if x != nil {
+		return x.FileEnded
+	}
+	return false
+}
+
+func (x *ArchivePoint) GetLast() *ArchiveTransaction {
+	if x != nil {
+		return x.Last
+	}
+	return nil
+}
+
+type ArchiveTransaction struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Gtid   string                 `protobuf:"bytes,1,opt,name=gtid,proto3" json:"gtid,omitempty"`
+	File   string                 `protobuf:"bytes,2,opt,name=file,proto3" json:"file,omitempty"`
+	Start  uint64                 `protobuf:"varint,3,opt,name=start,proto3" json:"start,omitempty"`
+	End    uint64                 `protobuf:"varint,4,opt,name=end,proto3" json:"end,omitempty"`
+	Commit *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=commit,proto3" json:"commit,omitempty"`
+	// SHA-256, 32 bytes.
+	Digest        []byte `protobuf:"bytes,6,opt,name=digest,proto3" json:"digest,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ArchiveTransaction) Reset() {
+	*x = ArchiveTransaction{}
+	mi := &file_source_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ArchiveTransaction) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ArchiveTransaction) ProtoMessage() {}
+
+func (x *ArchiveTransaction) ProtoReflect() protoreflect.Message {
+	mi := &file_source_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ArchiveTransaction.ProtoReflect.Descriptor instead.
+func (*ArchiveTransaction) Descriptor() ([]byte, []int) {
+	return file_source_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *ArchiveTransaction) GetGtid() string {
+	if x != nil {
+		return x.Gtid
+	}
+	return ""
+}
+
+func (x *ArchiveTransaction) GetFile() string {
+	if x != nil {
+		return x.File
+	}
+	return ""
+}
+
+func (x *ArchiveTransaction) GetStart() uint64 {
+	if x != nil {
+		return x.Start
+	}
+	return 0
+}
+
+func (x *ArchiveTransaction) GetEnd() uint64 {
+	if x != nil {
+		return x.End
+	}
+	return 0
+}
+
+func (x *ArchiveTransaction) GetCommit() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Commit
+	}
+	return nil
+}
+
+func (x *ArchiveTransaction) GetDigest() []byte {
+	if x != nil {
+		return x.Digest
+	}
+	return nil
+}
+
+type ArchiveSegmentHead struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	Format            uint32                 `protobuf:"varint,1,opt,name=format,proto3" json:"format,omitempty"`
+	File              string                 `protobuf:"bytes,2,opt,name=file,proto3" json:"file,omitempty"`
+	Start             uint64                 `protobuf:"varint,3,opt,name=start,proto3" json:"start,omitempty"`
+	End               uint64                 `protobuf:"varint,4,opt,name=end,proto3" json:"end,omitempty"`
+	FormatDescription []byte                 `protobuf:"bytes,5,opt,name=format_description,json=formatDescription,proto3" json:"format_description,omitempty"`
+	Gtids             string                 `protobuf:"bytes,6,opt,name=gtids,proto3" json:"gtids,omitempty"`
+	Transactions      uint64                 `protobuf:"varint,7,opt,name=transactions,proto3" json:"transactions,omitempty"`
+	FirstCommit       *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=first_commit,json=firstCommit,proto3" json:"first_commit,omitempty"`
+	LastCommit        *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=last_commit,json=lastCommit,proto3" json:"last_commit,omitempty"`
+	FileEnd           bool                   `protobuf:"varint,10,opt,name=file_end,json=fileEnd,proto3" json:"file_end,omitempty"`
+	Last              *ArchiveTransaction    `protobuf:"bytes,11,opt,name=last,proto3" json:"last,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *ArchiveSegmentHead) Reset() {
+	*x = ArchiveSegmentHead{}
+	mi := &file_source_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ArchiveSegmentHead) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ArchiveSegmentHead) ProtoMessage() {}
+
+func (x *ArchiveSegmentHead) ProtoReflect() protoreflect.Message {
+	mi := &file_source_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ArchiveSegmentHead.ProtoReflect.Descriptor instead.
+func (*ArchiveSegmentHead) Descriptor() ([]byte, []int) {
+	return file_source_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *ArchiveSegmentHead) GetFormat() uint32 {
+	if x != nil {
+		return x.Format
+	}
+	return 0
+}
+
+func (x *ArchiveSegmentHead) GetFile() string {
+	if x != nil {
+		return x.File
+	}
+	return ""
+}
+
+func (x *ArchiveSegmentHead) GetStart() uint64 {
+	if x != nil {
+		return x.Start
+	}
+	return 0
+}
+
+func (x *ArchiveSegmentHead) GetEnd() uint64 {
+	if x != nil {
+		return x.End
+	}
+	return 0
+}
+
+func (x *ArchiveSegmentHead) GetFormatDescription() []byte {
+	if x != nil {
+		return x.FormatDescription
+	}
+	return nil
+}
+
+func (x *ArchiveSegmentHead) GetGtids() string {
+	if x != nil {
+		return x.Gtids
+	}
+	return ""
+}
+
+func (x *ArchiveSegmentHead) GetTransactions() uint64 {
+	if x != nil {
+		return x.Transactions
+	}
+	return 0
+}
+
+func (x *ArchiveSegmentHead) GetFirstCommit() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FirstCommit
+	}
+	return nil
+}
+
+func (x *ArchiveSegmentHead) GetLastCommit() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastCommit
+	}
+	return nil
+}
+
+func (x *ArchiveSegmentHead) GetFileEnd() bool {
+	if x != nil {
+		return x.FileEnd
+	}
+	return false
+}
+
+func (x *ArchiveSegmentHead) GetLast() *ArchiveTransaction {
+	if x != nil {
+		return x.Last
+	}
+	return nil
+}
+
+type ArchiveChunk struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only in the stream's first message.
+	Started bool `protobuf:"varint,1,opt,name=started,proto3" json:"started,omitempty"`
+	// Only in a segment's first chunk.
+	Head *ArchiveSegmentHead `protobuf:"bytes,2,opt,name=head,proto3" json:"head,omitempty"`
+	Data []byte              `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
+	// In a segment's last chunk.
+	SegmentEnd    bool `protobuf:"varint,4,opt,name=segment_end,json=segmentEnd,proto3" json:"segment_end,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ArchiveChunk) Reset() {
+	*x = ArchiveChunk{}
+	mi := &file_source_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ArchiveChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ArchiveChunk) ProtoMessage() {}
+
+func (x *ArchiveChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_source_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ArchiveChunk.ProtoReflect.Descriptor instead.
+func (*ArchiveChunk) Descriptor() ([]byte, []int) {
+	return file_source_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *ArchiveChunk) GetStarted() bool {
+	if x != nil {
+		return x.Started
+	}
+	return false
+}
+
+func (x *ArchiveChunk) GetHead() *ArchiveSegmentHead {
+	if x != nil {
+		return x.Head
+	}
+	return nil
+}
+
+func (x *ArchiveChunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *ArchiveChunk) GetSegmentEnd() bool {
+	if x != nil {
+		return x.SegmentEnd
+	}
+	return false
+}
+
+type ArchiveLagResult struct {
+	state              protoimpl.MessageState `protogen:"open.v1"`
+	ServerFile         string                 `protobuf:"bytes,1,opt,name=server_file,json=serverFile,proto3" json:"server_file,omitempty"`
+	ServerPos          uint64                 `protobuf:"varint,2,opt,name=server_pos,json=serverPos,proto3" json:"server_pos,omitempty"`
+	Bytes              uint64                 `protobuf:"varint,3,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	Seconds            float64                `protobuf:"fixed64,4,opt,name=seconds,proto3" json:"seconds,omitempty"`
+	ExpireSeconds      int64                  `protobuf:"varint,5,opt,name=expire_seconds,json=expireSeconds,proto3" json:"expire_seconds,omitempty"`
+	OldestFile         string                 `protobuf:"bytes,6,opt,name=oldest_file,json=oldestFile,proto3" json:"oldest_file,omitempty"`
+	ResumeFileOnServer bool                   `protobuf:"varint,7,opt,name=resume_file_on_server,json=resumeFileOnServer,proto3" json:"resume_file_on_server,omitempty"`
+	ExpiryHeadroomMs   int64                  `protobuf:"varint,8,opt,name=expiry_headroom_ms,json=expiryHeadroomMs,proto3" json:"expiry_headroom_ms,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *ArchiveLagResult) Reset() {
+	*x = ArchiveLagResult{}
+	mi := &file_source_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ArchiveLagResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ArchiveLagResult) ProtoMessage() {}
+
+func (x *ArchiveLagResult) ProtoReflect() protoreflect.Message {
+	mi := &file_source_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ArchiveLagResult.ProtoReflect.Descriptor instead.
+func (*ArchiveLagResult) Descriptor() ([]byte, []int) {
+	return file_source_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *ArchiveLagResult) GetServerFile() string {
+	if x != nil {
+		return x.ServerFile
+	}
+	return ""
+}
+
+func (x *ArchiveLagResult) GetServerPos() uint64 {
+	if x != nil {
+		return x.ServerPos
+	}
+	return 0
+}
+
+func (x *ArchiveLagResult) GetBytes() uint64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+func (x *ArchiveLagResult) GetSeconds() float64 {
+	if x != nil {
+		return x.Seconds
+	}
+	return 0
+}
+
+func (x *ArchiveLagResult) GetExpireSeconds() int64 {
+	if x != nil {
+		return x.ExpireSeconds
+	}
+	return 0
+}
+
+func (x *ArchiveLagResult) GetOldestFile() string {
+	if x != nil {
+		return x.OldestFile
+	}
+	return ""
+}
+
+func (x *ArchiveLagResult) GetResumeFileOnServer() bool {
+	if x != nil {
+		return x.ResumeFileOnServer
+	}
+	return false
+}
+
+func (x *ArchiveLagResult) GetExpiryHeadroomMs() int64 {
+	if x != nil {
+		return x.ExpiryHeadroomMs
+	}
+	return 0
+}
+
 var File_source_proto protoreflect.FileDescriptor
 
 const file_source_proto_rawDesc = "" +
@@ -2299,12 +2815,62 @@ const file_source_proto_rawDesc = "" +
 	"bytes_read\x18\x16 \x01(\x04R\tbytesRead\x12\x1d\n" +
 	"\n" +
 	"bytes_sent\x18\x17 \x01(\x04R\tbytesSent\x12!\n" +
-	"\fsource_state\x18\x18 \x01(\fR\vsourceState*b\n" +
+	"\fsource_state\x18\x18 \x01(\fR\vsourceState\"\x99\x01\n" +
+	"\x0eArchiveRequest\x123\n" +
+	"\x06config\x18\x01 \x01(\v2\x1b.pagetrack.source.v1.ConfigR\x06config\x125\n" +
+	"\x04from\x18\x02 \x01(\v2!.pagetrack.source.v1.ArchivePointR\x04from\x12\x1b\n" +
+	"\tuntil_now\x18\x03 \x01(\bR\buntilNow\"\xa6\x01\n" +
+	"\fArchivePoint\x12\x14\n" +
+	"\x05gtids\x18\x01 \x01(\tR\x05gtids\x12\x12\n" +
+	"\x04file\x18\x02 \x01(\tR\x04file\x12\x10\n" +
+	"\x03pos\x18\x03 \x01(\x04R\x03pos\x12\x1d\n" +
+	"\n" +
+	"file_ended\x18\x04 \x01(\bR\tfileEnded\x12;\n" +
+	"\x04last\x18\x05 \x01(\v2'.pagetrack.source.v1.ArchiveTransactionR\x04last\"\xb0\x01\n" +
+	"\x12ArchiveTransaction\x12\x12\n" +
+	"\x04gtid\x18\x01 \x01(\tR\x04gtid\x12\x12\n" +
+	"\x04file\x18\x02 \x01(\tR\x04file\x12\x14\n" +
+	"\x05start\x18\x03 \x01(\x04R\x05start\x12\x10\n" +
+	"\x03end\x18\x04 \x01(\x04R\x03end\x122\n" +
+	"\x06commit\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x06commit\x12\x16\n" +
+	"\x06digest\x18\x06 \x01(\fR\x06digest\"\xa5\x03\n" +
+	"\x12ArchiveSegmentHead\x12\x16\n" +
+	"\x06format\x18\x01 \x01(\rR\x06format\x12\x12\n" +
+	"\x04file\x18\x02 \x01(\tR\x04file\x12\x14\n" +
+	"\x05start\x18\x03 \x01(\x04R\x05start\x12\x10\n" +
+	"\x03end\x18\x04 \x01(\x04R\x03end\x12-\n" +
+	"\x12format_description\x18\x05 \x01(\fR\x11formatDescription\x12\x14\n" +
+	"\x05gtids\x18\x06 \x01(\tR\x05gtids\x12\"\n" +
+	"\ftransactions\x18\a \x01(\x04R\ftransactions\x12=\n" +
+	"\ffirst_commit\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\vfirstCommit\x12;\n" +
+	"\vlast_commit\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"lastCommit\x12\x19\n" +
+	"\bfile_end\x18\n" +
+	" \x01(\bR\afileEnd\x12;\n" +
+	"\x04last\x18\v \x01(\v2'.pagetrack.source.v1.ArchiveTransactionR\x04last\"\x9a\x01\n" +
+	"\fArchiveChunk\x12\x18\n" +
+	"\astarted\x18\x01 \x01(\bR\astarted\x12;\n" +
+	"\x04head\x18\x02 \x01(\v2'.pagetrack.source.v1.ArchiveSegmentHeadR\x04head\x12\x12\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\x12\x1f\n" +
+	"\vsegment_end\x18\x04 \x01(\bR\n" +
+	"segmentEnd\"\xab\x02\n" +
+	"\x10ArchiveLagResult\x12\x1f\n" +
+	"\vserver_file\x18\x01 \x01(\tR\n" +
+	"serverFile\x12\x1d\n" +
+	"\n" +
+	"server_pos\x18\x02 \x01(\x04R\tserverPos\x12\x14\n" +
+	"\x05bytes\x18\x03 \x01(\x04R\x05bytes\x12\x18\n" +
+	"\aseconds\x18\x04 \x01(\x01R\aseconds\x12%\n" +
+	"\x0eexpire_seconds\x18\x05 \x01(\x03R\rexpireSeconds\x12\x1f\n" +
+	"\voldest_file\x18\x06 \x01(\tR\n" +
+	"oldestFile\x121\n" +
+	"\x15resume_file_on_server\x18\a \x01(\bR\x12resumeFileOnServer\x12,\n" +
+	"\x12expiry_headroom_ms\x18\b \x01(\x03R\x10expiryHeadroomMs*b\n" +
 	"\bAttrType\x12\x19\n" +
 	"\x15ATTR_TYPE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10ATTR_TYPE_STRING\x10\x01\x12\x11\n" +
 	"\rATTR_TYPE_INT\x10\x02\x12\x12\n" +
-	"\x0eATTR_TYPE_BOOL\x10\x032\x94\x04\n" +
+	"\x0eATTR_TYPE_BOOL\x10\x032\xc3\x05\n" +
 	"\x06Source\x12Q\n" +
 	"\x06Schema\x12\".pagetrack.source.v1.SchemaRequest\x1a#.pagetrack.source.v1.SchemaResponse\x12i\n" +
 	"\x0eValidateConfig\x12*.pagetrack.source.v1.ValidateConfigRequest\x1a+.pagetrack.source.v1.ValidateConfigResponse\x12K\n" +
@@ -2312,7 +2878,10 @@ const file_source_proto_rawDesc = "" +
 	"\aRestore\x12#.pagetrack.source.v1.RestoreMessage\x1a\".pagetrack.source.v1.RestoreResult(\x01\x12L\n" +
 	"\x05Purge\x12!.pagetrack.source.v1.PurgeRequest\x1a .pagetrack.source.v1.PurgeResult\x12[\n" +
 	"\n" +
-	"CheckPages\x12&.pagetrack.source.v1.CheckPagesRequest\x1a%.pagetrack.source.v1.CheckPagesResultB6Z4github.com/pagetrack/pagetrack/shared/proto;sourcev1b\x06proto3"
+	"CheckPages\x12&.pagetrack.source.v1.CheckPagesRequest\x1a%.pagetrack.source.v1.CheckPagesResult\x12S\n" +
+	"\aArchive\x12#.pagetrack.source.v1.ArchiveRequest\x1a!.pagetrack.source.v1.ArchiveChunk0\x01\x12X\n" +
+	"\n" +
+	"ArchiveLag\x12#.pagetrack.source.v1.ArchiveRequest\x1a%.pagetrack.source.v1.ArchiveLagResultB6Z4github.com/pagetrack/pagetrack/shared/proto;sourcev1b\x06proto3"
 
 var (
 	file_source_proto_rawDescOnce sync.Once
@@ -2327,7 +2896,7 @@ func file_source_proto_rawDescGZIP() []byte {
 }
 
 var file_source_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_source_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_source_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
 var file_source_proto_goTypes = []any{
 	(AttrType)(0),                  // 0: pagetrack.source.v1.AttrType
 	(*SchemaRequest)(nil),          // 1: pagetrack.source.v1.SchemaRequest
@@ -2358,13 +2927,19 @@ var file_source_proto_goTypes = []any{
 	(*FileChunk)(nil),              // 26: pagetrack.source.v1.FileChunk
 	(*Progress)(nil),               // 27: pagetrack.source.v1.Progress
 	(*Trailer)(nil),                // 28: pagetrack.source.v1.Trailer
-	nil,                            // 29: pagetrack.source.v1.Config.ValuesEntry
-	(*timestamppb.Timestamp)(nil),  // 30: google.protobuf.Timestamp
+	(*ArchiveRequest)(nil),         // 29: pagetrack.source.v1.ArchiveRequest
+	(*ArchivePoint)(nil),           // 30: pagetrack.source.v1.ArchivePoint
+	(*ArchiveTransaction)(nil),     // 31: pagetrack.source.v1.ArchiveTransaction
+	(*ArchiveSegmentHead)(nil),     // 32: pagetrack.source.v1.ArchiveSegmentHead
+	(*ArchiveChunk)(nil),           // 33: pagetrack.source.v1.ArchiveChunk
+	(*ArchiveLagResult)(nil),       // 34: pagetrack.source.v1.ArchiveLagResult
+	nil,                            // 35: pagetrack.source.v1.Config.ValuesEntry
+	(*timestamppb.Timestamp)(nil),  // 36: google.protobuf.Timestamp
 }
 var file_source_proto_depIdxs = []int32{
 	3,  // 0: pagetrack.source.v1.SchemaResponse.attributes:type_name -> pagetrack.source.v1.Attribute
 	0,  // 1: pagetrack.source.v1.Attribute.type:type_name -> pagetrack.source.v1.AttrType
-	29, // 2: pagetrack.source.v1.Config.values:type_name -> pagetrack.source.v1.Config.ValuesEntry
+	35, // 2: pagetrack.source.v1.Config.values:type_name -> pagetrack.source.v1.Config.ValuesEntry
 	5,  // 3: pagetrack.source.v1.ValidateConfigRequest.config:type_name -> pagetrack.source.v1.Config
 	5,  // 4: pagetrack.source.v1.BackupRequest.config:type_name -> pagetrack.source.v1.Config
 	9,  // 5: pagetrack.source.v1.BackupRequest.base:type_name -> pagetrack.source.v1.BaseSnapshot
@@ -2381,27 +2956,39 @@ var file_source_proto_depIdxs = []int32{
 	26, // 16: pagetrack.source.v1.Record.file:type_name -> pagetrack.source.v1.FileChunk
 	27, // 17: pagetrack.source.v1.Record.progress:type_name -> pagetrack.source.v1.Progress
 	28, // 18: pagetrack.source.v1.Record.trailer:type_name -> pagetrack.source.v1.Trailer
-	30, // 19: pagetrack.source.v1.Header.started_at:type_name -> google.protobuf.Timestamp
+	36, // 19: pagetrack.source.v1.Header.started_at:type_name -> google.protobuf.Timestamp
 	21, // 20: pagetrack.source.v1.Header.locations:type_name -> pagetrack.source.v1.Location
-	30, // 21: pagetrack.source.v1.Trailer.finished_at:type_name -> google.protobuf.Timestamp
-	4,  // 22: pagetrack.source.v1.Config.ValuesEntry.value:type_name -> pagetrack.source.v1.Value
-	1,  // 23: pagetrack.source.v1.Source.Schema:input_type -> pagetrack.source.v1.SchemaRequest
-	6,  // 24: pagetrack.source.v1.Source.ValidateConfig:input_type -> pagetrack.source.v1.ValidateConfigRequest
-	8,  // 25: pagetrack.source.v1.Source.Backup:input_type -> pagetrack.source.v1.BackupRequest
-	17, // 26: pagetrack.source.v1.Source.Restore:input_type -> pagetrack.source.v1.RestoreMessage
-	10, // 27: pagetrack.source.v1.Source.Purge:input_type -> pagetrack.source.v1.PurgeRequest
-	12, // 28: pagetrack.source.v1.Source.CheckPages:input_type -> pagetrack.source.v1.CheckPagesRequest
-	2,  // 29: pagetrack.source.v1.Source.Schema:output_type -> pagetrack.source.v1.SchemaResponse
-	7,  // 30: pagetrack.source.v1.Source.ValidateConfig:output_type -> pagetrack.source.v1.ValidateConfigResponse
-	19, // 31: pagetrack.source.v1.Source.Backup:output_type -> pagetrack.source.v1.Record
-	18, // 32: pagetrack.source.v1.Source.Restore:output_type -> pagetrack.source.v1.RestoreResult
-	11, // 33: pagetrack.source.v1.Source.Purge:output_type -> pagetrack.source.v1.PurgeResult
-	13, // 34: pagetrack.source.v1.Source.CheckPages:output_type -> pagetrack.source.v1.CheckPagesResult
-	29, // [29:35] is the sub-list for method output_type
-	23, // [23:29] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	36, // 21: pagetrack.source.v1.Trailer.finished_at:type_name -> google.protobuf.Timestamp
+	5,  // 22: pagetrack.source.v1.ArchiveRequest.config:type_name -> pagetrack.source.v1.Config
+	30, // 23: pagetrack.source.v1.ArchiveRequest.from:type_name -> pagetrack.source.v1.ArchivePoint
+	31, // 24: pagetrack.source.v1.ArchivePoint.last:type_name -> pagetrack.source.v1.ArchiveTransaction
+	36, // 25: pagetrack.source.v1.ArchiveTransaction.commit:type_name -> google.protobuf.Timestamp
+	36, // 26: pagetrack.source.v1.ArchiveSegmentHead.first_commit:type_name -> google.protobuf.Timestamp
+	36, // 27: pagetrack.source.v1.ArchiveSegmentHead.last_commit:type_name -> google.protobuf.Timestamp
+	31, // 28: pagetrack.source.v1.ArchiveSegmentHead.last:type_name -> pagetrack.source.v1.ArchiveTransaction
+	32, // 29: pagetrack.source.v1.ArchiveChunk.head:type_name -> pagetrack.source.v1.ArchiveSegmentHead
+	4,  // 30: pagetrack.source.v1.Config.ValuesEntry.value:type_name -> pagetrack.source.v1.Value
+	1,  // 31: pagetrack.source.v1.Source.Schema:input_type -> pagetrack.source.v1.SchemaRequest
+	6,  // 32: pagetrack.source.v1.Source.ValidateConfig:input_type -> pagetrack.source.v1.ValidateConfigRequest
+	8,  // 33: pagetrack.source.v1.Source.Backup:input_type -> pagetrack.source.v1.BackupRequest
+	17, // 34: pagetrack.source.v1.Source.Restore:input_type -> pagetrack.source.v1.RestoreMessage
+	10, // 35: pagetrack.source.v1.Source.Purge:input_type -> pagetrack.source.v1.PurgeRequest
+	12, // 36: pagetrack.source.v1.Source.CheckPages:input_type -> pagetrack.source.v1.CheckPagesRequest
+	29, // 37: pagetrack.source.v1.Source.Archive:input_type -> pagetrack.source.v1.ArchiveRequest
+	29, // 38: pagetrack.source.v1.Source.ArchiveLag:input_type -> pagetrack.source.v1.ArchiveRequest
+	2,  // 39: pagetrack.source.v1.Source.Schema:output_type -> pagetrack.source.v1.SchemaResponse
+	7,  // 40: pagetrack.source.v1.Source.ValidateConfig:output_type -> pagetrack.source.v1.ValidateConfigResponse
+	19, // 41: pagetrack.source.v1.Source.Backup:output_type -> pagetrack.source.v1.Record
+	18, // 42: pagetrack.source.v1.Source.Restore:output_type -> pagetrack.source.v1.RestoreResult
+	11, // 43: pagetrack.source.v1.Source.Purge:output_type -> pagetrack.source.v1.PurgeResult
+	13, // 44: pagetrack.source.v1.Source.CheckPages:output_type -> pagetrack.source.v1.CheckPagesResult
+	33, // 45: pagetrack.source.v1.Source.Archive:output_type -> pagetrack.source.v1.ArchiveChunk
+	34, // 46: pagetrack.source.v1.Source.ArchiveLag:output_type -> pagetrack.source.v1.ArchiveLagResult
+	39, // [39:47] is the sub-list for method output_type
+	31, // [31:39] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_source_proto_init() }
@@ -2434,7 +3021,7 @@ func file_source_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_source_proto_rawDesc), len(file_source_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   29,
+			NumMessages:   35,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

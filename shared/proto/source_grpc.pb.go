@@ -32,6 +32,8 @@ const (
 	Source_Restore_FullMethodName        = "/pagetrack.source.v1.Source/Restore"
 	Source_Purge_FullMethodName          = "/pagetrack.source.v1.Source/Purge"
 	Source_CheckPages_FullMethodName     = "/pagetrack.source.v1.Source/CheckPages"
+	Source_Archive_FullMethodName        = "/pagetrack.source.v1.Source/Archive"
+	Source_ArchiveLag_FullMethodName     = "/pagetrack.source.v1.Source/ArchiveLag"
 )
 
 // SourceClient is the client API for Source service.
@@ -53,6 +55,16 @@ type SourceClient interface {
 	// CheckPages checks stored pages as the database checks them on read. Optional: a plugin
 	// without it answers UNIMPLEMENTED, which the host reads as shared.ErrUnsupported.
 	CheckPages(ctx context.Context, in *CheckPagesRequest, opts ...grpc.CallOption) (*CheckPagesResult, error)
+	// Archive follows the server's binary log and streams archive segments (shared.Archiver).
+	// Optional: a plugin without it answers UNIMPLEMENTED. The first message is an
+	// ArchiveChunk with started set and nothing else, sent once the source accepted the request
+	// (so refusals arrive before it). Then every segment is one or more chunks: the first holds
+	// its head, each holds at most shared.MaxPayloadBytes of its data in order, and the last has
+	// segment_end set (a head's segment ends exactly when its chunks' data reach end - start
+	// bytes and that chunk says segment_end).
+	Archive(ctx context.Context, in *ArchiveRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ArchiveChunk], error)
+	// ArchiveLag measures how far an archive ending at the request's point trails the server.
+	ArchiveLag(ctx context.Context, in *ArchiveRequest, opts ...grpc.CallOption) (*ArchiveLagResult, error)
 }
 
 type sourceClient struct {
@@ -135,6 +147,35 @@ func (c *sourceClient) CheckPages(ctx context.Context, in *CheckPagesRequest, op
 	return out, nil
 }
 
+func (c *sourceClient) Archive(ctx context.Context, in *ArchiveRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ArchiveChunk], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Source_ServiceDesc.Streams[2], Source_Archive_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ArchiveRequest, ArchiveChunk]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Source_ArchiveClient = grpc.ServerStreamingClient[ArchiveChunk]
+
+func (c *sourceClient) ArchiveLag(ctx context.Context, in *ArchiveRequest, opts ...grpc.CallOption) (*ArchiveLagResult, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ArchiveLagResult)
+	err := c.cc.Invoke(ctx, Source_ArchiveLag_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SourceServer is the server API for Source service.
 // All implementations must embed UnimplementedSourceServer
 // for forward compatibility.
@@ -154,6 +195,16 @@ type SourceServer interface {
 	// CheckPages checks stored pages as the database checks them on read. Optional: a plugin
 	// without it answers UNIMPLEMENTED, which the host reads as shared.ErrUnsupported.
 	CheckPages(context.Context, *CheckPagesRequest) (*CheckPagesResult, error)
+	// Archive follows the server's binary log and streams archive segments (shared.Archiver).
+	// Optional: a plugin without it answers UNIMPLEMENTED. The first message is an
+	// ArchiveChunk with started set and nothing else, sent once the source accepted the request
+	// (so refusals arrive before it). Then every segment is one or more chunks: the first holds
+	// its head, each holds at most shared.MaxPayloadBytes of its data in order, and the last has
+	// segment_end set (a head's segment ends exactly when its chunks' data reach end - start
+	// bytes and that chunk says segment_end).
+	Archive(*ArchiveRequest, grpc.ServerStreamingServer[ArchiveChunk]) error
+	// ArchiveLag measures how far an archive ending at the request's point trails the server.
+	ArchiveLag(context.Context, *ArchiveRequest) (*ArchiveLagResult, error)
 	mustEmbedUnimplementedSourceServer()
 }
 
@@ -181,6 +232,12 @@ func (UnimplementedSourceServer) Purge(context.Context, *PurgeRequest) (*PurgeRe
 }
 func (UnimplementedSourceServer) CheckPages(context.Context, *CheckPagesRequest) (*CheckPagesResult, error) {
 	return nil, status.Error(codes.Unimplemented, "method CheckPages not implemented")
+}
+func (UnimplementedSourceServer) Archive(*ArchiveRequest, grpc.ServerStreamingServer[ArchiveChunk]) error {
+	return status.Error(codes.Unimplemented, "method Archive not implemented")
+}
+func (UnimplementedSourceServer) ArchiveLag(context.Context, *ArchiveRequest) (*ArchiveLagResult, error) {
+	return nil, status.Error(codes.Unimplemented, "method ArchiveLag not implemented")
 }
 func (UnimplementedSourceServer) mustEmbedUnimplementedSourceServer() {}
 func (UnimplementedSourceServer) testEmbeddedByValue()                {}
@@ -293,6 +350,35 @@ func _Source_CheckPages_Handler(srv interface{}, ctx context.Context, dec func(i
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Source_Archive_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ArchiveRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(SourceServer).Archive(m, &grpc.GenericServerStream[ArchiveRequest, ArchiveChunk]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Source_ArchiveServer = grpc.ServerStreamingServer[ArchiveChunk]
+
+func _Source_ArchiveLag_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ArchiveRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SourceServer).ArchiveLag(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Source_ArchiveLag_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SourceServer).ArchiveLag(ctx, req.(*ArchiveRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Source_ServiceDesc is the grpc.ServiceDesc for Source service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -316,6 +402,10 @@ var Source_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "CheckPages",
 			Handler:    _Source_CheckPages_Handler,
 		},
+		{
+			MethodName: "ArchiveLag",
+			Handler:    _Source_ArchiveLag_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
@@ -327,6 +417,11 @@ var Source_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "Restore",
 			Handler:       _Source_Restore_Handler,
 			ClientStreams: true,
+		},
+		{
+			StreamName:    "Archive",
+			Handler:       _Source_Archive_Handler,
+			ServerStreams: true,
 		},
 	},
 	Metadata: "source.proto",

@@ -117,8 +117,8 @@ func runCheck(ctx context.Context, e *env, args []string) error {
 }
 
 func printCheckReport(e *env, r *repo.Local, rep *repo.CheckReport) {
-	e.printf("checked repository %s: %d snapshots, %d index files, %d packs (%s), %d blobs\n",
-		r.Location(), rep.Snapshots, rep.IndexFiles, rep.Packs, formatBytes(uint64(rep.PackBytes)), rep.Blobs)
+	e.printf("checked repository %s: %d snapshots, %d archive records, %d index files, %d packs (%s), %d blobs\n",
+		r.Location(), rep.Snapshots, rep.ArchiveRecords, rep.IndexFiles, rep.Packs, formatBytes(uint64(rep.PackBytes)), rep.Blobs)
 	if rep.ReadData {
 		e.printf("read every blob: %d blobs read, %d pages checked by the source plugin\n", rep.BlobsRead, rep.PagesChecked)
 		if rep.PagesNotChecked != "" {

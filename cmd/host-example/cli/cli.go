@@ -132,6 +132,8 @@ func init() {
 		"stats":     {runStats, statsUsage},
 		"repair":    {runRepair, repairUsage},
 		"migrate":   {runMigrate, migrateUsage},
+		"archive":   {runArchive, archiveUsage},
+		"timeline":  {runTimeline, timelineUsage},
 	}
 }
 
@@ -150,7 +152,7 @@ func commandNames() string {
 	return strings.Join(names, ", ")
 }
 
-var commandOrder = []string{"init", "backup", "snapshots", "restore", "check", "forget", "stats", "repair", "migrate"}
+var commandOrder = []string{"init", "backup", "archive", "snapshots", "timeline", "restore", "check", "forget", "stats", "repair", "migrate"}
 
 // env is what a command runs with.
 type env struct {
@@ -253,7 +255,10 @@ Commands:
   init       create a repository
   backup     take a backup (an incremental on the source's newest snapshot, or
              --full) and record it as a snapshot
+  archive    follow the source's binary log and store it next to the snapshots
+             (until stopped, or --until-now) for point-in-time recovery
   snapshots  list the snapshots of a repository
+  timeline   the recoverable windows: each snapshot through the archive after it
   restore    write a snapshot into a new datadir
   check      check the repository; --read-data reads and checks every page
   forget     remove snapshots a retention policy does not keep (chains are kept

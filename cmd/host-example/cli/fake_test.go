@@ -43,6 +43,11 @@ type fakeSource struct {
 	noPageCheck  bool
 	pagesChecked int
 
+	// archiveSegs are what Archive sends (nil: the fake cannot archive); archiveFrom the
+	// points the runs started from.
+	archiveSegs []*shared.ArchiveSegment
+	archiveFrom []shared.ArchivePoint
+
 	gotConfig  shared.Config
 	restoreReq *shared.RestoreRequest
 	restored   [][]byte // encodings of the records Restore received

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -15,7 +16,8 @@ import (
 )
 
 const forgetUsage = `Usage:
-  host-example forget -r REPO [--keep-last N] [--keep-daily N] [--prune] [--dry-run] [--json]
+  host-example forget -r REPO [--keep-last N] [--keep-daily N] [--keep-binlog-within SPAN]
+                     [--prune] [--dry-run] [--json]
   host-example forget -c CONFIG [--prune] [--dry-run] [--json]
 
 Removes the snapshots a retention policy does not keep, source by source:
@@ -28,6 +30,13 @@ block is used:
 Chains are respected: a snapshot that a kept incremental builds on is always kept, and so is
 its whole chain back to its full, whatever the policy says. Every snapshot is printed with
 the reasons it is kept or removed.
+
+The binlog archive (host-example archive) is kept whole unless the policy has
+keep_binlog_within = "7d" (or --keep-binlog-within 7d; units s, m, h, d, w): then the oldest
+archive records whose newest commit is older than that span go, except what a kept
+snapshot's window needs (every record holding a transaction after a kept snapshot's point
+stays) and the archive's last record; only the oldest records go, so the archive left has no
+hole. An archive whose records do not verify or chain is not touched (forget fails).
 
 Forgetting removes snapshot metadata only; --prune then removes the data no remaining
 snapshot refers to: packs whose blobs are all unused are deleted, packs that are partly used
@@ -56,7 +65,9 @@ Flags:
                        blocks and plugins for the tracking purge
       --keep-last N    keep the newest N snapshots of each source
       --keep-daily N   keep the newest snapshot of each of the last N days of each source
-      --prune          remove the data no remaining snapshot refers to
+      --keep-binlog-within SPAN  keep the binlog archive of the last SPAN (and what kept
+                       snapshots need)
+      --prune          remove the data no remaining snapshot or archive record refers to
       --dry-run        print what would be removed; change nothing, purge nothing
       --plugin PATH    plugin executable for the purge; default: the plugin "TYPE" block of
                        the configuration, else pagetrack-TYPE next to host-example
@@ -65,7 +76,8 @@ Flags:
                        floor_lsn, purge {requested, floor_lsn, purged_up_to, message, error,
                        note}}], prune (blobs_kept, blobs_removed, bytes_removed, packs_kept,
                        packs_rewritten, packs_deleted, packs_written, packs_unindexed,
-                       pack_bytes_before, pack_bytes_after, index_files_replaced, tmp_files)
+                       pack_bytes_before, pack_bytes_after, index_files_replaced, tmp_files),
+                       archive [{source, remove [record numbers], keep}]
   -v, --verbose        debug logs on stderr
 
 Example:
@@ -75,11 +87,19 @@ Example:
 ` + exitStatusHelp
 
 type forgetOutput struct {
-	DryRun  bool                `json:"dry_run"`
-	Policy  forgetPolicy        `json:"policy"`
-	Sources []*forgetSource     `json:"sources"`
-	Prune   *repo.PruneReport   `json:"prune"`
+	DryRun  bool              `json:"dry_run"`
+	Policy  forgetPolicy      `json:"policy"`
+	Sources []*forgetSource   `json:"sources"`
+	Prune   *repo.PruneReport `json:"prune"`
+	// Archive is, per source with an archive, the records keep_binlog_within let go.
+	Archive []*forgetArchive    `json:"archive"`
 	groups  []*repo.ForgetGroup `json:"-"`
+}
+
+type forgetArchive struct {
+	Source string   `json:"source"`
+	Remove []uint64 `json:"remove"`
+	Keep   int      `json:"keep"`
 }
 
 type forgetPolicy struct {
@@ -125,6 +145,8 @@ func runForget(ctx context.Context, e *env, args []string) error {
 	stringFlag(fs, &pluginPath, "plugin")
 	fs.IntVar(&keepLast, "keep-last", 0, "")
 	fs.IntVar(&keepDaily, "keep-daily", 0, "")
+	var keepBinlog string
+	stringFlag(fs, &keepBinlog, "keep-binlog-within")
 	boolFlag(fs, &prune, "prune")
 	boolFlag(fs, &dryRun, "dry-run")
 	boolFlag(fs, &asJSON, "json")
@@ -154,12 +176,19 @@ func runForget(ctx context.Context, e *env, args []string) error {
 	switch {
 	case policyFlags:
 	case cf != nil && cf.Retention != nil:
-		policy = repo.Policy{KeepLast: cf.Retention.KeepLast, KeepDaily: cf.Retention.KeepDaily}
+		policy = repo.Policy{KeepLast: cf.Retention.KeepLast, KeepDaily: cf.Retention.KeepDaily, KeepBinlogWithin: cf.Retention.KeepBinlogWithin}
 		e.log().Debug("retention policy from the configuration", "at", pos0(cf.Retention), "policy", policy.String())
 	case cf != nil:
 		return usageErrorf("no retention policy: pass --keep-last N and/or --keep-daily N, or add a retention { keep_last = N  keep_daily = N } block to %s", cf.Path)
 	default:
 		return usageErrorf("no retention policy: pass --keep-last N and/or --keep-daily N (or -c CONFIG with a retention block)")
+	}
+	if keepBinlog != "" {
+		d, err := config.ParseSpan(keepBinlog)
+		if err != nil {
+			return usageErrorf("--keep-binlog-within %q: a span such as 7d, 36h or 90m", keepBinlog)
+		}
+		policy.KeepBinlogWithin = d
 	}
 	if policy.Empty() {
 		return usageErrorf("the policy keeps nothing; forget never removes every snapshot: give --keep-last or --keep-daily a number above 0")
@@ -242,6 +271,13 @@ func (e *env) forget(ctx context.Context, r *repo.Local, policy repo.Policy, pru
 	for i, s := range remove {
 		ids[i] = s.ID
 	}
+	// The archive first: it refuses (and nothing at all is removed) when it does not verify;
+	// what it removes is what the snapshots that stay do not need.
+	if policy.KeepBinlogWithin > 0 {
+		if out.Archive, err = e.forgetArchive(ctx, r, snaps, ids, policy.KeepBinlogWithin, dryRun); err != nil {
+			return nil, err
+		}
+	}
 	if !dryRun && len(remove) > 0 {
 		if err := r.RemoveSnapshots(ctx, ids); err != nil {
 			return nil, err
@@ -254,6 +290,51 @@ func (e *env) forget(ctx context.Context, r *repo.Local, policy repo.Policy, pru
 			return nil, fmt.Errorf("the snapshots were forgotten, but pruning failed: %w", err)
 		}
 		out.Prune = rep
+	}
+	return out, nil
+}
+
+// forgetArchive removes, per source, the oldest archive records older than within that no
+// kept snapshot's window uses. It refuses a source whose archive does not verify or chain:
+// nothing is deleted on data that failed a check.
+func (e *env) forgetArchive(ctx context.Context, r *repo.Local, snaps []*repo.Snapshot, removed []string, within time.Duration, dryRun bool) ([]*forgetArchive, error) {
+	var kept []*repo.Snapshot
+	for _, s := range snaps {
+		if !slices.Contains(removed, s.ID) {
+			kept = append(kept, s)
+		}
+	}
+	sources, err := r.ArchiveSources()
+	if err != nil {
+		return nil, err
+	}
+	out := []*forgetArchive{}
+	for _, src := range sources {
+		recs, bad, err := r.ArchiveRecords(ctx, src)
+		if err != nil {
+			return nil, err
+		}
+		if len(bad) > 0 {
+			return nil, fmt.Errorf("%v; nothing of the archive was removed: run `host-example check`", bad[0])
+		}
+		chains, problems := repo.ArchiveChains(recs)
+		if len(problems) > 0 {
+			return nil, fmt.Errorf("the archive of %s does not chain (%v); nothing of it was removed: run `host-example check`", src, problems[0])
+		}
+		var own []*repo.Snapshot
+		for _, s := range kept {
+			if s.Source == src {
+				own = append(own, s)
+			}
+		}
+		seqs := repo.PlanArchiveForget(chains, own, within, time.Now())
+		out = append(out, &forgetArchive{Source: src, Remove: append([]uint64{}, seqs...), Keep: len(recs) - len(seqs)})
+		if !dryRun && len(seqs) > 0 {
+			if err := r.RemoveArchiveRecords(src, seqs); err != nil {
+				return nil, err
+			}
+			e.log().Info("archive records forgotten", "source", src, "count", len(seqs))
+		}
 	}
 	return out, nil
 }
@@ -394,6 +475,9 @@ func printForget(e *env, out *forgetOutput) {
 				e.printf("tracking purge for source %s: floor LSN %d: %s\n", s.Source, p.FloorLSN, p.Note)
 			}
 		}
+	}
+	for _, a := range out.Archive {
+		e.printf("archive of %s: %s %d record(s), %d kept\n", a.Source, verb, len(a.Remove), a.Keep)
 	}
 	if p := out.Prune; p != nil {
 		what := "pruned"

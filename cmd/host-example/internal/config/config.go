@@ -5,7 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
@@ -57,7 +59,10 @@ type Source struct {
 type Retention struct {
 	KeepLast  int
 	KeepDaily int
-	DeclRange hcl.Range
+	// KeepBinlogWithin (keep_binlog_within = "7d") keeps the binlog archive of that span back
+	// from now, and everything a kept snapshot's window needs; 0 keeps the whole archive.
+	KeepBinlogWithin time.Duration
+	DeclRange        hcl.Range
 }
 
 // Options adjust how a file is read.
@@ -76,7 +81,7 @@ var fileSchema = &hcl.BodySchema{
 }
 
 var retentionSchema = &hcl.BodySchema{
-	Attributes: []hcl.AttributeSchema{{Name: "keep_last"}, {Name: "keep_daily"}},
+	Attributes: []hcl.AttributeSchema{{Name: "keep_last"}, {Name: "keep_daily"}, {Name: "keep_binlog_within"}},
 }
 
 var pluginSchema = &hcl.BodySchema{
@@ -208,6 +213,11 @@ func (f *File) addRetention(b *hcl.Block) hcl.Diagnostics {
 		}
 		*a.dst = n
 	}
+	if attr, ok := content.Attributes["keep_binlog_within"]; ok {
+		d, dd := spanAttr(attr, f.evalCtx)
+		diags = append(diags, dd...)
+		ret.KeepBinlogWithin = d
+	}
 	if diags.HasErrors() {
 		return diags
 	}
@@ -224,6 +234,41 @@ func (f *File) addRetention(b *hcl.Block) hcl.Diagnostics {
 }
 
 // countAttr reads a whole number from 0 to 1000000.
+// spanAttr reads a span such as "7d", "36h" or "90m" (units s, m, h, d, w).
+func spanAttr(attr *hcl.Attribute, ctx *hcl.EvalContext) (time.Duration, hcl.Diagnostics) {
+	v, diags := attr.Expr.Value(ctx)
+	if diags.HasErrors() {
+		return 0, diags
+	}
+	bad := hcl.Diagnostics{{
+		Severity: hcl.DiagError,
+		Summary:  "Incorrect attribute value",
+		Detail:   fmt.Sprintf("The argument %q must be a span such as \"7d\", \"36h\" or \"90m\" (units s, m, h, d, w).", attr.Name),
+		Subject:  attr.Expr.Range().Ptr(),
+	}}
+	if v.IsNull() || !v.IsKnown() || !v.Type().Equals(cty.String) {
+		return 0, bad
+	}
+	d, err := ParseSpan(v.AsString())
+	if err != nil {
+		return 0, bad
+	}
+	return d, nil
+}
+
+// ParseSpan reads a span: a whole number and a unit, s, m, h, d (24 h) or w (7 d).
+func ParseSpan(s string) (time.Duration, error) {
+	units := map[byte]time.Duration{'s': time.Second, 'm': time.Minute, 'h': time.Hour, 'd': 24 * time.Hour, 'w': 7 * 24 * time.Hour}
+	if len(s) < 2 || units[s[len(s)-1]] == 0 {
+		return 0, fmt.Errorf("span %q: want a number and a unit (s, m, h, d, w), e.g. \"7d\"", s)
+	}
+	n, err := strconv.ParseInt(s[:len(s)-1], 10, 32)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("span %q: want a whole number above 0 before the unit", s)
+	}
+	return time.Duration(n) * units[s[len(s)-1]], nil
+}
+
 func countAttr(attr *hcl.Attribute, ctx *hcl.EvalContext) (int, hcl.Diagnostics) {
 	v, diags := attr.Expr.Value(ctx)
 	if diags.HasErrors() {

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/pagetrack/pagetrack/shared"
@@ -341,6 +342,12 @@ func TestRetentionBlock(t *testing.T) {
 	if f.Retention == nil || f.Retention.KeepLast != 7 || f.Retention.KeepDaily != 14 {
 		t.Errorf("retention = %+v", f.Retention)
 	}
+	if f, err := parse(t, "retention {\n  keep_last = 2\n  keep_binlog_within = \"36h\"\n}"); err != nil || f.Retention.KeepBinlogWithin != 36*time.Hour {
+		t.Errorf("keep_binlog_within: %+v, %v", f, err)
+	}
+	if d, err := ParseSpan("2w"); err != nil || d != 14*24*time.Hour {
+		t.Errorf("ParseSpan(2w) = %v, %v", d, err)
+	}
 	if f, err := parse(t, `repository = "r"`); err != nil || f.Retention != nil {
 		t.Errorf("no block: %+v, %v", f, err)
 	}
@@ -354,6 +361,9 @@ func TestRetentionBlock(t *testing.T) {
 		{"retention {\n  keep_lats = 7\n}", `"keep_lats"`},
 		{"retention {}", "keeps nothing"},
 		{"retention { keep_last = 1 }\nretention { keep_last = 2 }", "backup.hcl:2:1"},
+		{"retention {\n  keep_last = 1\n  keep_binlog_within = \"7\"\n}", "backup.hcl:3:24"},
+		{"retention {\n  keep_last = 1\n  keep_binlog_within = \"0d\"\n}", "such as \"7d\""},
+		{"retention {\n  keep_last = 1\n  keep_binlog_within = 7\n}", "such as \"7d\""},
 	} {
 		_, err := parse(t, tt.src)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {

@@ -23,6 +23,8 @@ type CheckReport struct {
 	Packs      int   `json:"packs"`
 	PackBytes  int64 `json:"pack_bytes"`
 	Blobs      int   `json:"blobs"`
+	// ArchiveRecords counts the binlog archive's record files (checkArchive).
+	ArchiveRecords int `json:"archive_records"`
 	// ReadData: every blob was read and checked (SHA-256, and the pages by the source's page
 	// check). PagesNotChecked says why pages were not checked, if they were not.
 	ReadData        bool   `json:"read_data"`
@@ -129,6 +131,9 @@ func (l *Local) Check(ctx context.Context, readData bool, pages shared.PageCheck
 		if err := c.digests(snaps); err != nil {
 			return nil, err
 		}
+	}
+	if err := c.checkArchive(); err != nil {
+		return nil, err
 	}
 	c.unreferenced()
 	if err := c.snapshots(snaps); err != nil {

@@ -32,6 +32,8 @@
 //	                             characters)
 //	REPO/quarantine/             snapshot files set aside by repair snapshots and migrate
 //	                             (ID.json as it was, ID.reason.txt), created when first needed
+//	REPO/archive/SOURCE/SEQ.json one archive record per stored binlog segment of SOURCE (SEQ:
+//	                             12 decimal digits from 000000000001), see "Archive"
 //	REPO/locks/LOCKID.json       one per process using the repository
 //	REPO/tmp/                    files being written (packs, index files, metadata, locks)
 //
@@ -140,6 +142,55 @@
 // time, reading blobs that lie back to back in a pack at once. The merged stream is T's
 // header, T's files, every page file by file (zeros where no snapshot holds one), T's redo,
 // binlog and file records, T's trailer with its counts and digest recomputed.
+//
+// # Archive
+//
+// `host-example archive` stores a source's binary log (shared.Archiver segments: bytes
+// [start, end) of one binlog file, whole transactions) next to its snapshots. A segment's bytes
+// are data blobs like any other (1 MiB pieces, deduplicated, in packs listed by an index file),
+// and its format description event one more data blob. Each segment gets an archive record,
+// REPO/archive/SOURCE/SEQ.json, an envelope checksummed like a snapshot file:
+//
+//	{"format": 1, "sha256": "<SHA-256 of the record value as it stands>", "record": {…}}
+//
+// The record (ArchiveRecord): source, seq, restart (this record begins a chain), before (the
+// archive's end before this segment: gtids, file, pos, file_ended, last transaction),
+// archive_format (shared.ArchiveFormat), file, start, end, file_end, gtids, transactions,
+// first_commit and last_commit (immediate_commit_timestamp, UTC), last (the last transaction:
+// gtid, file, start, end, commit, sha256 of its bytes), format_description (blob ID), data
+// (blob IDs in order), data_sha256 (of all the segment's bytes), stored_at.
+//
+// Writing (AppendArchive, under a shared lock taken per segment, so forget and prune can run
+// between two segments): the segment is checked to continue the stored archive by the one rule
+// (shared.ArchivePoint.Next); its blobs are stored and their pack and index file made durable;
+// then the record is written to tmp/, synced, and hard-linked to its final name, which fails
+// if the name exists: a record is never overwritten, and a second archiver of the same source
+// fails instead of forking the archive. A crash at any instant leaves either no record (the
+// segment is fetched again: the resume point comes from the records alone) or the whole one.
+//
+// Reading (ArchiveRecords, ArchiveChains): every record file is checked against its checksum
+// (a BadArchiveRecord otherwise, never hiding the others); the verified records are folded in
+// sequence order with shared.ArchivePoint.Continue: a record must carry the next sequence
+// number and a before equal to the previous records' end, and its segment must continue that
+// end (same file at exactly its position, or the next file from position 4; only transactions
+// the archive does not hold; counts that agree with its GTID set). A record marked restart, or
+// the first present, starts a chain at its before. Anything else is a problem: archive refuses
+// to continue, check reports it, forget and prune refuse to act. Reading a segment back
+// (ReadArchiveSegment) checks each blob, data_sha256 and the last transaction's digest.
+//
+// A snapshot's window (BuildTimeline) runs from its consistency point (binlog_file, binlog_pos,
+// gtid_executed) through the end of a chain that covers it: the chain starts at or before it
+// (its base GTID set ⊆ the snapshot's) and reaches it (the snapshot's set ⊆ the chain's end).
+// Between two chains the transactions in the later one's base and not in the earlier one's end
+// are a gap, named by the timeline.
+//
+// Retention (PlanArchiveForget, keep_binlog_within): only a prefix of a source's record
+// sequence goes, so what stays has no hole (its first record's before is its base); a record
+// goes when its newest commit (stored_at without transactions) is older than the span and
+// every kept snapshot the chain covers holds all transactions up to and including it (a kept
+// snapshot's window needs every record after its point). The last record always stays: it
+// is where archiving resumes. Prune counts every archive record's blobs as used and refuses
+// while a record file does not verify.
 //
 // # Locks
 //

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"time"
 )
 
 // Policy says which snapshots of each source to keep.
@@ -15,6 +16,9 @@ type Policy struct {
 	// KeepDaily keeps, for each of the KeepDaily most recent days that have snapshots, the
 	// newest snapshot of that day (days in local time).
 	KeepDaily int
+	// KeepBinlogWithin keeps the binlog archive of that span back from now (and what a kept
+	// snapshot's window needs: PlanArchiveForget); 0 keeps the whole archive.
+	KeepBinlogWithin time.Duration
 }
 
 // Empty reports whether the policy keeps nothing, which Forget refuses.

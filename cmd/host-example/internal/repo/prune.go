@@ -89,6 +89,9 @@ func (l *Local) Prune(ctx context.Context, dryRun bool, without ...string) (*Pru
 			return nil, fmt.Errorf("nothing was pruned: %w; run `host-example check`", err)
 		}
 	}
+	if err := l.archiveBlobs(ctx, used); err != nil {
+		return nil, err
+	}
 	for id := range used {
 		if !idx.Has(id) {
 			return nil, fmt.Errorf("nothing was pruned: blob %s, which a snapshot refers to, is missing from the index; run `host-example check`", id.Short())
