@@ -26,6 +26,8 @@ import (
 // keeps the newest entries in a ring of performance_schema_error_size entries that a restart
 // empties, so it proves "no switch since the base" only when the server has not restarted,
 // its oldest entry is older than the base, and the error log settings let the entry through.
+// Across a restart the error log file takes its place (errlogfile.go); both sources go
+// through one rule, errorLogEvidence.reason.
 
 // Error codes MySQL 9.7.4 logs (as Warning, subsystem InnoDB) when redo logging is switched.
 const (
@@ -72,8 +74,9 @@ func useUTC(ctx context.Context, q querier) error {
 // redoSwitchReason says why the error log cannot prove that redo logging stayed on since the
 // base (so the incremental must copy everything), or "". q holds the backup lock. With
 // restartBridged (the redo tracker watched redo logging across a server restart, bitmaps.go)
-// the error log need not reach back to the base, which the restart made impossible; the
-// switches it still holds are checked all the same.
+// the ring need not reach back to the base, which the restart made impossible; the switches
+// it still holds are checked all the same, and the caller then asks the error log file
+// (errorLogFileReason), which must reach back.
 func redoSwitchReason(ctx context.Context, q querier, base *sourceState, restartBridged bool) (string, error) {
 	if base.RedoLoggingOnAt == 0 {
 		return "the base backup was taken by a plugin that did not record when it saw redo logging on, so a switch of redo logging since cannot be ruled out", nil
