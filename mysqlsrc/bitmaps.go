@@ -26,7 +26,9 @@ import (
 // lock then covers the rest (ALTER INSTANCE … REDO_LOG waits for it) and the error log entries
 // the current server still has are checked as well. The watch polls: an off-and-on switch
 // completed between two polls (10 ms by default) of a previous server run is what it cannot
-// see. When the watch does not prove it, the incremental copies every page, as before.
+// see, so the error log file must prove it too (errlogfile.go: readable, reaching back past
+// the base, no switch since). When either does not prove it, the incremental copies every
+// page, as before.
 
 // methodRedoBitmap is the trailer method of an incremental whose pages came from the bitmaps.
 const methodRedoBitmap = "redo-bitmap"

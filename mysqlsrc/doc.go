@@ -24,7 +24,7 @@
 // pages.go (copying pages), sparse.go (punching compressed pages' holes on restore), redo.go (following the redo log), tracking.go (the page tracking
 // UDFs and purge), incremental.go (what an incremental may trust and reads), restart.go
 // (proving the server did not restart since the base), redolog.go (proving redo logging
-// stayed on), tracker.go, trackredo.go and trackstate.go (the redo tracker that writes XtraDB
+// stayed on), errlogfile.go (the error log file as that proof across a restart), tracker.go, trackredo.go and trackstate.go (the redo tracker that writes XtraDB
 // changed-page bitmaps, its redo reading and its persisted state with gaps), bitmaps.go
 // (incrementals by redo-bitmap, and when they may span a server restart), state.go (what a
 // backup remembers),
@@ -93,6 +93,14 @@
 //     performance_schema.error_log (defaults: verbosity 2, log_error_services
 //     "log_filter_internal; log_sink_internal", performance_schema_error_size 5814 entries);
 //   - reading performance_schema.error_log needs SELECT on it (error 1142 without);
+//   - the error log file (@@log_error; internal/testmysql's servers, through mysqld.Options,
+//     write <RunDir>/error.log, and a restart appends to it) has one line per entry,
+//     "<time> <thread> [<priority>] [<code>] [<subsystem>] <message>", the time in UTC with
+//     microseconds under the default log_timestamps = UTC, e.g.
+//     "2026-12-05T03:13:20.520227Z 12 [Warning] [MY-014088] [InnoDB] InnoDB redo logging is
+//     disabled. All data could be lost in case of a server crash. Current lsn is 491640016.";
+//     its first line is "… 0 [System] [MY-015015] [Server] MySQL Server - start.", and the
+//     times match the server's NOW(6) clock that RedoLoggingOnAt records;
 //   - rows updated while redo logging was off and committed before it was switched back on
 //     are all in a full copy taken after (the page-tracking incremental would have held none).
 //   - MySQL 9.7.4 writes redo format 6 (the header's format field, Log_format::VERSION_8_0_30),

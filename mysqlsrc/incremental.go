@@ -170,8 +170,20 @@ func (b *backup) checkRedoUnderLock(ctx context.Context, p *trackingPlan, lock *
 		return nil
 	}
 	reason, err := redoSwitchReason(ctx, lock.conn, p.base, p.restart != "")
-	if err != nil || reason == "" {
+	if err != nil {
 		return err
+	}
+	if reason == "" && p.restart != "" {
+		// The restart emptied the ring; the error log file must prove it (errlogfile.go).
+		if reason, err = b.errorLogFileReason(ctx, lock.conn, p.base); err != nil {
+			return err
+		}
+		if reason != "" {
+			reason = p.restart + "; " + reason
+		}
+	}
+	if reason == "" {
+		return nil
 	}
 	return p.copyAll(b.o, reason)
 }

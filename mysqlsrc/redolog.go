@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math"
 	"regexp"
 	"strconv"
 	"strings"
@@ -25,6 +26,8 @@ import (
 // keeps the newest entries in a ring of performance_schema_error_size entries that a restart
 // empties, so it proves "no switch since the base" only when the server has not restarted,
 // its oldest entry is older than the base, and the error log settings let the entry through.
+// Across a restart the error log file takes its place (errlogfile.go); both sources go
+// through one rule, errorLogEvidence.reason.
 
 // Error codes MySQL 9.7.4 logs (as Warning, subsystem InnoDB) when redo logging is switched.
 const (
@@ -71,8 +74,9 @@ func useUTC(ctx context.Context, q querier) error {
 // redoSwitchReason says why the error log cannot prove that redo logging stayed on since the
 // base (so the incremental must copy everything), or "". q holds the backup lock. With
 // restartBridged (the redo tracker watched redo logging across a server restart, bitmaps.go)
-// the error log need not reach back to the base, which the restart made impossible; the
-// switches it still holds are checked all the same.
+// the ring need not reach back to the base, which the restart made impossible; the switches
+// it still holds are checked all the same, and the caller then asks the error log file
+// (errorLogFileReason), which must reach back.
 func redoSwitchReason(ctx context.Context, q querier, base *sourceState, restartBridged bool) (string, error) {
 	if base.RedoLoggingOnAt == 0 {
 		return "the base backup was taken by a plugin that did not record when it saw redo logging on, so a switch of redo logging since cannot be ruled out", nil
@@ -84,28 +88,58 @@ func redoSwitchReason(ctx context.Context, q querier, base *sourceState, restart
 	if err := q.QueryRowContext(ctx, "SELECT CAST(UNIX_TIMESTAMP(MIN(LOGGED)) * 1000000 AS SIGNED) FROM performance_schema.error_log").Scan(&oldest); err != nil {
 		return "", errorLogError(err)
 	}
-	if !restartBridged && (!oldest.Valid || oldest.Int64 >= base.RedoLoggingOnAt) {
-		return fmt.Sprintf("performance_schema.error_log does not reach back to the base (its oldest entry is from %s, the base from %s: the server restarted, or the ring of performance_schema_error_size entries wrapped), so a switch of redo logging since cannot be ruled out",
-			microsString(oldest), microsString(sql.NullInt64{Int64: base.RedoLoggingOnAt, Valid: true})), nil
-	}
 	rows, err := q.QueryContext(ctx, `SELECT CAST(UNIX_TIMESTAMP(LOGGED) * 1000000 AS SIGNED), ERROR_CODE, DATA
 		FROM performance_schema.error_log WHERE ERROR_CODE IN (?, ?) ORDER BY LOGGED`, erRedoLogDisabled, erRedoLogEnabled)
 	if err != nil {
 		return "", errorLogError(err)
 	}
 	defer rows.Close()
+	var switches []errorLogEntry
 	for rows.Next() {
-		var at int64
-		var code, data string
-		if err := rows.Scan(&at, &code, &data); err != nil {
+		var e errorLogEntry
+		if err := rows.Scan(&e.at, &e.code, &e.data); err != nil {
 			return "", err
 		}
-		if switchSinceBase(at, code, data, base) {
-			return fmt.Sprintf("redo logging was switched off since the base (error log %s at %s: %q): pages changed meanwhile are in neither the redo log nor the tracked page list, so every page is copied",
-				code, microsString(sql.NullInt64{Int64: at, Valid: true}), data), nil
+		switches = append(switches, e)
+	}
+	if err := rows.Err(); err != nil {
+		return "", err
+	}
+	ring := errorLogEvidence{source: "performance_schema.error_log", oldest: oldest, switches: switches,
+		lostBy: "the server restarted, or the ring of performance_schema_error_size entries wrapped"}
+	return ring.reason(base, !restartBridged), nil
+}
+
+// errorLogEntry is one redo logging switch entry of the error log, from either of its sources.
+type errorLogEntry struct {
+	at         int64 // µs since the epoch
+	code, data string
+}
+
+// errorLogEvidence is what one source of the error log (performance_schema.error_log, or the
+// error log file, errlogfile.go) holds: the time of its oldest entry and its switch entries.
+type errorLogEvidence struct {
+	source   string
+	oldest   sql.NullInt64
+	switches []errorLogEntry
+	lostBy   string // how this source comes not to reach back
+}
+
+// reason is the one rule both sources go through: they prove that redo logging stayed on since
+// the base when they reach back past it (asked only with mustReach) and hold no switch entry
+// that may lie after it (switchSinceBase); otherwise reason says why not.
+func (ev errorLogEvidence) reason(base *sourceState, mustReach bool) string {
+	if mustReach && (!ev.oldest.Valid || ev.oldest.Int64 >= base.RedoLoggingOnAt) {
+		return fmt.Sprintf("%s does not reach back to the base (its oldest entry is from %s, the base from %s: %s), so a switch of redo logging since cannot be ruled out",
+			ev.source, microsString(ev.oldest), microsString(sql.NullInt64{Int64: base.RedoLoggingOnAt, Valid: true}), ev.lostBy)
+	}
+	for _, e := range ev.switches {
+		if switchSinceBase(e.at, e.code, e.data, base) {
+			return fmt.Sprintf("redo logging was switched off since the base (%s: %s at %s: %q): pages changed meanwhile are in neither the redo log nor the tracked page list, so every page is copied",
+				ev.source, e.code, microsString(sql.NullInt64{Int64: e.at, Valid: true}), e.data)
 		}
 	}
-	return "", rows.Err()
+	return ""
 }
 
 // switchSinceBase reports whether an error log entry about a redo logging switch may lie after
@@ -173,7 +207,10 @@ func errorLogError(err error) error {
 
 func microsString(us sql.NullInt64) string {
 	if !us.Valid {
-		return "nothing (the table is empty)"
+		return "nothing (it is empty)"
+	}
+	if us.Int64 == math.MaxInt64 {
+		return "an unreadable time"
 	}
 	return time.UnixMicro(us.Int64).UTC().Format("2006-01-02 15:04:05.000000 UTC")
 }

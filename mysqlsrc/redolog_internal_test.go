@@ -3,8 +3,10 @@ package mysqlsrc
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
 
@@ -103,5 +105,38 @@ func TestSuppressedSwitch(t *testing.T) {
 		if got := suppressedSwitch(list); got != want {
 			t.Errorf("suppressedSwitch(%q) = %q, want %q", list, got, want)
 		}
+	}
+}
+
+func TestReadErrorLogFile(t *testing.T) {
+	const file = "2026-12-05T03:11:49.715608Z 0 [System] [MY-015015] [Server] MySQL Server - start.\n" +
+		"a continuation line\n" +
+		"2026-12-05T04:13:20.520227+01:00 12 [Warning] [MY-014088] [InnoDB] InnoDB redo logging is disabled. All data could be lost in case of a server crash. Current lsn is 491640016.\n" +
+		"2026-12-05T03:13:26.507615Z 12 [Warning] [MY-013601] [InnoDB] InnoDB redo logging is enabled. Data is now safe and can be recovered in case of a server crash.\n" +
+		"garbled [MY-014088] half a line"
+	ev, err := readErrorLogFile(strings.NewReader(file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first := time.Date(2026, 12, 5, 3, 11, 49, 715608000, time.UTC).UnixMicro(); !ev.oldest.Valid || ev.oldest.Int64 != first {
+		t.Fatalf("oldest %v, want %d", ev.oldest, first)
+	}
+	disabledAt := time.Date(2026, 12, 5, 3, 13, 20, 520227000, time.UTC).UnixMicro()
+	if len(ev.switches) != 3 || ev.switches[0].at != disabledAt || ev.switches[0].code != erRedoLogDisabled ||
+		!strings.HasSuffix(ev.switches[0].data, "Current lsn is 491640016.") || ev.switches[1].code != erRedoLogEnabled || ev.switches[2].at != math.MaxInt64 {
+		t.Fatalf("switches %+v", ev.switches)
+	}
+	// The garbled line cannot be dismissed; without it, entries before the base (by time and
+	// LSN) are, and a file starting after the base does not prove anything.
+	base := &sourceState{RedoLoggingOnAt: disabledAt + 10_000_000, EndLSN: 491640017}
+	if r := ev.reason(base, true); !strings.Contains(r, "garbled") {
+		t.Fatalf("reason %q, want the garbled line named", r)
+	}
+	ev.switches = ev.switches[:2]
+	if r := ev.reason(base, true); r != "" {
+		t.Fatalf("reason %q for switches before the base", r)
+	}
+	if r := ev.reason(&sourceState{RedoLoggingOnAt: ev.oldest.Int64, EndLSN: 1}, true); !strings.Contains(r, "does not reach back") {
+		t.Fatalf("reason %q for a file that starts at the base", r)
 	}
 }
