@@ -108,7 +108,13 @@ func appendRecordHead(b []byte, r *Record) ([]byte, []byte) {
 		e.u64(t.BytesRead)
 		e.u64(t.BytesSent)
 		e.bytes(t.SourceState)
-		payload = e.lenOf(t.Digest)
+		e.bytes(t.Digest)
+		// Appended to format 1 without a version bump: absent when both are zero, so every
+		// format-1 trailer encodes as before and decodes with them zero.
+		if t.BinlogFrom != 0 || t.BinlogWritten != 0 {
+			e.u64(t.BinlogFrom)
+			e.u64(t.BinlogWritten)
+		}
 	}
 	return e.b, payload
 }
@@ -181,6 +187,10 @@ func DecodeRecord(b []byte) (*Record, error) {
 		t.BytesSent = d.u64()
 		t.SourceState = d.bytes()
 		t.Digest = d.bytes()
+		if len(d.b) == 16 {
+			t.BinlogFrom = d.u64()
+			t.BinlogWritten = d.u64()
+		}
 		r.Trailer = t
 	default:
 		if d.err == nil {
