@@ -416,20 +416,41 @@ func binlogChain() [][]*shared.Record {
 	return [][]*shared.Record{full, inc1, inc2, inc3}
 }
 
-// mergedBinlog merges h's chain and returns the merged stream's binlog file and its trailer.
-func mergedBinlog(t *testing.T, h *memHost) (string, []byte, *shared.Trailer) {
+// mergedBinlog merges h's chain (with a Planner, or spooled) and returns the merged stream's
+// binlog file and its trailer.
+func mergedBinlog(t *testing.T, h *memHost, spool bool) (string, []byte, *shared.Trailer) {
 	t.Helper()
-	p := chain.NewPlanner()
-	for i := range h.streams {
-		if err := p.Add(fmt.Sprintf("snapshot %d", i), h.list(i)); err != nil {
+	var m *chain.Merged
+	if spool {
+		f, err := os.CreateTemp(t.TempDir(), "scratch")
+		if err != nil {
 			t.Fatal(err)
 		}
+		defer f.Close()
+		sp := chain.NewSpool(f)
+		for i, s := range h.streams {
+			if _, err := sp.Add(fmt.Sprintf("stream %d", i), streamtest.Stream(s)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		plan, err := sp.Plan()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m = sp.Merge(context.Background(), plan)
+	} else {
+		p := chain.NewPlanner()
+		for i := range h.streams {
+			if err := p.Add(fmt.Sprintf("snapshot %d", i), h.list(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		plan, err := p.Plan()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m = chain.Merge(context.Background(), plan, h)
 	}
-	plan, err := p.Plan()
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := chain.Merge(context.Background(), plan, h)
 	defer m.Close()
 	var name string
 	var data []byte
@@ -465,11 +486,12 @@ func TestBinlogDeltas(t *testing.T) {
 		}
 	}
 	want = append(want, "12345678"...)
-	for n := 2; n <= len(streams); n++ {
-		name, got, tr := mergedBinlog(t, &memHost{streams: streams[:n]})
+	for k := range 2 * (len(streams) - 1) {
+		n, spool := 2+k/2, k%2 == 1
+		name, got, tr := mergedBinlog(t, &memHost{streams: streams[:n]}, spool)
 		wantLen := map[int]int{2: len(want) - 3, 3: len(want) - 3, 4: len(want)}[n]
 		if name != "binlog.000002" || !bytes.Equal(got, want[:wantLen]) {
-			t.Errorf("chain of %d: merged binlog %s = %q, want %q", n, name, got, want[:wantLen])
+			t.Errorf("chain of %d (spooled %v): merged binlog %s = %q, want %q", n, spool, name, got, want[:wantLen])
 		}
 		if tr.BinlogFrom != 0 || tr.BinlogPos != uint64(wantLen) || tr.BinlogBytes != uint64(wantLen) {
 			t.Errorf("chain of %d: merged trailer binlog from %d pos %d bytes %d, want 0, %d, %d", n, tr.BinlogFrom, tr.BinlogPos, tr.BinlogBytes, wantLen, wantLen)
