@@ -26,6 +26,10 @@ import (
 //     else changes;
 //   - the file was purged: the backup fails.
 //
+// An encrypted binlog (binlog_encryption) cannot have its flag set back: it is copied as it
+// is, and the backup fails if the server closed the file before the copy was done
+// (checkStillOpen).
+//
 // An incremental whose base ended in the same file sends only the bytes from the base's
 // position on (a binlog delta, shared.Trailer.BinlogFrom), once the file's first bytes up to
 // that position hash to what the base recorded (sourceState.BinlogSHA256): a file rewritten
@@ -99,9 +103,27 @@ func (b *backup) sendBinlog(ctx context.Context, base *sourceState, end coordina
 	}
 	out.sha256 = r.sum.Sum(nil)
 	if !r.clear {
-		b.src.log.Warn("the binlog's Format_description event is not readable in the clear (binlog_encryption): its in-use flag is copied as the file has it now, which is cleared if the server rotated the file since the end point", "file", name)
+		if err := b.checkStillOpen(ctx, end); err != nil {
+			return out, err
+		}
 	}
 	return out, nil
+}
+
+// checkStillOpen is the exactness check for a binlog whose in-use flag cannot be set in the
+// copy (binlog_encryption: the Format_description event is encrypted): the copy is exact only
+// if the server had not closed the file when it was read, so the file must still be the
+// current one once the copy is done. A rotation in between fails the backup, loudly, rather
+// than record a binlog a restored server would take for cleanly closed.
+func (b *backup) checkStillOpen(ctx context.Context, end coordinates) error {
+	now, err := readLogStatus(ctx, b.db)
+	if err != nil {
+		return err
+	}
+	if now.BinlogFile != end.BinlogFile {
+		return fmt.Errorf("the server rotated the binary log from %s to %s while it was copied; the copy of an encrypted binlog cannot be marked open again (its LOG_EVENT_BINLOG_IN_USE_F is encrypted), so the backup is refused: take it again", end.BinlogFile, now.BinlogFile)
+	}
+	return nil
 }
 
 // binlogDeltaStart returns where this backup's binlog starts: the base's position when the
