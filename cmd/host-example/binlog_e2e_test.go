@@ -223,7 +223,6 @@ func TestBinlogDeltas(t *testing.T) {
 		t.Fatal(err)
 	}
 	backup("restarted", false)
-	backup("same file 4", true)
 	stopLoad()
 
 	for i, p := range chain {
