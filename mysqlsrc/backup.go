@@ -102,10 +102,20 @@ func (b *backup) run(ctx context.Context, req *shared.BackupRequest) (err error)
 	}
 	defer follower.close()
 
+	locs, err := planLocations(b.info)
+	if err != nil {
+		return err
+	}
+	dictFiles, err := dictionaryTablespaces(ctx, lock.conn, locs, b.info.dirs)
+	if err != nil {
+		return err
+	}
+	locs.addRestoredDirs(dictFiles)
 	header := &shared.Header{
 		StreamFormat: shared.StreamFormat, ServerVersion: b.info.version, ServerUUID: b.info.uuid,
 		PageSize: b.info.pageSize, CheckpointLSN: c, StartedAt: started,
 		GTIDMode: b.info.gtidMode, LowerCaseTableNames: b.info.lowerCaseTableNames,
+		Locations: locs.list, DataFilePath: b.info.dirs.dataFilePath,
 	}
 	if b.info.binlogBasename != "" {
 		header.BinlogBasename = filepath.Base(b.info.binlogBasename)
@@ -114,15 +124,11 @@ func (b *backup) run(ctx context.Context, req *shared.BackupRequest) (err error)
 		return err
 	}
 
-	known, err := dictionaryTablespaces(ctx, lock.conn)
+	files, err := findTablespaces(b.o.datadir, b.info.pageSize, dictFiles, locs, b.info.dirs.dataFilePath)
 	if err != nil {
 		return err
 	}
-	files, err := findTablespaces(b.o.datadir, b.info.pageSize, known)
-	if err != nil {
-		return err
-	}
-	if err := crossCheckDatafiles(ctx, lock.conn, files); err != nil {
+	if err := crossCheckDatafiles(dictFiles, locs, files); err != nil {
 		return err
 	}
 	dict, err := readDictionary(ctx, lock)

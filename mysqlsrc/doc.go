@@ -146,6 +146,19 @@
 //     and bytes 12..511 encrypted (its crc32c covers the plaintext with the bit clear); the redo
 //     record sits 48 bytes into the block at file offset 1024, and that block has no checksum
 //     (508..511 are zero);
+//   - INNODB_DATAFILES names system tablespace files by bare name ("ibdata1", "ibdata2",
+//     relative to innodb_data_home_dir), undo tablespaces created with a bare name ("u3.ibu")
+//     relative to innodb_undo_directory, the default undo tablespaces, DATA DIRECTORY tables and
+//     general tablespaces outside the datadir by absolute path, others "./db/t.ibd";
+//     INNODB_TABLESPACES has no row for space 0. Page 0 of ibdata2 is an ordinary page of space
+//     0 (its FIL_PAGE_OFFSET is ibdata1's size in pages);
+//   - a server started with the files of those directories moved finds them by space id and
+//     records the new path ("./#pagetrack-external/3/x/dd.ibd"): the datadir is scanned
+//     recursively, and innodb_directories entries below it are ignored (warning MY-012191);
+//     a general tablespace file below a subdirectory of the datadir is refused ("A general
+//     tablespace cannot be located under the datadir", MY-012213) and the server falls back to
+//     the dictionary's path (which may be the original file), so restores put general
+//     tablespace files into the datadir itself, where they are found;
 //   - an encrypted binary log starts with "\xfdbin", version 1, then the key id
 //     "MySQLReplicationKey_<server_uuid>_<n>" as a TLV; SHOW BINARY LOGS says Encrypted = Yes.
 //   - binlog archiving uses go-mysql-org/go-mysql v1.16.0 (the newest the module proxy serves;

@@ -22,11 +22,21 @@ func ChangedPages(ctx context.Context, db *sql.DB, datadir string, from, to uint
 
 // ForEachLivePage reads every valid page of every InnoDB file of a live server.
 func ForEachLivePage(ctx context.Context, db *sql.DB, datadir string, pageSize uint32, fn func(space, page uint32, lsn uint64)) error {
-	known, err := dictionaryTablespaces(ctx, db)
+	info := &serverInfo{}
+	if err := db.QueryRowContext(ctx, "SELECT @@datadir, COALESCE(@@innodb_data_home_dir, ''), COALESCE(@@innodb_undo_directory, ''), COALESCE(@@innodb_directories, ''), @@innodb_data_file_path").Scan(
+		&info.datadir, &info.dirs.dataHome, &info.dirs.undo, &info.dirs.directories, &info.dirs.dataFilePath); err != nil {
+		return err
+	}
+	locs, err := planLocations(info)
 	if err != nil {
 		return err
 	}
-	files, err := findTablespaces(datadir, pageSize, known)
+	known, err := dictionaryTablespaces(ctx, db, locs, info.dirs)
+	if err != nil {
+		return err
+	}
+	locs.addRestoredDirs(known)
+	files, err := findTablespaces(datadir, pageSize, known, locs, info.dirs.dataFilePath)
 	if err != nil {
 		return err
 	}
@@ -44,7 +54,7 @@ func ForEachLivePage(ctx context.Context, db *sql.DB, datadir string, pageSize u
 			if innodb.IsZeroPage(buf) || innodb.ValidatePage(buf, zip) != nil {
 				continue // unused, or caught mid-write
 			}
-			fn(ts.page0.SpaceID, uint32(p), innodb.PageLSN(buf))
+			fn(ts.page0.SpaceID, uint32(ts.firstPage+p), innodb.PageLSN(buf))
 		}
 		f.Close()
 	}

@@ -209,10 +209,12 @@ const droppedSpaceSlack = 1024
 // beyond the end of its file, or a space id neither this backup nor the base knows that is not
 // one a tablespace created and dropped since the base could have had.
 func implausibleTracked(set *pagemap.PageSet, files []*tablespaceFile, base *sourceState) string {
-	now := map[uint32]*tablespaceFile{}
-	var highest uint32 // of the ordinary space ids either backup knows
+	now := map[uint32]*tablespaceFile{} // the file holding the space's last page
+	var highest uint32                  // of the ordinary space ids either backup knows
 	for _, f := range files {
-		now[f.page0.SpaceID] = f
+		if g, ok := now[f.page0.SpaceID]; !ok || g.firstPage < f.firstPage {
+			now[f.page0.SpaceID] = f
+		}
 		if f.page0.SpaceID < reservedSpaceIDs {
 			highest = max(highest, f.page0.SpaceID)
 		}
@@ -229,9 +231,9 @@ func implausibleTracked(set *pagemap.PageSet, files []*tablespaceFile, base *sou
 	for _, space := range set.Spaces() {
 		if f, ok := now[space]; ok {
 			runs := set.Runs(space)
-			if len(runs) > 0 && runs[len(runs)-1].End() > f.pages {
+			if len(runs) > 0 && runs[len(runs)-1].End() > f.firstPage+f.pages {
 				last := runs[len(runs)-1].End()
-				return fmt.Sprintf("it lists page %d of space %d, whose file %s has %d pages", last-1, space, f.rel, f.pages)
+				return fmt.Sprintf("it lists page %d of space %d, whose file %s has %d pages", last-1, space, f.rel, f.firstPage+f.pages)
 			}
 			continue
 		}
@@ -363,9 +365,13 @@ func planTrackedReads(files []trackedFile, changed *pagemap.PageSet) ([]pageRang
 	var wanted uint64
 	for i := range files {
 		tf := &files[i]
+		fp := tf.f.firstPage // a later file of the system tablespace holds the space's pages from fp
 		for _, r := range changed.Runs(tf.f.page0.SpaceID) {
-			first, end := uint64(r.First), min(r.End(), tf.kept)
-			if first < end {
+			first, end := max(uint64(r.First), fp)-fp, min(r.End(), fp+tf.kept)
+			if end < fp {
+				continue
+			}
+			if end -= fp; first < end {
 				runs = append(runs, run{tf: tf, first: first, end: end})
 				wanted += end - first
 			}
@@ -400,8 +406,8 @@ func planTrackedReads(files []trackedFile, changed *pagemap.PageSet) ([]pageRang
 		merged := j > i
 		for _, r := range split(f, runs[i].first, runs[j].end-runs[i].first) {
 			if merged {
-				space := f.page0.SpaceID
-				r.keep = func(pageNo uint64, _ []byte) bool { return changed.Contains(space, uint32(pageNo)) }
+				space, fp := f.page0.SpaceID, f.firstPage
+				r.keep = func(pageNo uint64, _ []byte) bool { return changed.Contains(space, uint32(fp+pageNo)) }
 			}
 			out = append(out, r)
 		}

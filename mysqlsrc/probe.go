@@ -28,6 +28,7 @@ type serverInfo struct {
 	lowerCaseTableNames int64
 	redoCapacity        int64
 	component           bool
+	dirs                serverDirs
 }
 
 // minVersion is the oldest server whose redo format (8.0.30: #innodb_redo) we read.
@@ -65,6 +66,15 @@ func probe(ctx context.Context, db *sql.DB, o *options) (*serverInfo, error) {
 	}
 	if logBin == 1 && basename.Valid {
 		info.binlogBasename = basename.String
+	}
+	var dataHome, undo, dirs, dataFilePath sql.NullString
+	if err := db.QueryRowContext(ctx, `SELECT @@innodb_data_home_dir, @@innodb_undo_directory, @@innodb_directories, @@innodb_data_file_path`).Scan(
+		&dataHome, &undo, &dirs, &dataFilePath); err != nil {
+		return nil, fmt.Errorf("reading the server's InnoDB directories: %w", err)
+	}
+	info.dirs = serverDirs{dataHome: dataHome.String, undo: undo.String, directories: dirs.String, dataFilePath: dataFilePath.String}
+	if err := checkDataFilePath(info.dirs.dataFilePath); err != nil {
+		return nil, err
 	}
 	if err := checkVersion(info.version); err != nil {
 		return nil, err

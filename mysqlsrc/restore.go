@@ -40,7 +40,7 @@ func (s *Source) Restore(ctx context.Context, req *shared.RestoreRequest, record
 		return nil, err
 	}
 	w := &datadirWriter{root: target, files: map[uint32]*restoredFile{}, extra: map[string]*os.File{}, check: shared.NewRestoreChecker(),
-		sparse: newSparseRestore(target)}
+		sparse: newSparseRestore(target), relocs: req.Relocations}
 	result, err := w.write(ctx, records)
 	if err == nil {
 		w.sparse.report(s.log)
@@ -50,12 +50,16 @@ func (s *Source) Restore(ctx context.Context, req *shared.RestoreRequest, record
 		// The target was empty when we started: clear what we wrote so a half datadir is
 		// never mistaken for a restore.
 		clearDir(target)
+		w.layout.clear()
 		return nil, err
 	}
 	s.log.Info("datadir written", "target", target, "files", result.Files, "pages", result.Pages, "bytes", exact(result.Bytes),
 		"checkpoint_lsn", exact(w.header.CheckpointLSN), "end_lsn", exact(w.trailer.EndLSN))
+	for _, o := range result.ServerOptions {
+		s.log.Info("the restored server needs", "option", o)
+	}
 	if req.Verify {
-		if err := s.verify(ctx, bin, target, w.header, result); err != nil {
+		if err := s.verify(ctx, bin, w.layout, result); err != nil {
 			return result, err
 		}
 	}
@@ -100,6 +104,8 @@ type restoredFile struct {
 // datadirWriter applies a record stream to an empty directory.
 type datadirWriter struct {
 	root    string
+	relocs  []shared.Relocation
+	layout  *restoreLayout // from the Header: where each file goes
 	header  *shared.Header
 	trailer *shared.Trailer
 	files   map[uint32]*restoredFile
@@ -223,6 +229,11 @@ func (w *datadirWriter) apply(r *shared.Record) error {
 	switch r.Kind() {
 	case shared.RecordHeader:
 		w.header = r.Header
+		layout, err := newRestoreLayout(w.root, r.Header, w.relocs)
+		if err != nil {
+			return err
+		}
+		w.layout = layout
 		return w.startRedo()
 	case shared.RecordTablespace:
 		return w.tablespace(r.Tablespace)
@@ -240,8 +251,13 @@ func (w *datadirWriter) apply(r *shared.Record) error {
 	return nil // Progress
 }
 
-func (w *datadirWriter) create(rel string) (*os.File, error) {
+// create makes the file of stream path rel where the layout puts it; ts is its Tablespace
+// record, nil for other files.
+func (w *datadirWriter) create(rel string, ts *shared.Tablespace) (*os.File, error) {
 	path, err := shared.TargetPath(w.root, rel)
+	if w.layout != nil {
+		path, err = w.layout.path(rel, ts)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -265,7 +281,7 @@ func (w *datadirWriter) tablespace(ts *shared.Tablespace) error {
 		rf.ts = ts // the file grew during the backup
 		return nil
 	}
-	f, err := w.create(ts.Path)
+	f, err := w.create(ts.Path, ts)
 	if err != nil {
 		return err
 	}
@@ -284,7 +300,7 @@ func (w *datadirWriter) pages(p *shared.PageBatch) error {
 
 // startRedo creates the redo file with a header starting at C's block and checkpoint C.
 func (w *datadirWriter) startRedo() error {
-	f, err := w.create(fmt.Sprintf("#innodb_redo/#ib_redo%d", redoFileID))
+	f, err := w.create(fmt.Sprintf("#innodb_redo/#ib_redo%d", redoFileID), nil)
 	if err != nil {
 		return err
 	}
@@ -311,7 +327,7 @@ func (w *datadirWriter) redoSegment(seg *shared.RedoSegment) error {
 
 func (w *datadirWriter) binlogChunk(c *shared.BinlogChunk) error {
 	if w.binlog == nil {
-		f, err := w.create(c.Name)
+		f, err := w.create(shared.BinlogPath(w.header, c.Name), nil)
 		if err != nil {
 			return err
 		}
@@ -325,7 +341,7 @@ func (w *datadirWriter) fileChunk(c *shared.FileChunk) error {
 	f := w.extra[c.Path]
 	if f == nil {
 		var err error
-		if f, err = w.create(c.Path); err != nil {
+		if f, err = w.create(c.Path, nil); err != nil {
 			return err
 		}
 		w.extra[c.Path] = f
@@ -349,15 +365,26 @@ func (w *datadirWriter) finish() error {
 		return err
 	}
 	if w.binlog != nil {
-		index, err := w.create(w.header.BinlogBasename + ".index")
+		indexPath := shared.BinlogPath(w.header, w.header.BinlogBasename+".index")
+		index, err := w.create(indexPath, nil)
 		if err != nil {
 			return err
 		}
-		w.extra[w.header.BinlogBasename+".index"] = index
-		if _, err := index.WriteString("./" + w.binName + "\n"); err != nil {
+		w.extra[indexPath] = index
+		entry := "./" + w.binName // the server reads relative entries from its datadir
+		if shared.BinlogDir(w.header) != "" {
+			entry = w.binlog.Name()
+		}
+		if _, err := index.WriteString(entry + "\n"); err != nil {
 			return err
 		}
 	}
+	w.result.ServerOptions = w.layout.serverOptions(w.header)
+	optionFile, err := writeOptionFile(w.root, w.result.ServerOptions)
+	if err != nil {
+		return err
+	}
+	w.result.OptionFile = optionFile
 	if err := os.MkdirAll(filepath.Join(w.root, "mysql"), 0o750); err != nil {
 		return err
 	}

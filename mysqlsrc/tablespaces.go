@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -16,25 +17,78 @@ import (
 // tablespaceFile is one InnoDB data file found in the datadir.
 type tablespaceFile struct {
 	index    uint32
-	rel      string // slash-separated, relative to the datadir
+	rel      string // the stream path: relative to the datadir, or shared.ExternalPath
 	abs      string
 	page0    innodb.Page0
 	pageSize int // physical
 	pages    uint64
 	// incremental: this backup sends only the file's changes over the base chain.
 	incremental bool
+	// system: a file of the system tablespace after the first (ibdata2, …); firstPage is the
+	// space's page number of the file's page 0 (placeSystemFiles).
+	system    bool
+	firstPage uint64
 }
 
-// findTablespaces walks the datadir for every InnoDB file a restore needs — the system
-// tablespace, undo tablespaces, mysql.ibd, general tablespaces and file-per-table files — and
-// reads page 0 of each for its space id and page size. Space ids are read afresh every backup:
-// undo truncation gives undo files new ids.
+// findTablespaces finds every InnoDB file a restore needs — the system tablespace, undo
+// tablespaces, mysql.ibd, general tablespaces and file-per-table files — and reads page 0 of
+// each for its space id and page size. Files in the datadir are found by walking it; files
+// outside it (innodb_data_home_dir, innodb_undo_directory, DATA DIRECTORY tables, general
+// tablespaces with absolute paths) are those the server's dictionary lists there, each sent
+// under its Location (locs). Space ids are read afresh every backup: undo truncation gives
+// undo files new ids.
 //
 // A file created moments ago has only a provisional page 0 on disk (type ALLOCATED, FSP_SIZE 0,
 // space id and flags set): the server has not flushed the real one yet, and its creation is in
 // the redo the backup carries. For those, the space id and flags come from the server's
-// dictionary, known, when the on-disk space id agrees with it.
-func findTablespaces(datadir string, logicalPageSize uint32, known map[string]innodb.Page0) ([]*tablespaceFile, error) {
+// dictionary, when the on-disk space id agrees with it.
+func findTablespaces(datadir string, logicalPageSize uint32, dict []dictFile, locs *locations, dataFilePath string) ([]*tablespaceFile, error) {
+	rels, err := walkDatadir(datadir)
+	if err != nil {
+		return nil, err
+	}
+	abs := map[string]string{}
+	for _, rel := range rels {
+		abs[rel] = filepath.Join(datadir, filepath.FromSlash(rel))
+	}
+	known := map[string]innodb.Page0{}
+	for _, d := range dict {
+		if d.temporary() {
+			continue
+		}
+		if !locs.external(d.abs) {
+			rel, _ := filepath.Rel(locs.datadir, d.abs)
+			known[filepath.ToSlash(rel)] = d.page0
+			continue
+		}
+		rel, err := locs.streamPath(d.abs)
+		if err != nil {
+			return nil, err
+		}
+		if _, dup := abs[rel]; !dup {
+			rels = append(rels, rel)
+		}
+		abs[rel], known[rel] = d.abs, d.page0
+	}
+	sort.Strings(rels)
+	var files []*tablespaceFile
+	for i, rel := range rels {
+		f, err := openTablespace(abs[rel], rel, logicalPageSize, known)
+		if err != nil {
+			return nil, err
+		}
+		f.index = uint32(i)
+		files = append(files, f)
+	}
+	if err := placeSystemFiles(files, dataFilePath); err != nil {
+		return nil, err
+	}
+	return files, nil
+}
+
+// walkDatadir lists the InnoDB files of the datadir: top-level system, undo and general
+// tablespace files and the .ibd files one directory down.
+func walkDatadir(datadir string) ([]string, error) {
 	var rels []string
 	top, err := os.ReadDir(datadir)
 	if err != nil {
@@ -59,17 +113,36 @@ func findTablespaces(datadir string, logicalPageSize uint32, known map[string]in
 			rels = append(rels, name)
 		}
 	}
-	sort.Strings(rels)
-	var files []*tablespaceFile
-	for i, rel := range rels {
-		f, err := openTablespace(datadir, rel, logicalPageSize, known)
-		if err != nil {
-			return nil, err
+	return rels, nil
+}
+
+// placeSystemFiles gives the files of the system tablespace after the first (ibdata2, …)
+// their place in it: page 0 of the first file describes the whole space (later files start
+// with ordinary pages), and page numbers run on across the files in innodb_data_file_path's
+// order, so a later file's first page is the sum of the sizes of the files before it.
+func placeSystemFiles(files []*tablespaceFile, dataFilePath string) error {
+	byName := map[string]*tablespaceFile{}
+	for _, f := range files {
+		if f.page0.SpaceID == 0 || f.system {
+			byName[path.Base(f.rel)] = f
 		}
-		f.index = uint32(i)
-		files = append(files, f)
 	}
-	return files, nil
+	var first *tablespaceFile
+	var next uint64
+	for _, name := range systemDataFiles(dataFilePath) {
+		f, ok := byName[name]
+		if !ok {
+			return fmt.Errorf("innodb_data_file_path names the system tablespace file %s, which was not found", name)
+		}
+		if first == nil {
+			first = f
+		} else {
+			f.page0, f.pageSize = first.page0, first.pageSize
+		}
+		f.firstPage = next
+		next += f.pages
+	}
+	return nil
 }
 
 func isInnoDBTopLevel(name string) bool {
@@ -83,8 +156,7 @@ func isInnoDBTopLevel(name string) bool {
 	return false
 }
 
-func openTablespace(datadir, rel string, logicalPageSize uint32, known map[string]innodb.Page0) (*tablespaceFile, error) {
-	abs := filepath.Join(datadir, filepath.FromSlash(rel))
+func openTablespace(abs, rel string, logicalPageSize uint32, known map[string]innodb.Page0) (*tablespaceFile, error) {
 	f, err := os.Open(abs)
 	if err != nil {
 		return nil, fmt.Errorf("opening tablespace %s: %w", rel, err)
@@ -93,6 +165,14 @@ func openTablespace(datadir, rel string, logicalPageSize uint32, known map[strin
 	head := make([]byte, 128)
 	if _, err := io.ReadFull(f, head); err != nil {
 		return nil, fmt.Errorf("reading page 0 of %s: %w", rel, err)
+	}
+	if meta, ok := known[rel]; ok && meta.SpaceID == 0 && !innodb.IsZeroPage(head) && innodb.PageNumber(head) != 0 {
+		// a later file of the system tablespace: placeSystemFiles gives it page 0 of the first
+		st, err := f.Stat()
+		if err != nil {
+			return nil, err
+		}
+		return &tablespaceFile{rel: rel, abs: abs, system: true, pageSize: int(logicalPageSize), pages: uint64(st.Size()) / uint64(logicalPageSize)}, nil
 	}
 	p0, err := innodb.ParsePage0(head)
 	if err != nil {
@@ -117,63 +197,69 @@ func openTablespace(datadir, rel string, logicalPageSize uint32, known map[strin
 	return ts, nil
 }
 
+// dictFile is one file of the server's list of InnoDB files.
+type dictFile struct {
+	raw   string // as INNODB_DATAFILES shows it
+	abs   string // resolved on the server (locations.dictionaryPath)
+	page0 innodb.Page0
+}
+
+func (d dictFile) temporary() bool {
+	return strings.HasSuffix(d.raw, "ibtmp1") || strings.Contains(d.raw, "#innodb_temp/")
+}
+
 // dictionaryTablespaces reads the server's list of InnoDB files with their space ids and
-// flags, keyed by path relative to the datadir.
+// flags, each path resolved as the server resolves it.
 func dictionaryTablespaces(ctx context.Context, q interface {
 	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
-}) (map[string]innodb.Page0, error) {
-	rows, err := q.QueryContext(ctx, `SELECT d.PATH, t.SPACE, t.FLAG FROM information_schema.INNODB_DATAFILES d
-		JOIN information_schema.INNODB_TABLESPACES t ON t.SPACE = d.SPACE`)
+}, locs *locations, dirs serverDirs) ([]dictFile, error) {
+	// INNODB_TABLESPACES has no row for the system tablespace (space 0): its flags come from
+	// its page 0.
+	// A discarded tablespace (ALTER TABLE … DISCARD TABLESPACE) keeps its row with no file on
+	// purpose: the restored server's dictionary says it is discarded too, and a later IMPORT
+	// brings a file the next backup finds.
+	rows, err := q.QueryContext(ctx, `SELECT d.PATH, d.SPACE, COALESCE(t.FLAG, 0), COALESCE(t.SPACE_TYPE, '') FROM information_schema.INNODB_DATAFILES d
+		LEFT JOIN information_schema.INNODB_TABLESPACES t ON t.SPACE = d.SPACE
+		WHERE t.STATE IS NULL OR t.STATE <> 'discarded'`)
 	if err != nil {
 		return nil, fmt.Errorf("reading INNODB_TABLESPACES: %w", err)
 	}
 	defer rows.Close()
-	out := map[string]innodb.Page0{}
+	var out []dictFile
 	for rows.Next() {
-		var path string
+		var p, spaceType string
 		var space, flags uint32
-		if err := rows.Scan(&path, &space, &flags); err != nil {
+		if err := rows.Scan(&p, &space, &flags, &spaceType); err != nil {
 			return nil, err
 		}
-		out[strings.TrimPrefix(filepath.ToSlash(path), "./")] = innodb.Page0{SpaceID: space, Flags: innodb.FSPFlags(flags)}
+		out = append(out, dictFile{raw: p, abs: locs.dictionaryPath(p, space, spaceType, dirs),
+			page0: innodb.Page0{SpaceID: space, Flags: innodb.FSPFlags(flags)}})
 	}
 	return out, rows.Err()
 }
 
-// crossCheckDatafiles compares what the walk found with the server's own list: a datafile the
-// walk missed (DATA DIRECTORY tables, innodb_directories) would make a restore lose a table, so
-// it is an error rather than a silent gap. A discarded tablespace (ALTER TABLE … DISCARD
-// TABLESPACE) is listed with no file on purpose: the restored server's dictionary says it is
-// discarded too, and a later IMPORT brings a file the next backup finds.
-func crossCheckDatafiles(ctx context.Context, q interface {
-	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
-}, files []*tablespaceFile) error {
+// crossCheckDatafiles compares what discovery found with the server's own list of files (read
+// under the same lock): a datafile it missed would make a restore lose a table, so it is an
+// error rather than a silent gap.
+func crossCheckDatafiles(dict []dictFile, locs *locations, files []*tablespaceFile) error {
 	found := map[string]bool{}
 	for _, f := range files {
 		found[f.rel] = true
 	}
-	rows, err := q.QueryContext(ctx, `SELECT d.PATH FROM information_schema.INNODB_DATAFILES d
-		LEFT JOIN information_schema.INNODB_TABLESPACES t ON t.SPACE = d.SPACE
-		WHERE t.STATE IS NULL OR t.STATE <> 'discarded'`)
-	if err != nil {
-		return fmt.Errorf("listing INNODB_DATAFILES: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var path string
-		if err := rows.Scan(&path); err != nil {
-			return err
-		}
-		rel := strings.TrimPrefix(filepath.ToSlash(path), "./")
-		if strings.HasSuffix(rel, "ibtmp1") || strings.HasPrefix(rel, "#innodb_temp/") {
+	for _, d := range dict {
+		if d.temporary() {
 			continue
 		}
-		if filepath.IsAbs(rel) || strings.HasPrefix(rel, "../") {
-			return fmt.Errorf("tablespace file %s lies outside the datadir (DATA DIRECTORY or innodb_directories), which pagetrack does not back up yet; move the table into the datadir (ALTER TABLE … ENGINE=InnoDB without DATA DIRECTORY) to back it up", path)
+		var rel string
+		if !locs.external(d.abs) {
+			r, _ := filepath.Rel(locs.datadir, d.abs)
+			rel = filepath.ToSlash(r)
+		} else if rel, _ = locs.streamPath(d.abs); rel == "" {
+			return fmt.Errorf("tablespace file %s lies outside every directory the backup takes files from", d.abs)
 		}
 		if !found[rel] {
-			return fmt.Errorf("the server lists tablespace file %s, but it was not found in the datadir walk", path)
+			return fmt.Errorf("the server lists tablespace file %s, but it was not found where the server keeps it (a file in a subdirectory of the datadir below the schema directories cannot be backed up yet)", d.raw)
 		}
 	}
-	return rows.Err()
+	return nil
 }

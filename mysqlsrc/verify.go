@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -24,13 +25,23 @@ const (
 // its own socket), waits until crash recovery has finished, runs CHECK TABLE on every table
 // and shuts the server down cleanly. Recovery changes the datadir, as the first start of any
 // restored datadir would.
-func (s *Source) verify(ctx context.Context, bin *mysqld.Binaries, datadir string, h *shared.Header, result *shared.RestoreResult) error {
+//
+// The server runs with the options the restore recorded in the target's option file (where
+// files outside the datadir now are, …), and every file it opened must be one the restore
+// wrote: a server that did not find a restored file may open the original at the path its
+// dictionary holds, the backed-up server's own file.
+func (s *Source) verify(ctx context.Context, bin *mysqld.Binaries, layout *restoreLayout, result *shared.RestoreResult) error {
+	recorded, err := ReadOptionFile(result.OptionFile)
+	if err != nil {
+		return fmt.Errorf("verify: reading the recorded server options: %w", err)
+	}
 	runDir, err := os.MkdirTemp("", "ptverify")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(runDir)
-	opts := mysqld.Options{DataDir: datadir, RunDir: runDir, Args: VerifyServerArgs(h)}
+	datadir := layout.root
+	opts := mysqld.Options{DataDir: datadir, RunDir: runDir, Args: append(verifyOnlyArgs(), recorded...)}
 	s.log.Info("starting a temporary mysqld on the restored datadir", "datadir", datadir)
 	proc, err := bin.Start(opts)
 	if err != nil {
@@ -45,6 +56,9 @@ func (s *Source) verify(ctx context.Context, bin *mysqld.Binaries, datadir strin
 	}
 	result.RecoveredTo = recoveredTo(proc.ErrorLogTail(400))
 	n, checkErr := CheckAllTables(ctx, db)
+	if checkErr == nil {
+		checkErr = CheckFilesRestored(ctx, db, layout.restoredDirs())
+	}
 	db.Close()
 	stopErr := proc.Shutdown(verifyShutdownTimeout)
 	if checkErr != nil {
@@ -68,28 +82,45 @@ func verifyBinaries() (*mysqld.Binaries, error) {
 	return bin, nil
 }
 
-// VerifyServerArgs are the options a server needs to start on a datadir restored from a
-// backup with header h: the same page size, table-name case rule and GTID mode, and binary
-// logging under the same base name so binlog crash recovery resolves prepared transactions.
-func VerifyServerArgs(h *shared.Header) []string {
-	args := []string{
+// verifyOnlyArgs are the options of the verifying server beyond the recorded ones: no grant
+// checks, no replication, recovery progress in the error log.
+func verifyOnlyArgs() []string {
+	return []string{
 		"--skip-grant-tables",
 		"--log-error-verbosity=3", // recovery progress is logged as notes
-		"--innodb-page-size=" + strconv.FormatUint(uint64(h.PageSize), 10),
-		"--lower-case-table-names=" + strconv.FormatInt(h.LowerCaseTableNames, 10),
 		"--skip-replica-start",
 		"--innodb-buffer-pool-size=128M",
 		"--server-id=1",
 	}
-	if h.BinlogBasename != "" {
-		args = append(args, "--log-bin="+h.BinlogBasename)
-	} else {
-		args = append(args, "--skip-log-bin")
+}
+
+// CheckFilesRestored fails when the server opened an InnoDB file outside dirs (the restored
+// datadir and the directories files were relocated to), naming it.
+func CheckFilesRestored(ctx context.Context, db *sql.DB, dirs []string) error {
+	rows, err := db.QueryContext(ctx, "SELECT PATH FROM information_schema.INNODB_DATAFILES ORDER BY PATH")
+	if err != nil {
+		return fmt.Errorf("listing INNODB_DATAFILES: %w", err)
 	}
-	if strings.EqualFold(h.GTIDMode, "ON") {
-		args = append(args, "--gtid-mode=ON", "--enforce-gtid-consistency=ON")
+	defer rows.Close()
+	for rows.Next() {
+		var p string
+		if err := rows.Scan(&p); err != nil {
+			return err
+		}
+		if !filepath.IsAbs(p) { // relative to the datadir, data home or undo directory: all restored
+			continue
+		}
+		inside := false
+		for _, d := range dirs {
+			if rel, err := filepath.Rel(d, p); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+				inside = true
+			}
+		}
+		if !inside {
+			return fmt.Errorf("the restored server uses the InnoDB file %s, which the restore did not write (it did not find the restored copy); start it with the options in %s", p, OptionFileName)
+		}
 	}
-	return args
+	return rows.Err()
 }
 
 var scannedUpTo = regexp.MustCompile(`scanned up to log sequence number (\d+)`)

@@ -48,7 +48,7 @@ const (
 // readableFormats are the Header.StreamFormat values this package reads; StreamFormat is the
 // one it writes. A change of the codec or the digest bumps StreamFormat and keeps the old
 // value here, with its codec, for as long as stored streams of it may exist.
-var readableFormats = []uint32{1}
+var readableFormats = []uint32{1, 2}
 
 // ruleOneField is the rule a record with no or several fields breaks; the gRPC server, which
 // cannot encode such a record, reports it with the same words.
@@ -257,9 +257,68 @@ func (c *StreamChecker) checkHeader(h *Header) string {
 			return "the binlog base name " + err.Error()
 		}
 	}
+	if rule := checkLocations(h); rule != "" {
+		return rule
+	}
 	c.header = h
 	c.redoNext = h.CheckpointLSN / RedoBlockSize * RedoBlockSize
 	return ""
+}
+
+// checkLocations: format 1 has no Locations nor DataFilePath; from format 2 each Location
+// has a unique ID ≥ 1, a known role (data_home_dir, undo_dir and binlog_dir at most once
+// each, binlog_dir only with a BinlogBasename) and an absolute, clean OriginalPath; every
+// file of DataFilePath is a bare file name.
+func checkLocations(h *Header) string {
+	if h.StreamFormat < 2 {
+		if len(h.Locations) > 0 || h.DataFilePath != "" {
+			return fmt.Sprintf("a format %d Header carries Locations or a DataFilePath, which format 2 introduced", h.StreamFormat)
+		}
+		return ""
+	}
+	ids := map[uint32]bool{}
+	roles := map[string]bool{}
+	for _, l := range h.Locations {
+		switch l.Role {
+		case RoleInnoDBDirectory:
+		case RoleDataHomeDir, RoleUndoDir, RoleBinlogDir:
+			if roles[l.Role] {
+				return fmt.Sprintf("location %d: a second location of role %s", l.ID, l.Role)
+			}
+			roles[l.Role] = true
+		default:
+			return fmt.Sprintf("location %d has the unknown role %q", l.ID, l.Role)
+		}
+		if l.ID == 0 || ids[l.ID] {
+			return fmt.Sprintf("location id %d is zero or used twice", l.ID)
+		}
+		ids[l.ID] = true
+		if err := checkLocationPath(l.OriginalPath); err != nil {
+			return fmt.Sprintf("location %d: %v", l.ID, err)
+		}
+	}
+	if roles[RoleBinlogDir] && h.BinlogBasename == "" {
+		return "a binlog_dir location in a stream whose Header names no binlog base name"
+	}
+	if h.DataFilePath != "" {
+		for _, entry := range strings.Split(h.DataFilePath, ";") {
+			name, _, _ := strings.Cut(entry, ":")
+			if err := checkFileName(name); err != nil {
+				return "the data file path " + err.Error()
+			}
+		}
+	}
+	return ""
+}
+
+// location returns the Header's Location id.
+func (c *StreamChecker) location(id uint32) (Location, bool) {
+	for _, l := range c.header.Locations {
+		if l.ID == id {
+			return l, true
+		}
+	}
+	return Location{}, false
 }
 
 func validPageSize(n uint32) bool {
@@ -329,8 +388,13 @@ func (c *StreamChecker) checkPath(p string) error {
 			return fmt.Errorf("names %s, which a restore writes itself", p)
 		}
 	}
-	if b := c.header.BinlogBasename; b != "" && p == b+".index" {
+	if b := c.header.BinlogBasename; b != "" && p == BinlogPath(c.header, b+".index") {
 		return fmt.Errorf("names %s, the binlog index a restore writes itself", p)
+	}
+	if id, _, ok := SplitExternalPath(p); ok {
+		if _, declared := c.location(id); id == 0 || !declared {
+			return fmt.Errorf("names %s, which is not %s/<id>/<path> with the id of a Location the Header declares", p, ExternalDir)
+		}
 	}
 	return nil
 }
@@ -437,10 +501,11 @@ func (c *StreamChecker) checkBinlog(b *BinlogChunk) string {
 	case c.binlogName == "" && b.Offset != 0 && c.wholeOnly:
 		return fmt.Sprintf("binlog chunk of %s starts at offset %d: the stream holds only the binlog written since its base; an incremental snapshot is restored from the merge of its chain, which the host must send", b.Name, b.Offset)
 	case c.binlogName == "":
-		if owner, ok := c.paths[b.Name]; ok {
-			return fmt.Sprintf("binlog file %s is a path %s already names", b.Name, owner)
+		p := BinlogPath(c.header, b.Name)
+		if owner, ok := c.paths[p]; ok {
+			return fmt.Sprintf("binlog file %s is a path %s already names", p, owner)
 		}
-		c.paths[b.Name] = "the binlog"
+		c.paths[p] = "the binlog"
 		c.binlogName = b.Name
 		c.binlogFrom, c.binlogNext = b.Offset, b.Offset
 	}

@@ -192,7 +192,7 @@ func TestIncrementalFiles(t *testing.T) {
 			break
 		}
 	}
-	if !errors.Is(err, shared.ErrBadStream) || !strings.Contains(err.Error(), "record 4 (Tablespace): tablespace db/z.ibd holds only the changed pages") {
+	if !errors.Is(err, shared.ErrBadStream) || !strings.Contains(err.Error(), "record 4 (Tablespace): tablespace "+z.Path+" holds only the changed pages") {
 		t.Fatalf("restore checker: %v", err)
 	}
 }
@@ -298,6 +298,60 @@ func TestBinlogDelta(t *testing.T) {
 			}
 			if err == nil || !errors.Is(err, shared.ErrBadStream) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error = %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestLocationRules: the Header's Locations and the paths of files outside the datadir.
+func TestLocationRules(t *testing.T) {
+	binlogDir := func(recs []*shared.Record) {
+		h := recs[1].Header
+		h.Locations = append(h.Locations, shared.Location{ID: 9, Role: shared.RoleBinlogDir, OriginalPath: "/srv/binlog"})
+	}
+	for _, c := range []struct {
+		name string
+		edit func(recs []*shared.Record)
+		want string // "" accepted
+	}{
+		{"as written", func([]*shared.Record) {}, ""},
+		{"binlog in a location", binlogDir, ""},
+		{"binlog index in its location", func(recs []*shared.Record) {
+			binlogDir(recs)
+			recs[9].File.Path = shared.ExternalDir + "/9/binlog.index"
+			recs[10].File.Path = shared.ExternalDir + "/9/binlog.index"
+		}, "names #pagetrack-external/9/binlog.index, the binlog index a restore writes itself"},
+		{"file chunk on the binlog's path", func(recs []*shared.Record) {
+			binlogDir(recs)
+			recs[11].File.Path = shared.ExternalDir + "/9/binlog.000002"
+		}, "binlog file #pagetrack-external/9/binlog.000002 is a path a file chunk already names"},
+		{"undeclared location", func(recs []*shared.Record) { recs[3].Tablespace.Path = shared.ExternalPath(2, "db/z.ibd") },
+			"names #pagetrack-external/2/db/z.ibd, which is not #pagetrack-external/<id>/<path> with the id of a Location the Header declares"},
+		{"location id with a leading zero", func(recs []*shared.Record) { recs[3].Tablespace.Path = shared.ExternalDir + "/01/db/z.ibd" }, "which is not #pagetrack-external/<id>/<path>"},
+		{"the location directory itself", func(recs []*shared.Record) { recs[3].Tablespace.Path = shared.ExternalDir + "/1" }, "which is not #pagetrack-external/<id>/<path>"},
+		{"relative original path", func(recs []*shared.Record) { recs[1].Header.Locations[0].OriginalPath = "srv/ext" }, `location 1: location path "srv/ext" is not an absolute path`},
+		{"unclean original path", func(recs []*shared.Record) { recs[1].Header.Locations[0].OriginalPath = "/srv/../etc" }, "is not a clean directory path"},
+		{"unknown role", func(recs []*shared.Record) { recs[1].Header.Locations[0].Role = "tmpdir" }, `location 1 has the unknown role "tmpdir"`},
+		{"id used twice", func(recs []*shared.Record) {
+			h := recs[1].Header
+			h.Locations = append(h.Locations, shared.Location{ID: 1, Role: shared.RoleUndoDir, OriginalPath: "/srv/undo"})
+		}, "location id 1 is zero or used twice"},
+		{"two undo directories", func(recs []*shared.Record) {
+			h := recs[1].Header
+			h.Locations = append(h.Locations, shared.Location{ID: 2, Role: shared.RoleUndoDir, OriginalPath: "/a"}, shared.Location{ID: 3, Role: shared.RoleUndoDir, OriginalPath: "/b"})
+		}, "location 3: a second location of role undo_dir"},
+		{"data file path with a directory", func(recs []*shared.Record) { recs[1].Header.DataFilePath = "../ibdata1:12M:autoextend" }, "the data file path names the path"},
+		{"format 1 with locations", func(recs []*shared.Record) { recs[1].Header.StreamFormat = 1 }, "a format 1 Header carries Locations or a DataFilePath"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			recs := streamtest.Small()
+			c.edit(recs)
+			_, err := shared.CheckStream(streamtest.Stream(resealed(recs)))
+			switch {
+			case c.want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+				t.Fatalf("got %v, want an error containing %q", err, c.want)
 			}
 		})
 	}

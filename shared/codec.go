@@ -17,6 +17,10 @@ import (
 //	'H' Header     'T' Tablespace  'P' PageBatch  'R' RedoSegment
 //	'B' BinlogChunk 'F' FileChunk  'G' Progress   'Z' Trailer
 //
+// From StreamFormat 2 the Header ends with DataFilePath (string), a u32 count of Locations
+// and each Location's ID (u32), Role and OriginalPath (strings); a Header's own StreamFormat
+// field, encoded first, decides whether they are present.
+//
 // The stream digest is SHA-256 over the encodings of every record except Progress and Trailer.
 
 // AppendRecord appends r's encoding to b.
@@ -44,6 +48,15 @@ func appendRecordHead(b []byte, r *Record) ([]byte, []byte) {
 		e.str(h.BinlogBasename)
 		e.str(h.GTIDMode)
 		e.u64(uint64(h.LowerCaseTableNames))
+		if h.StreamFormat >= 2 { // the Header's own format decides its encoding
+			e.str(h.DataFilePath)
+			e.u32(uint32(len(h.Locations)))
+			for _, l := range h.Locations {
+				e.u32(l.ID)
+				e.str(l.Role)
+				e.str(l.OriginalPath)
+			}
+		}
 	case r.Tablespace != nil:
 		t := r.Tablespace
 		e.byte('T')
@@ -109,8 +122,8 @@ func appendRecordHead(b []byte, r *Record) ([]byte, []byte) {
 		e.u64(t.BytesSent)
 		e.bytes(t.SourceState)
 		e.bytes(t.Digest)
-		// Appended to format 1 without a version bump: absent when both are zero, so every
-		// format-1 trailer encodes as before and decodes with them zero.
+		// An optional tail in every format (no version bump): absent when both are zero, so
+		// every Trailer written before them encodes as before and decodes with them zero.
 		if t.BinlogFrom != 0 || t.BinlogWritten != 0 {
 			e.u64(t.BinlogFrom)
 			e.u64(t.BinlogWritten)
@@ -135,6 +148,12 @@ func DecodeRecord(b []byte) (*Record, error) {
 		h.BinlogBasename = d.str()
 		h.GTIDMode = d.str()
 		h.LowerCaseTableNames = int64(d.u64())
+		if h.StreamFormat >= 2 {
+			h.DataFilePath = d.str()
+			for n := d.u32(); n > 0 && d.err == nil; n-- { // each entry takes input: no allocation for a claimed count
+				h.Locations = append(h.Locations, Location{ID: d.u32(), Role: d.str(), OriginalPath: d.str()})
+			}
+		}
 		r.Header = h
 	case 'T':
 		t := &Tablespace{}

@@ -77,6 +77,15 @@ func mutate(t *testing.T, f reflect.Value) {
 	case reflect.Int64, reflect.Int:
 		f.SetInt(f.Int() + 1)
 	case reflect.Slice:
+		if f.Type().Elem().Kind() == reflect.Struct { // Header.Locations: change the first one's fields
+			c := reflect.MakeSlice(f.Type(), f.Len(), f.Len())
+			reflect.Copy(c, f)
+			for i := 0; i < c.Index(0).NumField(); i++ {
+				mutate(t, c.Index(0).Field(i))
+			}
+			f.Set(c)
+			return
+		}
 		b := bytes.Clone(f.Bytes())
 		b[len(b)-1] ^= 1
 		f.SetBytes(b)

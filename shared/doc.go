@@ -57,9 +57,17 @@
 //     it) and once; nothing after the Trailer; the stream ends with a verified Trailer.
 //   - Header: StreamFormat one this package reads; PageSize one InnoDB allows (4, 8, 16, 32
 //     or 64 KiB); BinlogBasename empty or a bare file name.
+//   - Locations (format 2; a format 1 Header has none and no DataFilePath): each a unique
+//     ID ≥ 1, a known Role (data_home_dir, undo_dir and binlog_dir at most once each,
+//     binlog_dir only with a BinlogBasename) and an absolute, clean OriginalPath other than
+//     /; every file of DataFilePath a bare file name.
 //   - Paths (Tablespace.Path, FileChunk.Path; CheckStreamPath, TargetPath): relative,
 //     slash-separated, clean, no NUL or backslash, never escaping the datadir, not under
-//     #innodb_redo nor the binlog index, each path named by one file only.
+//     #innodb_redo nor the binlog index, each path named by one file only. A file outside
+//     the datadir has the path ExternalPath(id, path below the Location's OriginalPath):
+//     a path under ExternalDir (#pagetrack-external) must be ExternalDir/<id>/<path> with
+//     the id of a declared Location. The binlog file and index lie in the binlog_dir
+//     Location when there is one (BinlogPath), which counts for these rules.
 //   - Tablespaces: announced before their pages; a later record for the same FileIndex may
 //     only grow SizePages (path, space id, page sizes and Incremental stay); SizePages at most
 //     MaxTablespacePages (2^32-1); the physical PageSize is the Header's page size, or for a
@@ -93,9 +101,10 @@
 // # Versions
 //
 // Header.StreamFormat versions the codec and the digest together. The Trailer's BinlogFrom
-// and BinlogWritten were appended to format 1 as an optional tail (encoded only when either is
-// non-zero, after the digest), so every stored format-1 stream encodes and reads as before. testdata/stream-vN.golden
+// and BinlogWritten are an optional tail of the Trailer in every format (encoded only when
+// either is non-zero, after the digest; the Trailer is outside the digest), so every stored
+// stream encodes and reads as before and no format bump was needed. testdata/stream-vN.golden
 // pins format N (TestStreamFormatKnownAnswer, refreshed with -update only when a new format
-// is introduced): a change of either bumps StreamFormat, adds a golden file, and keeps the
+// is introduced; format 2 added the Header's Locations and DataFilePath): a change of either bumps StreamFormat, adds a golden file, and keeps the
 // old format in readableFormats with its decoder, so stored streams stay restorable.
 package shared

@@ -155,6 +155,8 @@ func allRecords() []*shared.Record {
 			BinlogBasename:      "binlog",
 			GTIDMode:            "ON",
 			LowerCaseTableNames: 1,
+			Locations:           []shared.Location{{ID: 1, Role: shared.RoleUndoDir, OriginalPath: "/srv/undo"}},
+			DataFilePath:        "ibdata1:12M;ibdata2:12M:autoextend",
 		}},
 		{Tablespace: &shared.Tablespace{
 			FileIndex:   7,

@@ -57,14 +57,22 @@ func unframe(b []byte) ([]*shared.Record, error) {
 	return recs, nil
 }
 
-// TestStreamFormatKnownAnswer pins the record codec and the digest of StreamFormat 1: the
-// encoding of streamtest.Small and the digest its Trailer carries.
+// TestStreamFormatKnownAnswer pins the record codec and the digest of every StreamFormat: the
+// encoding of streamtest.SmallFormat and the digest its Trailer carries.
 func TestStreamFormatKnownAnswer(t *testing.T) {
-	const wantDigest = "4974f128d46502eff7b9c98fd0067ebb01b0193606e710390c5a4cfcaf7ecc1b"
-	recs := streamtest.Small()
+	for format, digest := range map[uint32]string{
+		1: "4974f128d46502eff7b9c98fd0067ebb01b0193606e710390c5a4cfcaf7ecc1b",
+		2: "331caf65ecab5f5dbfcac05182ac1ab949514b4293a5666820932ae332fc5620",
+	} {
+		t.Run(fmt.Sprintf("v%d", format), func(t *testing.T) { knownAnswer(t, format, digest) })
+	}
+}
+
+func knownAnswer(t *testing.T, format uint32, wantDigest string) {
+	recs := streamtest.SmallFormat(format)
 	got := frame(recs)
-	path := goldenStream(shared.StreamFormat)
-	if *update {
+	path := goldenStream(format)
+	if *update && format == shared.StreamFormat {
 		if err := os.WriteFile(path, got, 0o644); err != nil {
 			t.Fatal(err)
 		}

@@ -306,7 +306,7 @@ func (c *gRPCClient) Restore(ctx context.Context, req *RestoreRequest, records R
 		return nil, c.fromStatus(ctx, err)
 	}
 	err = stream.Send(&sourcev1.RestoreMessage{Message: &sourcev1.RestoreMessage_Request{
-		Request: &sourcev1.RestoreRequest{TargetDir: req.TargetDir, Verify: req.Verify},
+		Request: &sourcev1.RestoreRequest{TargetDir: req.TargetDir, Verify: req.Verify, Relocations: relocationsToProto(req.Relocations)},
 	}})
 	for n := 1; err == nil; n++ {
 		var r *Record
@@ -457,7 +457,7 @@ func (s *gRPCServer) Restore(stream grpc.ClientStreamingServer[sourcev1.RestoreM
 	if preq == nil {
 		return status.Error(codes.InvalidArgument, "the first Restore message must carry the RestoreRequest")
 	}
-	req := &RestoreRequest{TargetDir: preq.GetTargetDir(), Verify: preq.GetVerify()}
+	req := &RestoreRequest{TargetDir: preq.GetTargetDir(), Verify: preq.GetVerify(), Relocations: relocationsFromProto(preq.GetRelocations())}
 	res, err := s.impl.Restore(stream.Context(), req, &serverRecordStream{stream: stream})
 	if err != nil {
 		return toStatus(err)
@@ -615,6 +615,8 @@ func restoreResultToProto(r *RestoreResult) *sourcev1.RestoreResult {
 		Verified:      r.Verified,
 		TablesChecked: int64(r.TablesChecked),
 		RecoveredTo:   r.RecoveredTo,
+		ServerOptions: r.ServerOptions,
+		OptionFile:    r.OptionFile,
 	}
 }
 
@@ -626,7 +628,41 @@ func restoreResultFromProto(p *sourcev1.RestoreResult) *RestoreResult {
 		Verified:      p.GetVerified(),
 		TablesChecked: int(p.GetTablesChecked()),
 		RecoveredTo:   p.GetRecoveredTo(),
+		ServerOptions: p.GetServerOptions(),
+		OptionFile:    p.GetOptionFile(),
 	}
+}
+
+func locationsToProto(ls []Location) []*sourcev1.Location {
+	var out []*sourcev1.Location
+	for _, l := range ls {
+		out = append(out, &sourcev1.Location{Id: l.ID, Role: l.Role, OriginalPath: l.OriginalPath})
+	}
+	return out
+}
+
+func locationsFromProto(ps []*sourcev1.Location) []Location {
+	var out []Location
+	for _, p := range ps {
+		out = append(out, Location{ID: p.GetId(), Role: p.GetRole(), OriginalPath: p.GetOriginalPath()})
+	}
+	return out
+}
+
+func relocationsToProto(rs []Relocation) []*sourcev1.Relocation {
+	var out []*sourcev1.Relocation
+	for _, r := range rs {
+		out = append(out, &sourcev1.Relocation{From: r.From, To: r.To})
+	}
+	return out
+}
+
+func relocationsFromProto(ps []*sourcev1.Relocation) []Relocation {
+	var out []Relocation
+	for _, p := range ps {
+		out = append(out, Relocation{From: p.GetFrom(), To: p.GetTo()})
+	}
+	return out
 }
 
 // Times cross as Timestamps, unset for the zero time; they arrive in UTC.
@@ -664,6 +700,8 @@ func recordToProto(r *Record) (*sourcev1.Record, error) {
 			BinlogBasename:      h.BinlogBasename,
 			GtidMode:            h.GTIDMode,
 			LowerCaseTableNames: h.LowerCaseTableNames,
+			Locations:           locationsToProto(h.Locations),
+			DataFilePath:        h.DataFilePath,
 		}}}, nil
 	case r.Tablespace != nil:
 		t := r.Tablespace
@@ -759,6 +797,8 @@ func recordFromProto(p *sourcev1.Record) (*Record, error) {
 			BinlogBasename:      h.GetBinlogBasename(),
 			GTIDMode:            h.GetGtidMode(),
 			LowerCaseTableNames: h.GetLowerCaseTableNames(),
+			Locations:           locationsFromProto(h.GetLocations()),
+			DataFilePath:        h.GetDataFilePath(),
 		}}, nil
 	case *sourcev1.Record_Tablespace:
 		t := k.Tablespace

@@ -31,7 +31,7 @@ func TestRoundTrip(t *testing.T) {
 			gotBackup   *shared.BackupRequest
 			gotRestore  *shared.RestoreRequest
 			gotRecords  []*shared.Record
-			wantResult  = &shared.RestoreResult{Files: 3, Pages: 2, Bytes: 17000, Verified: true, TablesChecked: 12, RecoveredTo: 1240000}
+			wantResult  = &shared.RestoreResult{Files: 3, Pages: 2, Bytes: 17000, Verified: true, TablesChecked: 12, RecoveredTo: 1240000, ServerOptions: []string{"innodb_undo_directory=/r/undo", "log_bin=/r/binlog"}, OptionFile: "/r/pagetrack-restore.cnf"}
 			cfgWithNull = shared.Config{"label": nil, "parallel": int64(-3), "verify": false, "dsn": ""}
 		)
 		c := connect(t, multiplex, &fake{
@@ -97,7 +97,7 @@ func TestRoundTrip(t *testing.T) {
 		})
 
 		t.Run("Restore", func(t *testing.T) {
-			req := &shared.RestoreRequest{TargetDir: "/var/lib/restore/datadir", Verify: true}
+			req := &shared.RestoreRequest{TargetDir: "/var/lib/restore/datadir", Verify: true, Relocations: []shared.Relocation{{From: "/srv/undo", To: "/r/undo"}}}
 			res, err := c.src.Restore(ctx, req, sliceStream(allRecords()))
 			if err != nil {
 				t.Fatal(err)

@@ -116,6 +116,17 @@ type RestoreRequest struct {
 	// Verify starts a temporary server on the restored datadir once it is written, waits for
 	// crash recovery, checks every table and shuts the server down cleanly.
 	Verify bool
+	// Relocations write the files of a Location elsewhere than inside TargetDir (the
+	// default): each names a Location by its OriginalPath and the absolute directory, absent
+	// or empty, to write its files into.
+	Relocations []Relocation
+}
+
+// Relocation moves a Location's files on restore: From is the Location's OriginalPath, To the
+// directory the restore writes them into.
+type Relocation struct {
+	From string
+	To   string
 }
 
 // RestoreResult reports what a restore wrote and, with Verify, what the check found.
@@ -128,6 +139,11 @@ type RestoreResult struct {
 	// RecoveredTo is the LSN the verifying server's crash recovery reported reaching (0 if
 	// not verified or not reported).
 	RecoveredTo uint64
+	// ServerOptions are the options ("name=value") a server needs to start on the restored
+	// datadir (where its files outside the datadir now are, the page size, …), also written
+	// to OptionFile, an option file (a [mysqld] group) inside the target.
+	ServerOptions []string
+	OptionFile    string
 }
 
 // Record is one message of a backup stream. Exactly one field is set.
@@ -142,8 +158,9 @@ type Record struct {
 	Trailer    *Trailer
 }
 
-// StreamFormat is the version of the record stream this package writes.
-const StreamFormat = 1
+// StreamFormat is the version of the record stream this package writes. Format 2 added the
+// Header's Locations and DataFilePath.
+const StreamFormat = 2
 
 // Header opens a stream.
 type Header struct {
@@ -161,13 +178,38 @@ type Header struct {
 	BinlogBasename      string
 	GTIDMode            string
 	LowerCaseTableNames int64
+	// Locations are the directories outside the datadir the server keeps files in (format
+	// 2). A file of one has the stream path ExternalPath(ID, path below OriginalPath); the
+	// binary log lies in the Location of role RoleBinlogDir, if any.
+	Locations []Location
+	// DataFilePath is the server's innodb_data_file_path (format 2; empty in format 1, where
+	// the server's default applies).
+	DataFilePath string
 }
+
+// Location is a directory outside the datadir that held files of the backup.
+type Location struct {
+	ID uint32 // ≥ 1, unique in the stream
+	// Role says which server option names the directory (Role* constants).
+	Role string
+	// OriginalPath is the directory's absolute path on the backed-up server.
+	OriginalPath string
+}
+
+// Location roles: the server option that named the directory.
+const (
+	RoleDataHomeDir     = "data_home_dir"    // innodb_data_home_dir
+	RoleUndoDir         = "undo_dir"         // innodb_undo_directory
+	RoleInnoDBDirectory = "innodb_directory" // an entry of innodb_directories
+	RoleBinlogDir       = "binlog_dir"       // the directory of log_bin
+)
 
 // Tablespace describes one InnoDB data file. It precedes the file's pages; a later record
 // with the same FileIndex updates the size (files grow while they are copied).
 type Tablespace struct {
 	FileIndex uint32
-	// Path is relative to the datadir, slash-separated, never absolute, never escaping.
+	// Path is relative to the datadir, slash-separated, never absolute, never escaping; a
+	// file outside the datadir has an ExternalPath naming its Location.
 	Path    string
 	SpaceID uint32
 	Flags   uint32

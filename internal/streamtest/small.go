@@ -12,14 +12,19 @@ import (
 // three blocks in two segments, a binlog in two chunks, a file in two chunks and an empty
 // one, and a Progress record. Its bytes are fixed: shared's known-answer test pins them. It is
 // not a server's backup; tests that need one take it from a real server.
-func Small() []*shared.Record {
+func Small() []*shared.Record { return SmallFormat(shared.StreamFormat) }
+
+// SmallFormat is Small as stream format format writes it: from format 2 the Header declares a
+// Location and the system tablespace's data file path, and the compressed file lies in that
+// Location.
+func SmallFormat(format uint32) []*shared.Record {
 	const pageSize, zip = 4096, 1024
 	const checkpoint = 1_000_300 // block 999_936..1_000_448
 	at := time.Date(2026, 12, 5, 1, 30, 0, 0, time.UTC)
 	recs := []*shared.Record{
 		{Progress: &shared.Progress{Phase: "starting"}},
 		{Header: &shared.Header{
-			StreamFormat: shared.StreamFormat, ServerVersion: "9.7.4", ServerUUID: "6ccd780c-baba-1026-9564-5b8c656024db",
+			StreamFormat: format, ServerVersion: "9.7.4", ServerUUID: "6ccd780c-baba-1026-9564-5b8c656024db",
 			PageSize: pageSize, CheckpointLSN: checkpoint, StartedAt: at, BinlogBasename: "binlog",
 			GTIDMode: "ON", LowerCaseTableNames: 0,
 		}},
@@ -37,6 +42,12 @@ func Small() []*shared.Record {
 		{Redo: &shared.RedoSegment{StartLSN: 999_936 + 2*shared.RedoBlockSize, Data: pattern(shared.RedoBlockSize, 8)}},
 		{Binlog: &shared.BinlogChunk{Name: "binlog.000002", Offset: 0, Data: pattern(126, 9)}},
 		{Binlog: &shared.BinlogChunk{Name: "binlog.000002", Offset: 126, Data: pattern(31, 10)}},
+	}
+	if format >= 2 {
+		h := recs[1].Header
+		h.Locations = []shared.Location{{ID: 1, Role: shared.RoleInnoDBDirectory, OriginalPath: "/srv/mysql-ext"}}
+		h.DataFilePath = "ibdata1:12M:autoextend"
+		recs[3].Tablespace.Path = shared.ExternalPath(1, "db/z.ibd")
 	}
 	d := shared.NewDigester()
 	for _, r := range recs {

@@ -65,7 +65,7 @@ func seal(recs []*shared.Record, t *shared.Trailer) []*shared.Record {
 //     page, adds db/n.ibd whole;
 //   - inc2 changes db/n.ibd page 0, grows it with page 1, and drops db/z.ibd.
 func testChain() [][]*shared.Record {
-	full := streamtest.Small()
+	full := streamtest.SmallFormat(1) // its files in the datadir, where the incrementals below name them
 	c1 := full[len(full)-1].Trailer.CheckpointLSN
 	inc1 := incremental(c1, c1+5000,
 		&shared.Record{Tablespace: &shared.Tablespace{FileIndex: 0, Path: "ibdata1", PageSize: 4096, SizePages: 3, Incremental: true}},
@@ -179,7 +179,7 @@ func files(t *testing.T, s shared.RecordStream) map[string][]byte {
 
 func checkMerged(t *testing.T, got map[string][]byte) {
 	t.Helper()
-	full := streamtest.Small()
+	full := streamtest.SmallFormat(1)
 	want := map[string][]byte{
 		"ibdata1":  append(append(page(4096, 'a'), full[7].Pages.Data...), page(4096, 'c')...),
 		"db/z.ibd": nil,
@@ -338,7 +338,7 @@ func TestSpoolFull(t *testing.T) {
 	}
 	defer f.Close()
 	sp := chain.NewSpool(f)
-	full := streamtest.Small()
+	full := streamtest.SmallFormat(1)
 	if _, err := sp.Add("full", streamtest.Stream(full)); err != nil {
 		t.Fatal(err)
 	}

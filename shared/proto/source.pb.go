@@ -821,6 +821,7 @@ type RestoreRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	TargetDir     string                 `protobuf:"bytes,1,opt,name=target_dir,json=targetDir,proto3" json:"target_dir,omitempty"`
 	Verify        bool                   `protobuf:"varint,2,opt,name=verify,proto3" json:"verify,omitempty"`
+	Relocations   []*Relocation          `protobuf:"bytes,3,rep,name=relocations,proto3" json:"relocations,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -869,6 +870,66 @@ func (x *RestoreRequest) GetVerify() bool {
 	return false
 }
 
+func (x *RestoreRequest) GetRelocations() []*Relocation {
+	if x != nil {
+		return x.Relocations
+	}
+	return nil
+}
+
+// Relocation restores the files of the location whose original path is from into to.
+type Relocation struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	From          string                 `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
+	To            string                 `protobuf:"bytes,2,opt,name=to,proto3" json:"to,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Relocation) Reset() {
+	*x = Relocation{}
+	mi := &file_source_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Relocation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Relocation) ProtoMessage() {}
+
+func (x *Relocation) ProtoReflect() protoreflect.Message {
+	mi := &file_source_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Relocation.ProtoReflect.Descriptor instead.
+func (*Relocation) Descriptor() ([]byte, []int) {
+	return file_source_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *Relocation) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *Relocation) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
 type RestoreMessage struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Message:
@@ -882,7 +943,7 @@ type RestoreMessage struct {
 
 func (x *RestoreMessage) Reset() {
 	*x = RestoreMessage{}
-	mi := &file_source_proto_msgTypes[15]
+	mi := &file_source_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -894,7 +955,7 @@ func (x *RestoreMessage) String() string {
 func (*RestoreMessage) ProtoMessage() {}
 
 func (x *RestoreMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[15]
+	mi := &file_source_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -907,7 +968,7 @@ func (x *RestoreMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreMessage.ProtoReflect.Descriptor instead.
 func (*RestoreMessage) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{15}
+	return file_source_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RestoreMessage) GetMessage() isRestoreMessage_Message {
@@ -961,13 +1022,15 @@ type RestoreResult struct {
 	Verified      bool                   `protobuf:"varint,4,opt,name=verified,proto3" json:"verified,omitempty"`
 	TablesChecked int64                  `protobuf:"varint,5,opt,name=tables_checked,json=tablesChecked,proto3" json:"tables_checked,omitempty"`
 	RecoveredTo   uint64                 `protobuf:"varint,6,opt,name=recovered_to,json=recoveredTo,proto3" json:"recovered_to,omitempty"`
+	ServerOptions []string               `protobuf:"bytes,7,rep,name=server_options,json=serverOptions,proto3" json:"server_options,omitempty"`
+	OptionFile    string                 `protobuf:"bytes,8,opt,name=option_file,json=optionFile,proto3" json:"option_file,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RestoreResult) Reset() {
 	*x = RestoreResult{}
-	mi := &file_source_proto_msgTypes[16]
+	mi := &file_source_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -979,7 +1042,7 @@ func (x *RestoreResult) String() string {
 func (*RestoreResult) ProtoMessage() {}
 
 func (x *RestoreResult) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[16]
+	mi := &file_source_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -992,7 +1055,7 @@ func (x *RestoreResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreResult.ProtoReflect.Descriptor instead.
 func (*RestoreResult) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{16}
+	return file_source_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RestoreResult) GetFiles() int64 {
@@ -1037,6 +1100,20 @@ func (x *RestoreResult) GetRecoveredTo() uint64 {
 	return 0
 }
 
+func (x *RestoreResult) GetServerOptions() []string {
+	if x != nil {
+		return x.ServerOptions
+	}
+	return nil
+}
+
+func (x *RestoreResult) GetOptionFile() string {
+	if x != nil {
+		return x.OptionFile
+	}
+	return ""
+}
+
 // Record is one message of a backup stream. Exactly one field is set.
 type Record struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1057,7 +1134,7 @@ type Record struct {
 
 func (x *Record) Reset() {
 	*x = Record{}
-	mi := &file_source_proto_msgTypes[17]
+	mi := &file_source_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1069,7 +1146,7 @@ func (x *Record) String() string {
 func (*Record) ProtoMessage() {}
 
 func (x *Record) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[17]
+	mi := &file_source_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1082,7 +1159,7 @@ func (x *Record) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Record.ProtoReflect.Descriptor instead.
 func (*Record) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{17}
+	return file_source_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Record) GetRecord() isRecord_Record {
@@ -1228,13 +1305,17 @@ type Header struct {
 	BinlogBasename      string                 `protobuf:"bytes,7,opt,name=binlog_basename,json=binlogBasename,proto3" json:"binlog_basename,omitempty"`
 	GtidMode            string                 `protobuf:"bytes,8,opt,name=gtid_mode,json=gtidMode,proto3" json:"gtid_mode,omitempty"`
 	LowerCaseTableNames int64                  `protobuf:"varint,9,opt,name=lower_case_table_names,json=lowerCaseTableNames,proto3" json:"lower_case_table_names,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// Stream format 2: where files outside the datadir came from, and the system tablespace's
+	// innodb_data_file_path.
+	Locations     []*Location `protobuf:"bytes,10,rep,name=locations,proto3" json:"locations,omitempty"`
+	DataFilePath  string      `protobuf:"bytes,11,opt,name=data_file_path,json=dataFilePath,proto3" json:"data_file_path,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Header) Reset() {
 	*x = Header{}
-	mi := &file_source_proto_msgTypes[18]
+	mi := &file_source_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1246,7 +1327,7 @@ func (x *Header) String() string {
 func (*Header) ProtoMessage() {}
 
 func (x *Header) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[18]
+	mi := &file_source_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1259,7 +1340,7 @@ func (x *Header) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Header.ProtoReflect.Descriptor instead.
 func (*Header) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{18}
+	return file_source_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Header) GetStreamFormat() uint32 {
@@ -1325,6 +1406,81 @@ func (x *Header) GetLowerCaseTableNames() int64 {
 	return 0
 }
 
+func (x *Header) GetLocations() []*Location {
+	if x != nil {
+		return x.Locations
+	}
+	return nil
+}
+
+func (x *Header) GetDataFilePath() string {
+	if x != nil {
+		return x.DataFilePath
+	}
+	return ""
+}
+
+// Location is a directory outside the datadir that a server keeps files in.
+type Location struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            uint32                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Role          string                 `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
+	OriginalPath  string                 `protobuf:"bytes,3,opt,name=original_path,json=originalPath,proto3" json:"original_path,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Location) Reset() {
+	*x = Location{}
+	mi := &file_source_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Location) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Location) ProtoMessage() {}
+
+func (x *Location) ProtoReflect() protoreflect.Message {
+	mi := &file_source_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Location.ProtoReflect.Descriptor instead.
+func (*Location) Descriptor() ([]byte, []int) {
+	return file_source_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *Location) GetId() uint32 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *Location) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *Location) GetOriginalPath() string {
+	if x != nil {
+		return x.OriginalPath
+	}
+	return ""
+}
+
 type Tablespace struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	FileIndex     uint32                 `protobuf:"varint,1,opt,name=file_index,json=fileIndex,proto3" json:"file_index,omitempty"`
@@ -1341,7 +1497,7 @@ type Tablespace struct {
 
 func (x *Tablespace) Reset() {
 	*x = Tablespace{}
-	mi := &file_source_proto_msgTypes[19]
+	mi := &file_source_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1353,7 +1509,7 @@ func (x *Tablespace) String() string {
 func (*Tablespace) ProtoMessage() {}
 
 func (x *Tablespace) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[19]
+	mi := &file_source_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1366,7 +1522,7 @@ func (x *Tablespace) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tablespace.ProtoReflect.Descriptor instead.
 func (*Tablespace) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{19}
+	return file_source_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Tablespace) GetFileIndex() uint32 {
@@ -1436,7 +1592,7 @@ type PageBatch struct {
 
 func (x *PageBatch) Reset() {
 	*x = PageBatch{}
-	mi := &file_source_proto_msgTypes[20]
+	mi := &file_source_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1448,7 +1604,7 @@ func (x *PageBatch) String() string {
 func (*PageBatch) ProtoMessage() {}
 
 func (x *PageBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[20]
+	mi := &file_source_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1461,7 +1617,7 @@ func (x *PageBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PageBatch.ProtoReflect.Descriptor instead.
 func (*PageBatch) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{20}
+	return file_source_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *PageBatch) GetFileIndex() uint32 {
@@ -1495,7 +1651,7 @@ type RedoSegment struct {
 
 func (x *RedoSegment) Reset() {
 	*x = RedoSegment{}
-	mi := &file_source_proto_msgTypes[21]
+	mi := &file_source_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1507,7 +1663,7 @@ func (x *RedoSegment) String() string {
 func (*RedoSegment) ProtoMessage() {}
 
 func (x *RedoSegment) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[21]
+	mi := &file_source_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1520,7 +1676,7 @@ func (x *RedoSegment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RedoSegment.ProtoReflect.Descriptor instead.
 func (*RedoSegment) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{21}
+	return file_source_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *RedoSegment) GetStartLsn() uint64 {
@@ -1548,7 +1704,7 @@ type BinlogChunk struct {
 
 func (x *BinlogChunk) Reset() {
 	*x = BinlogChunk{}
-	mi := &file_source_proto_msgTypes[22]
+	mi := &file_source_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1560,7 +1716,7 @@ func (x *BinlogChunk) String() string {
 func (*BinlogChunk) ProtoMessage() {}
 
 func (x *BinlogChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[22]
+	mi := &file_source_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1573,7 +1729,7 @@ func (x *BinlogChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BinlogChunk.ProtoReflect.Descriptor instead.
 func (*BinlogChunk) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{22}
+	return file_source_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *BinlogChunk) GetName() string {
@@ -1608,7 +1764,7 @@ type FileChunk struct {
 
 func (x *FileChunk) Reset() {
 	*x = FileChunk{}
-	mi := &file_source_proto_msgTypes[23]
+	mi := &file_source_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1620,7 +1776,7 @@ func (x *FileChunk) String() string {
 func (*FileChunk) ProtoMessage() {}
 
 func (x *FileChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[23]
+	mi := &file_source_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1633,7 +1789,7 @@ func (x *FileChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileChunk.ProtoReflect.Descriptor instead.
 func (*FileChunk) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{23}
+	return file_source_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *FileChunk) GetPath() string {
@@ -1670,7 +1826,7 @@ type Progress struct {
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_source_proto_msgTypes[24]
+	mi := &file_source_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1682,7 +1838,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[24]
+	mi := &file_source_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1695,7 +1851,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{24}
+	return file_source_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Progress) GetPhase() string {
@@ -1768,7 +1924,7 @@ type Trailer struct {
 
 func (x *Trailer) Reset() {
 	*x = Trailer{}
-	mi := &file_source_proto_msgTypes[25]
+	mi := &file_source_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1780,7 +1936,7 @@ func (x *Trailer) String() string {
 func (*Trailer) ProtoMessage() {}
 
 func (x *Trailer) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[25]
+	mi := &file_source_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1793,7 +1949,7 @@ func (x *Trailer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Trailer.ProtoReflect.Descriptor instead.
 func (*Trailer) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{25}
+	return file_source_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Trailer) GetEndLsn() uint64 {
@@ -2030,22 +2186,30 @@ const file_source_proto_rawDesc = "" +
 	"\bfailures\x18\x01 \x03(\v2 .pagetrack.source.v1.PageFailureR\bfailures\";\n" +
 	"\vPageFailure\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\rR\x05index\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"G\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x8a\x01\n" +
 	"\x0eRestoreRequest\x12\x1d\n" +
 	"\n" +
 	"target_dir\x18\x01 \x01(\tR\ttargetDir\x12\x16\n" +
-	"\x06verify\x18\x02 \x01(\bR\x06verify\"\x93\x01\n" +
+	"\x06verify\x18\x02 \x01(\bR\x06verify\x12A\n" +
+	"\vrelocations\x18\x03 \x03(\v2\x1f.pagetrack.source.v1.RelocationR\vrelocations\"0\n" +
+	"\n" +
+	"Relocation\x12\x12\n" +
+	"\x04from\x18\x01 \x01(\tR\x04from\x12\x0e\n" +
+	"\x02to\x18\x02 \x01(\tR\x02to\"\x93\x01\n" +
 	"\x0eRestoreMessage\x12?\n" +
 	"\arequest\x18\x01 \x01(\v2#.pagetrack.source.v1.RestoreRequestH\x00R\arequest\x125\n" +
 	"\x06record\x18\x02 \x01(\v2\x1b.pagetrack.source.v1.RecordH\x00R\x06recordB\t\n" +
-	"\amessage\"\xb7\x01\n" +
+	"\amessage\"\xff\x01\n" +
 	"\rRestoreResult\x12\x14\n" +
 	"\x05files\x18\x01 \x01(\x03R\x05files\x12\x14\n" +
 	"\x05pages\x18\x02 \x01(\x04R\x05pages\x12\x14\n" +
 	"\x05bytes\x18\x03 \x01(\x04R\x05bytes\x12\x1a\n" +
 	"\bverified\x18\x04 \x01(\bR\bverified\x12%\n" +
 	"\x0etables_checked\x18\x05 \x01(\x03R\rtablesChecked\x12!\n" +
-	"\frecovered_to\x18\x06 \x01(\x04R\vrecoveredTo\"\xe5\x03\n" +
+	"\frecovered_to\x18\x06 \x01(\x04R\vrecoveredTo\x12%\n" +
+	"\x0eserver_options\x18\a \x03(\tR\rserverOptions\x12\x1f\n" +
+	"\voption_file\x18\b \x01(\tR\n" +
+	"optionFile\"\xe5\x03\n" +
 	"\x06Record\x125\n" +
 	"\x06header\x18\x01 \x01(\v2\x1b.pagetrack.source.v1.HeaderH\x00R\x06header\x12A\n" +
 	"\n" +
@@ -2057,7 +2221,7 @@ const file_source_proto_rawDesc = "" +
 	"\x04file\x18\x06 \x01(\v2\x1e.pagetrack.source.v1.FileChunkH\x00R\x04file\x12;\n" +
 	"\bprogress\x18\a \x01(\v2\x1d.pagetrack.source.v1.ProgressH\x00R\bprogress\x128\n" +
 	"\atrailer\x18\b \x01(\v2\x1c.pagetrack.source.v1.TrailerH\x00R\atrailerB\b\n" +
-	"\x06record\"\xef\x02\n" +
+	"\x06record\"\xd2\x03\n" +
 	"\x06Header\x12#\n" +
 	"\rstream_format\x18\x01 \x01(\rR\fstreamFormat\x12%\n" +
 	"\x0eserver_version\x18\x02 \x01(\tR\rserverVersion\x12\x1f\n" +
@@ -2069,7 +2233,14 @@ const file_source_proto_rawDesc = "" +
 	"started_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\x12'\n" +
 	"\x0fbinlog_basename\x18\a \x01(\tR\x0ebinlogBasename\x12\x1b\n" +
 	"\tgtid_mode\x18\b \x01(\tR\bgtidMode\x123\n" +
-	"\x16lower_case_table_names\x18\t \x01(\x03R\x13lowerCaseTableNames\"\xe9\x01\n" +
+	"\x16lower_case_table_names\x18\t \x01(\x03R\x13lowerCaseTableNames\x12;\n" +
+	"\tlocations\x18\n" +
+	" \x03(\v2\x1d.pagetrack.source.v1.LocationR\tlocations\x12$\n" +
+	"\x0edata_file_path\x18\v \x01(\tR\fdataFilePath\"S\n" +
+	"\bLocation\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\rR\x02id\x12\x12\n" +
+	"\x04role\x18\x02 \x01(\tR\x04role\x12#\n" +
+	"\roriginal_path\x18\x03 \x01(\tR\foriginalPath\"\xe9\x01\n" +
 	"\n" +
 	"Tablespace\x12\x1d\n" +
 	"\n" +
@@ -2175,7 +2346,7 @@ func file_source_proto_rawDescGZIP() []byte {
 }
 
 var file_source_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_source_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_source_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_source_proto_goTypes = []any{
 	(AttrType)(0),                  // 0: pagetrack.source.v1.AttrType
 	(*SchemaRequest)(nil),          // 1: pagetrack.source.v1.SchemaRequest
@@ -2193,59 +2364,63 @@ var file_source_proto_goTypes = []any{
 	(*CheckPagesResult)(nil),       // 13: pagetrack.source.v1.CheckPagesResult
 	(*PageFailure)(nil),            // 14: pagetrack.source.v1.PageFailure
 	(*RestoreRequest)(nil),         // 15: pagetrack.source.v1.RestoreRequest
-	(*RestoreMessage)(nil),         // 16: pagetrack.source.v1.RestoreMessage
-	(*RestoreResult)(nil),          // 17: pagetrack.source.v1.RestoreResult
-	(*Record)(nil),                 // 18: pagetrack.source.v1.Record
-	(*Header)(nil),                 // 19: pagetrack.source.v1.Header
-	(*Tablespace)(nil),             // 20: pagetrack.source.v1.Tablespace
-	(*PageBatch)(nil),              // 21: pagetrack.source.v1.PageBatch
-	(*RedoSegment)(nil),            // 22: pagetrack.source.v1.RedoSegment
-	(*BinlogChunk)(nil),            // 23: pagetrack.source.v1.BinlogChunk
-	(*FileChunk)(nil),              // 24: pagetrack.source.v1.FileChunk
-	(*Progress)(nil),               // 25: pagetrack.source.v1.Progress
-	(*Trailer)(nil),                // 26: pagetrack.source.v1.Trailer
-	nil,                            // 27: pagetrack.source.v1.Config.ValuesEntry
-	(*timestamppb.Timestamp)(nil),  // 28: google.protobuf.Timestamp
+	(*Relocation)(nil),             // 16: pagetrack.source.v1.Relocation
+	(*RestoreMessage)(nil),         // 17: pagetrack.source.v1.RestoreMessage
+	(*RestoreResult)(nil),          // 18: pagetrack.source.v1.RestoreResult
+	(*Record)(nil),                 // 19: pagetrack.source.v1.Record
+	(*Header)(nil),                 // 20: pagetrack.source.v1.Header
+	(*Location)(nil),               // 21: pagetrack.source.v1.Location
+	(*Tablespace)(nil),             // 22: pagetrack.source.v1.Tablespace
+	(*PageBatch)(nil),              // 23: pagetrack.source.v1.PageBatch
+	(*RedoSegment)(nil),            // 24: pagetrack.source.v1.RedoSegment
+	(*BinlogChunk)(nil),            // 25: pagetrack.source.v1.BinlogChunk
+	(*FileChunk)(nil),              // 26: pagetrack.source.v1.FileChunk
+	(*Progress)(nil),               // 27: pagetrack.source.v1.Progress
+	(*Trailer)(nil),                // 28: pagetrack.source.v1.Trailer
+	nil,                            // 29: pagetrack.source.v1.Config.ValuesEntry
+	(*timestamppb.Timestamp)(nil),  // 30: google.protobuf.Timestamp
 }
 var file_source_proto_depIdxs = []int32{
 	3,  // 0: pagetrack.source.v1.SchemaResponse.attributes:type_name -> pagetrack.source.v1.Attribute
 	0,  // 1: pagetrack.source.v1.Attribute.type:type_name -> pagetrack.source.v1.AttrType
-	27, // 2: pagetrack.source.v1.Config.values:type_name -> pagetrack.source.v1.Config.ValuesEntry
+	29, // 2: pagetrack.source.v1.Config.values:type_name -> pagetrack.source.v1.Config.ValuesEntry
 	5,  // 3: pagetrack.source.v1.ValidateConfigRequest.config:type_name -> pagetrack.source.v1.Config
 	5,  // 4: pagetrack.source.v1.BackupRequest.config:type_name -> pagetrack.source.v1.Config
 	9,  // 5: pagetrack.source.v1.BackupRequest.base:type_name -> pagetrack.source.v1.BaseSnapshot
 	5,  // 6: pagetrack.source.v1.PurgeRequest.config:type_name -> pagetrack.source.v1.Config
 	14, // 7: pagetrack.source.v1.CheckPagesResult.failures:type_name -> pagetrack.source.v1.PageFailure
-	15, // 8: pagetrack.source.v1.RestoreMessage.request:type_name -> pagetrack.source.v1.RestoreRequest
-	18, // 9: pagetrack.source.v1.RestoreMessage.record:type_name -> pagetrack.source.v1.Record
-	19, // 10: pagetrack.source.v1.Record.header:type_name -> pagetrack.source.v1.Header
-	20, // 11: pagetrack.source.v1.Record.tablespace:type_name -> pagetrack.source.v1.Tablespace
-	21, // 12: pagetrack.source.v1.Record.pages:type_name -> pagetrack.source.v1.PageBatch
-	22, // 13: pagetrack.source.v1.Record.redo:type_name -> pagetrack.source.v1.RedoSegment
-	23, // 14: pagetrack.source.v1.Record.binlog:type_name -> pagetrack.source.v1.BinlogChunk
-	24, // 15: pagetrack.source.v1.Record.file:type_name -> pagetrack.source.v1.FileChunk
-	25, // 16: pagetrack.source.v1.Record.progress:type_name -> pagetrack.source.v1.Progress
-	26, // 17: pagetrack.source.v1.Record.trailer:type_name -> pagetrack.source.v1.Trailer
-	28, // 18: pagetrack.source.v1.Header.started_at:type_name -> google.protobuf.Timestamp
-	28, // 19: pagetrack.source.v1.Trailer.finished_at:type_name -> google.protobuf.Timestamp
-	4,  // 20: pagetrack.source.v1.Config.ValuesEntry.value:type_name -> pagetrack.source.v1.Value
-	1,  // 21: pagetrack.source.v1.Source.Schema:input_type -> pagetrack.source.v1.SchemaRequest
-	6,  // 22: pagetrack.source.v1.Source.ValidateConfig:input_type -> pagetrack.source.v1.ValidateConfigRequest
-	8,  // 23: pagetrack.source.v1.Source.Backup:input_type -> pagetrack.source.v1.BackupRequest
-	16, // 24: pagetrack.source.v1.Source.Restore:input_type -> pagetrack.source.v1.RestoreMessage
-	10, // 25: pagetrack.source.v1.Source.Purge:input_type -> pagetrack.source.v1.PurgeRequest
-	12, // 26: pagetrack.source.v1.Source.CheckPages:input_type -> pagetrack.source.v1.CheckPagesRequest
-	2,  // 27: pagetrack.source.v1.Source.Schema:output_type -> pagetrack.source.v1.SchemaResponse
-	7,  // 28: pagetrack.source.v1.Source.ValidateConfig:output_type -> pagetrack.source.v1.ValidateConfigResponse
-	18, // 29: pagetrack.source.v1.Source.Backup:output_type -> pagetrack.source.v1.Record
-	17, // 30: pagetrack.source.v1.Source.Restore:output_type -> pagetrack.source.v1.RestoreResult
-	11, // 31: pagetrack.source.v1.Source.Purge:output_type -> pagetrack.source.v1.PurgeResult
-	13, // 32: pagetrack.source.v1.Source.CheckPages:output_type -> pagetrack.source.v1.CheckPagesResult
-	27, // [27:33] is the sub-list for method output_type
-	21, // [21:27] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	16, // 8: pagetrack.source.v1.RestoreRequest.relocations:type_name -> pagetrack.source.v1.Relocation
+	15, // 9: pagetrack.source.v1.RestoreMessage.request:type_name -> pagetrack.source.v1.RestoreRequest
+	19, // 10: pagetrack.source.v1.RestoreMessage.record:type_name -> pagetrack.source.v1.Record
+	20, // 11: pagetrack.source.v1.Record.header:type_name -> pagetrack.source.v1.Header
+	22, // 12: pagetrack.source.v1.Record.tablespace:type_name -> pagetrack.source.v1.Tablespace
+	23, // 13: pagetrack.source.v1.Record.pages:type_name -> pagetrack.source.v1.PageBatch
+	24, // 14: pagetrack.source.v1.Record.redo:type_name -> pagetrack.source.v1.RedoSegment
+	25, // 15: pagetrack.source.v1.Record.binlog:type_name -> pagetrack.source.v1.BinlogChunk
+	26, // 16: pagetrack.source.v1.Record.file:type_name -> pagetrack.source.v1.FileChunk
+	27, // 17: pagetrack.source.v1.Record.progress:type_name -> pagetrack.source.v1.Progress
+	28, // 18: pagetrack.source.v1.Record.trailer:type_name -> pagetrack.source.v1.Trailer
+	30, // 19: pagetrack.source.v1.Header.started_at:type_name -> google.protobuf.Timestamp
+	21, // 20: pagetrack.source.v1.Header.locations:type_name -> pagetrack.source.v1.Location
+	30, // 21: pagetrack.source.v1.Trailer.finished_at:type_name -> google.protobuf.Timestamp
+	4,  // 22: pagetrack.source.v1.Config.ValuesEntry.value:type_name -> pagetrack.source.v1.Value
+	1,  // 23: pagetrack.source.v1.Source.Schema:input_type -> pagetrack.source.v1.SchemaRequest
+	6,  // 24: pagetrack.source.v1.Source.ValidateConfig:input_type -> pagetrack.source.v1.ValidateConfigRequest
+	8,  // 25: pagetrack.source.v1.Source.Backup:input_type -> pagetrack.source.v1.BackupRequest
+	17, // 26: pagetrack.source.v1.Source.Restore:input_type -> pagetrack.source.v1.RestoreMessage
+	10, // 27: pagetrack.source.v1.Source.Purge:input_type -> pagetrack.source.v1.PurgeRequest
+	12, // 28: pagetrack.source.v1.Source.CheckPages:input_type -> pagetrack.source.v1.CheckPagesRequest
+	2,  // 29: pagetrack.source.v1.Source.Schema:output_type -> pagetrack.source.v1.SchemaResponse
+	7,  // 30: pagetrack.source.v1.Source.ValidateConfig:output_type -> pagetrack.source.v1.ValidateConfigResponse
+	19, // 31: pagetrack.source.v1.Source.Backup:output_type -> pagetrack.source.v1.Record
+	18, // 32: pagetrack.source.v1.Source.Restore:output_type -> pagetrack.source.v1.RestoreResult
+	11, // 33: pagetrack.source.v1.Source.Purge:output_type -> pagetrack.source.v1.PurgeResult
+	13, // 34: pagetrack.source.v1.Source.CheckPages:output_type -> pagetrack.source.v1.CheckPagesResult
+	29, // [29:35] is the sub-list for method output_type
+	23, // [23:29] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_source_proto_init() }
@@ -2258,11 +2433,11 @@ func file_source_proto_init() {
 		(*Value_IntValue)(nil),
 		(*Value_BoolValue)(nil),
 	}
-	file_source_proto_msgTypes[15].OneofWrappers = []any{
+	file_source_proto_msgTypes[16].OneofWrappers = []any{
 		(*RestoreMessage_Request)(nil),
 		(*RestoreMessage_Record)(nil),
 	}
-	file_source_proto_msgTypes[17].OneofWrappers = []any{
+	file_source_proto_msgTypes[18].OneofWrappers = []any{
 		(*Record_Header)(nil),
 		(*Record_Tablespace)(nil),
 		(*Record_Pages)(nil),
@@ -2278,7 +2453,7 @@ func file_source_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_source_proto_rawDesc), len(file_source_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   27,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -3,8 +3,10 @@ package cli
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/pagetrack/pagetrack/cmd/host-example/internal/repo"
@@ -12,7 +14,7 @@ import (
 )
 
 const restoreUsage = `Usage:
-  host-example restore -r REPO SNAPSHOT --target DIR [--verify] [--plugin PATH]
+  host-example restore -r REPO SNAPSHOT --target DIR [--verify] [--relocate OLD=NEW…] [--plugin PATH]
 
 Writes the snapshot into a new datadir DIR, which must be absent or empty; a restore that
 fails or is interrupted removes what it wrote and leaves DIR as it was. SNAPSHOT is a
@@ -34,6 +36,13 @@ Flags:
   -c, --config CONFIG  configuration file; used for its repository and plugin blocks
   -t, --target DIR     directory to write the datadir into (required)
       --verify         check the restored datadir with a temporary server
+      --relocate OLD=NEW
+                       write the files the server kept in directory OLD outside its
+                       datadir (innodb_data_home_dir, innodb_undo_directory,
+                       innodb_directories, the binary log's) into NEW (absent or empty)
+                       instead of into DIR/#pagetrack-external/N; repeatable. The options
+                       the restored server needs are printed and written to
+                       DIR/pagetrack-restore.cnf either way
       --plugin PATH    plugin executable; default: the plugin "TYPE" block of the
                        configuration, else pagetrack-TYPE next to host-example
   -v, --verbose        debug logs on stderr
@@ -55,6 +64,7 @@ func runRestore(ctx context.Context, e *env, args []string) (err error) {
 	stringFlag(fs, &target, "t", "target")
 	stringFlag(fs, &pluginPath, "plugin")
 	boolFlag(fs, &verify, "verify")
+	relocs := relocateFlag(fs)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -109,7 +119,7 @@ func runRestore(ctx context.Context, e *env, args []string) (err error) {
 		} else {
 			e.log().Info("restore starting", "snapshot", snap.ID, "source", snap.Source, "target", target, "verify", verify)
 		}
-		res, trailer, err = e.restore(ctx, r, snap, plan, ref, src, &shared.RestoreRequest{TargetDir: target, Verify: verify})
+		res, trailer, err = e.restore(ctx, r, snap, plan, ref, src, &shared.RestoreRequest{TargetDir: target, Verify: verify, Relocations: *relocs})
 		if err != nil {
 			return restoreFailed(ctx, err, snap.ID, target)
 		}
@@ -258,6 +268,12 @@ func printRestoreSummary(e *env, s restored, t *shared.Trailer, target string, v
 	if t.GTIDExecuted != "" {
 		e.printf("  GTID set   %s\n", oneLine(t.GTIDExecuted))
 	}
+	if len(res.ServerOptions) > 0 {
+		e.printf("  start it with these server options (written to %s):\n", res.OptionFile)
+		for _, o := range res.ServerOptions {
+			e.printf("    %s\n", o)
+		}
+	}
 	switch {
 	case res.Verified:
 		line := fmt.Sprintf("  verified   yes: %d tables checked", res.TablesChecked)
@@ -270,4 +286,18 @@ func printRestoreSummary(e *env, s restored, t *shared.Trailer, target string, v
 	default:
 		e.printf("  verified   no (--verify starts a server on it and checks every table)\n")
 	}
+}
+
+// relocateFlag registers the repeatable --relocate OLD=NEW flag.
+func relocateFlag(fs *flag.FlagSet) *[]shared.Relocation {
+	var relocs []shared.Relocation
+	fs.Func("relocate", "", func(v string) error {
+		from, to, ok := strings.Cut(v, "=")
+		if !ok || !filepath.IsAbs(from) || !filepath.IsAbs(to) {
+			return fmt.Errorf("--relocate takes OLD=NEW, two absolute directories (got %q)", v)
+		}
+		relocs = append(relocs, shared.Relocation{From: filepath.Clean(from), To: filepath.Clean(to)})
+		return nil
+	})
+	return &relocs
 }

@@ -29,7 +29,7 @@ import (
 // restoreFromHelp is the part of restore's help about --from.
 const restoreFromHelp = `From streams (written by backup --stdout):
   host-example restore --from FILE|- [--from FILE…] --target DIR [--verify] [--json]
-                       [--tmp DIR] [--plugin PATH] [-c CONFIG]
+                       [--relocate OLD=NEW…] [--tmp DIR] [--plugin PATH] [-c CONFIG]
 
 Reads one or more streams, a file each or "-" for stdin (which may carry several streams one
 after the other), checks every frame's CRC-32C, each stream's end frame, every rule of the
@@ -80,6 +80,7 @@ type fromArgs struct {
 	froms                                  []string
 	cfgPath, target, pluginPath, tmpParent string
 	verify, asJSON                         bool
+	relocs                                 *[]shared.Relocation
 }
 
 func (e *env) parseRestoreFrom(args []string) (*fromArgs, error) {
@@ -100,6 +101,7 @@ func (e *env) parseRestoreFrom(args []string) (*fromArgs, error) {
 	stringFlag(fs, &a.tmpParent, "tmp")
 	boolFlag(fs, &a.verify, "verify")
 	boolFlag(fs, &a.asJSON, "json")
+	a.relocs = relocateFlag(fs)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return nil, err
@@ -206,7 +208,7 @@ func (e *env) restoreFrom(ctx context.Context, args []string) (err error) {
 	err = e.intoTarget(ctx, tgt, ref, func(src shared.Source) error {
 		stream := &spooledStream{m: spool.Merge(ctx, plan), plan: plan}
 		defer stream.close()
-		res, trailer, err = e.feed(ctx, ref, src, &shared.RestoreRequest{TargetDir: target, Verify: a.verify}, stream)
+		res, trailer, err = e.feed(ctx, ref, src, &shared.RestoreRequest{TargetDir: target, Verify: a.verify, Relocations: *a.relocs}, stream)
 		if err != nil {
 			return restoreFailed(ctx, err, last.meta.ID, target)
 		}
