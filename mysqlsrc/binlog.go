@@ -83,21 +83,20 @@ func (b *backup) sendBinlog(ctx context.Context, base *sourceState, end coordina
 		out.written = binlogWritten(dir, base, end)
 		out.from = b.binlogDeltaStart(r, base, end)
 	}
-	name := end.BinlogFile
-	for first := true; ; first = false {
+	for {
 		data, err := r.next(shared.MaxPayloadBytes)
 		if err != nil {
 			return out, err
 		}
-		if len(data) == 0 && !(first && out.from == 0) {
-			break // a delta of no bytes sends no chunk; an empty file one
+		// A delta of no bytes sends no chunk; an empty file still gets one.
+		if len(data) > 0 || r.off == 0 {
+			rec := &shared.Record{Binlog: &shared.BinlogChunk{Name: end.BinlogFile, Offset: r.off - uint64(len(data)), Data: data}}
+			if err := b.send(ctx, rec); err != nil {
+				return out, err
+			}
+			out.sent += uint64(len(data))
 		}
-		rec := &shared.Record{Binlog: &shared.BinlogChunk{Name: name, Offset: r.off - uint64(len(data)), Data: data}}
-		if err := b.send(ctx, rec); err != nil {
-			return out, err
-		}
-		out.sent += uint64(len(data))
-		if len(data) == 0 {
+		if r.off == r.limit {
 			break
 		}
 	}
@@ -171,8 +170,8 @@ func (r *binlogReader) next(n int) ([]byte, error) {
 	want := min(uint64(n), r.limit-r.off)
 	buf := make([]byte, want)
 	got, err := io.ReadFull(io.NewSectionReader(r.f, int64(r.off), int64(want)), buf)
-	if err != nil && err != io.EOF {
-		return nil, fmt.Errorf("reading %s: %w (it is shorter than the position %d the server reported)", r.f.Name(), err, r.limit)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s up to the position %d the server reported: %w", r.f.Name(), r.limit, err)
 	}
 	buf = buf[:got]
 	if r.off == 0 {

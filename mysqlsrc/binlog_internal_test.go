@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
@@ -106,5 +107,18 @@ func TestBinlogDeltaStart(t *testing.T) {
 				t.Errorf("sent from %d, %d bytes; want the whole file up to 450", bc.from, bc.sent)
 			}
 		})
+	}
+}
+
+// TestBinlogShorterThanItsPosition: a file shorter than the position log_status gave fails
+// the backup.
+func TestBinlogShorterThanItsPosition(t *testing.T) {
+	dir := t.TempDir()
+	binlogTestFile(t, dir, "binlog.000001", binlogInUseFlag, 100)
+	b := &backup{src: &Source{log: hclog.NewNullLogger()}, o: &options{datadir: dir}, out: make(chan *shared.Record, 8), digest: shared.NewDigester(),
+		info: &serverInfo{datadir: dir, binlogBasename: filepath.Join(dir, "binlog")}}
+	_, err := b.sendBinlog(context.Background(), nil, coordinates{BinlogFile: "binlog.000001", BinlogPos: 150})
+	if err == nil || !strings.Contains(err.Error(), "up to the position 150 the server reported") {
+		t.Fatalf("error = %v, want one naming the position", err)
 	}
 }
