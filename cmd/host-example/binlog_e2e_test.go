@@ -122,7 +122,12 @@ func binlogPrefix(t *testing.T, dir, file string, pos uint64) []byte {
 // delta incremental's end point come back prepared and resolvable.
 func TestBinlogDeltas(t *testing.T) {
 	ctx := context.Background()
-	srv, wcfg := startWorkloadServer(t)
+	srv := testmysql.Start(t, testmysql.Options{})
+	wcfg := workloadConfig()
+	wcfg.BlobSize = 4 << 10 // the four clients, with less binlog per step: the test stays short
+	if err := workload.Setup(ctx, srv.Root, wcfg); err != nil {
+		t.Fatal(err)
+	}
 	srv.MustExec("CREATE DATABASE xa")
 	srv.MustExec("CREATE TABLE xa.t (id INT PRIMARY KEY, v VARCHAR(16))")
 	h := newHost(t, srv)
