@@ -70,11 +70,13 @@ type Op struct {
 	// in the changed set, pages and payload bytes it sent.
 	LogicalRead uint64
 	BinlogBytes uint64
-	RedoBytes   uint64
-	PagesRead   uint64
-	PagesInSet  uint64
-	Pages       uint64
-	BytesSent   uint64
+	// BinlogWritten is the binlog the server wrote since the base's position (incrementals).
+	BinlogWritten uint64
+	RedoBytes     uint64
+	PagesRead     uint64
+	PagesInSet    uint64
+	Pages         uint64
+	BytesSent     uint64
 	// Added is what the host says the snapshot added to the repository (-1: not reported);
 	// RepoGrowth how much the repository directory grew.
 	Added      int64

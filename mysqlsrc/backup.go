@@ -212,11 +212,11 @@ func (b *backup) run(ctx context.Context, req *shared.BackupRequest) (err error)
 	if err != nil {
 		return err
 	}
-	binlogBytes, err := b.sendBinlog(ctx, end)
+	binlog, err := b.sendBinlog(ctx, plan.base, end)
 	if err != nil {
 		return err
 	}
-	state, err := b.state(plan, c, e, end.BinlogFile, files, dict)
+	state, err := b.state(plan, c, e, end, binlog, files, dict)
 	if err != nil {
 		return err
 	}
@@ -224,7 +224,7 @@ func (b *backup) run(ctx context.Context, req *shared.BackupRequest) (err error)
 		EndLSN: e, CheckpointLSN: c, MaxPageLSN: copier.maxPageLSN.Load(),
 		BinlogFile: end.BinlogFile, BinlogPos: end.BinlogPos, GTIDExecuted: end.GTIDExecuted,
 		Tablespaces: uint64(len(files)), Pages: copier.pages.Load(), PageBytes: copier.bytes.Load(),
-		RedoBytes: redoBytes, BinlogBytes: binlogBytes, Files: filesSent,
+		RedoBytes: redoBytes, BinlogBytes: binlog.sent, BinlogFrom: binlog.from, BinlogWritten: binlog.written, Files: filesSent,
 		Kind: shared.KindFull, Method: plan.method, FallbackReason: plan.reason,
 		PagesInSet: inSet, PagesRead: copier.readPages.Load(),
 		BytesRead: copier.readBytes.Load() + uint64(len(files))*page0ReadBytes, BytesSent: b.sent,
@@ -234,7 +234,7 @@ func (b *backup) run(ctx context.Context, req *shared.BackupRequest) (err error)
 		trailer.Kind, trailer.BaseCheckpointLSN = shared.KindIncremental, plan.base.CheckpointLSN
 	}
 	if b.info.binlogBasename == "" {
-		trailer.BinlogFile, trailer.BinlogPos = "", 0
+		trailer.BinlogFile, trailer.BinlogPos, trailer.BinlogFrom, trailer.BinlogWritten = "", 0, 0, 0
 	}
 	log.Info("backup complete", "kind", trailer.Kind, "method", trailer.Method, "checkpoint_lsn", exact(c), "end_lsn", exact(e),
 		"pages_sent", trailer.Pages, "pages_read", trailer.PagesRead, "bytes_read", exact(trailer.BytesRead), "redo_bytes", exact(redoBytes),
@@ -251,10 +251,10 @@ func (b *backup) run(ctx context.Context, req *shared.BackupRequest) (err error)
 const page0ReadBytes = 128
 
 // state records what the next incremental needs to know about this backup.
-func (b *backup) state(p *trackingPlan, c, e uint64, binlogFile string, files []*tablespaceFile, dict *dictionary) ([]byte, error) {
+func (b *backup) state(p *trackingPlan, c, e uint64, end coordinates, binlog binlogCopy, files []*tablespaceFile, dict *dictionary) ([]byte, error) {
 	s := &sourceState{
 		Version: stateVersion, ServerUUID: b.info.uuid, ServerStarted: p.server.started,
-		ConnectionID: p.server.connectionID, BinlogFile: binlogFile,
+		ConnectionID: p.server.connectionID, BinlogFile: end.BinlogFile, BinlogPos: end.BinlogPos, BinlogSHA256: binlog.sha256,
 		CheckpointLSN: c, EndLSN: e, RedoLoggingOnAt: p.redoOnAt, TrackingReset: p.reset, TrackingGroup: p.group,
 		Indexes: dict.indexes, Encrypted: dict.encrypted,
 	}
@@ -364,20 +364,6 @@ func (b *backup) sendExtraFiles(ctx context.Context, rels []string) (uint64, err
 		sent++
 	}
 	return sent, nil
-}
-
-// sendBinlog sends the binary log named by the end coordinates, cut at the end position: the
-// redo end and the binlog position come from the same log_status row, so binlog crash
-// recovery on restore commits or rolls back exactly what the redo left prepared.
-func (b *backup) sendBinlog(ctx context.Context, end coordinates) (uint64, error) {
-	if b.info.binlogBasename == "" || end.BinlogFile == "" {
-		return 0, nil
-	}
-	path := hostPath(filepath.Join(filepath.Dir(b.info.binlogBasename), end.BinlogFile), b.info.datadir, b.o.datadir)
-	name := end.BinlogFile
-	return b.sendFile(ctx, path, int64(end.BinlogPos), func(off uint64, data []byte) *shared.Record {
-		return &shared.Record{Binlog: &shared.BinlogChunk{Name: name, Offset: off, Data: data}}
-	})
 }
 
 // hostPath turns a path as the server sees it into the path this host reads: the server's

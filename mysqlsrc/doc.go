@@ -28,6 +28,8 @@
 // changed-page bitmaps, its redo reading and its persisted state with gaps), bitmaps.go
 // (incrementals by redo-bitmap, and when they may span a server restart), state.go (what a
 // backup remembers),
+// stayed on), state.go (what a backup remembers), binlog.go (the binary log a backup sends:
+// cut at P, in-use flag kept, only what follows the base's position in the same file),
 // backup.go (the procedure), restore.go (writing a datadir), verify.go (starting a server on
 // it and checking tables); archive.go (the binlog archiver: following the binlog as a
 // replica), archiveevents.go (cutting the event stream into whole transactions),
@@ -205,6 +207,11 @@
 //     leaves out the transactions in the set, sending one HEARTBEAT_EVENT whose log_pos is the
 //     end of the skipped span instead; a resumed dump therefore chains exactly at the archive's
 //     end position (checked on every event); a start inside purged binlogs fails with error 1236;
+//   - the server clears LOG_EVENT_BINLOG_IN_USE_F (byte 4+17 of the file) in place when it
+//     rotates away from a file; a backup's copy sets it back (binlog.go), and the restored server
+//     then runs binlog crash recovery: an XA PREPAREd transaction open across the end point comes
+//     back prepared, listed by XA RECOVER, and XA COMMIT resolves it (TestBinlogDeltas, for a
+//     full and for an incremental restored from a binlog delta);
 //   - the dump sends the format description with LOG_EVENT_BINLOG_IN_USE_F cleared while the file
 //     on disk of an active (or crashed) binlog has it set; the CRC32 is valid either way; apart from
 //     that flag the archived segments equal the server's binlog bytes (TestArchive);

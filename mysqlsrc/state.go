@@ -16,6 +16,12 @@ type sourceState struct {
 	ServerStarted int64  `json:"server_started"` // Unix seconds, server clock (now − Uptime)
 	ConnectionID  uint64 `json:"connection_id"`  // of a connection the backup opened
 	BinlogFile    string `json:"binlog_file,omitempty"`
+	// BinlogPos is the backup's position P in BinlogFile and BinlogSHA256 the SHA-256 of the
+	// file's bytes 0..P as a restore of this backup has them (the in-use flag set): an
+	// incremental sends only what follows P when the file still hashes so. Absent in states
+	// of older plugins, whose incrementals send the file from its start.
+	BinlogPos     uint64 `json:"binlog_pos,omitempty"`
+	BinlogSHA256  []byte `json:"binlog_sha256,omitempty"`
 	CheckpointLSN uint64 `json:"checkpoint_lsn"` // C
 	EndLSN        uint64 `json:"end_lsn"`        // E
 	// RedoLoggingOnAt is the server's clock (µs since the epoch) when this backup, holding the

@@ -72,6 +72,7 @@ type StreamChecker struct {
 	paths      map[string]string // path → what names it
 	redoNext   uint64
 	binlogName string
+	binlogFrom uint64 // offset of the first binlog chunk
 	binlogNext uint64
 	chunks     map[string]uint64 // file path → bytes arrived
 	arrived    StreamCounts
@@ -495,8 +496,10 @@ func (c *StreamChecker) checkBinlog(b *BinlogChunk) string {
 	switch {
 	case c.binlogName != "" && b.Name != c.binlogName:
 		return fmt.Sprintf("a second binlog file %s after %s; a stream carries one", b.Name, c.binlogName)
-	case b.Offset != c.binlogNext:
-		return fmt.Sprintf("binlog chunk of %s at offset %d, but %d bytes of it arrived so far: binlog chunks are contiguous from offset 0", b.Name, b.Offset, c.binlogNext)
+	case c.binlogName != "" && b.Offset != c.binlogNext:
+		return fmt.Sprintf("binlog chunk of %s at offset %d, but the chunks so far end at %d: binlog chunks are contiguous", b.Name, b.Offset, c.binlogNext)
+	case c.binlogName == "" && b.Offset != 0 && c.wholeOnly:
+		return fmt.Sprintf("binlog chunk of %s starts at offset %d: the stream holds only the binlog written since its base; an incremental snapshot is restored from the merge of its chain, which the host must send", b.Name, b.Offset)
 	case c.binlogName == "":
 		p := BinlogPath(c.header, b.Name)
 		if owner, ok := c.paths[p]; ok {
@@ -504,6 +507,7 @@ func (c *StreamChecker) checkBinlog(b *BinlogChunk) string {
 		}
 		c.paths[p] = "the binlog"
 		c.binlogName = b.Name
+		c.binlogFrom, c.binlogNext = b.Offset, b.Offset
 	}
 	c.binlogNext += c.size(b.Data)
 	c.arrived.BinlogBytes += c.size(b.Data)
@@ -580,18 +584,36 @@ func (c *StreamChecker) checkTrailer(t *Trailer) string {
 
 func (c *StreamChecker) checkTrailerBinlog(t *Trailer) string {
 	if t.BinlogFile == "" {
-		if c.binlogName != "" || t.BinlogPos != 0 {
+		if c.binlogName != "" || t.BinlogPos != 0 || t.BinlogFrom != 0 {
 			return fmt.Sprintf("the Trailer names no binlog file (position %d), but binlog %q arrived", t.BinlogPos, c.binlogName)
 		}
 		return ""
 	}
 	switch {
+	case t.BinlogFrom != 0 && t.Kind != KindIncremental:
+		return fmt.Sprintf("the Trailer says the binlog of %s starts at offset %d, but only an incremental carries a binlog delta", t.BinlogFile, t.BinlogFrom)
+	case t.BinlogFrom != 0 && c.wholeOnly:
+		return fmt.Sprintf("the binlog of %s starts at offset %d: the stream holds only the binlog written since its base; an incremental snapshot is restored from the merge of its chain, which the host must send", t.BinlogFile, t.BinlogFrom)
+	case c.binlogName == "" && t.BinlogFrom != 0:
+		// A delta of no bytes: the base ended where this backup does.
+		if t.BinlogPos != t.BinlogFrom {
+			return fmt.Sprintf("the Trailer names binlog %s from %d up to position %d, but no binlog chunk arrived", t.BinlogFile, t.BinlogFrom, t.BinlogPos)
+		}
+		if owner, ok := c.paths[t.BinlogFile]; ok {
+			return fmt.Sprintf("binlog file %s is a path %s already names", t.BinlogFile, owner)
+		}
+		if err := checkFileName(t.BinlogFile); err != nil {
+			return "the Trailer's binlog file " + err.Error()
+		}
+		return ""
 	case c.binlogName == "":
 		return fmt.Sprintf("the Trailer names binlog %s up to position %d, but no binlog chunk arrived", t.BinlogFile, t.BinlogPos)
 	case c.binlogName != t.BinlogFile:
 		return fmt.Sprintf("the Trailer names binlog %s, but the chunks are of %s", t.BinlogFile, c.binlogName)
+	case c.binlogFrom != t.BinlogFrom:
+		return fmt.Sprintf("the Trailer says the binlog of %s starts at offset %d, but its chunks start at %d", t.BinlogFile, t.BinlogFrom, c.binlogFrom)
 	case c.binlogNext != t.BinlogPos:
-		return fmt.Sprintf("the Trailer's binlog position is %d, but %d bytes of %s arrived", t.BinlogPos, c.binlogNext, t.BinlogFile)
+		return fmt.Sprintf("the Trailer's binlog position is %d, but the chunks of %s end at %d", t.BinlogPos, t.BinlogFile, c.binlogNext)
 	}
 	return ""
 }

@@ -243,6 +243,66 @@ func TestTablespaceRules(t *testing.T) {
 	}
 }
 
+// binlogDelta is streamtest.Small as an incremental carrying its binlog from the second chunk
+// on (the first chunk being what its base sent), edited by f and resealed.
+func binlogDelta(t *testing.T, f func(*shared.Trailer)) []*shared.Record {
+	t.Helper()
+	var out []*shared.Record
+	var first uint64
+	for _, r := range streamtest.Small() {
+		if r.Binlog != nil && r.Binlog.Offset == 0 {
+			first = uint64(len(r.Binlog.Data))
+			continue
+		}
+		out = append(out, r)
+	}
+	tr := *out[len(out)-1].Trailer
+	tr.Kind, tr.BaseCheckpointLSN = shared.KindIncremental, 1
+	tr.BinlogFrom, tr.BinlogBytes = first, tr.BinlogBytes-first
+	f(&tr)
+	out[len(out)-1] = &shared.Record{Trailer: &tr}
+	return streamtest.Reseal(out)
+}
+
+// TestBinlogDelta: an incremental may carry its binlog from the base's position on; a full may
+// not, the Trailer must say where the chunks start, and a restore takes only whole files.
+func TestBinlogDelta(t *testing.T) {
+	sum, err := shared.CheckStream(streamtest.Stream(binlogDelta(t, func(*shared.Trailer) {})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.BinlogFrom != 126 || sum.BinlogPos != 157 || sum.Counts.BinlogBytes != 31 {
+		t.Errorf("summary binlog from %d pos %d bytes %d, want 126, 157, 31", sum.BinlogFrom, sum.BinlogPos, sum.Counts.BinlogBytes)
+	}
+	for _, tc := range []struct {
+		name    string
+		restore bool
+		edit    func(*shared.Trailer)
+		want    string
+	}{
+		{"in a full", false, func(t *shared.Trailer) { t.Kind = shared.KindFull }, "the Trailer says the binlog of binlog.000002 starts at offset 126, but only an incremental carries a binlog delta"},
+		{"from elsewhere", false, func(t *shared.Trailer) { t.BinlogFrom = 100 }, "the Trailer says the binlog of binlog.000002 starts at offset 100, but its chunks start at 126"},
+		{"not said", false, func(t *shared.Trailer) { t.BinlogFrom = 0 }, "starts at offset 0, but its chunks start at 126"},
+		{"restored", true, func(*shared.Trailer) {}, "binlog chunk of binlog.000002 starts at offset 126: the stream holds only the binlog written since its base"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := shared.NewStreamChecker()
+			if tc.restore {
+				c = shared.NewRestoreChecker()
+			}
+			var err error
+			for _, r := range binlogDelta(t, tc.edit) {
+				if err = c.Check(r); err != nil {
+					break
+				}
+			}
+			if err == nil || !errors.Is(err, shared.ErrBadStream) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error = %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
 // TestLocationRules: the Header's Locations and the paths of files outside the datadir.
 func TestLocationRules(t *testing.T) {
 	binlogDir := func(recs []*shared.Record) {

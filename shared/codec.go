@@ -121,7 +121,13 @@ func appendRecordHead(b []byte, r *Record) ([]byte, []byte) {
 		e.u64(t.BytesRead)
 		e.u64(t.BytesSent)
 		e.bytes(t.SourceState)
-		payload = e.lenOf(t.Digest)
+		e.bytes(t.Digest)
+		// An optional tail in every format (no version bump): absent when both are zero, so
+		// every Trailer written before them encodes as before and decodes with them zero.
+		if t.BinlogFrom != 0 || t.BinlogWritten != 0 {
+			e.u64(t.BinlogFrom)
+			e.u64(t.BinlogWritten)
+		}
 	}
 	return e.b, payload
 }
@@ -200,6 +206,10 @@ func DecodeRecord(b []byte) (*Record, error) {
 		t.BytesSent = d.u64()
 		t.SourceState = d.bytes()
 		t.Digest = d.bytes()
+		if len(d.b) == 16 {
+			t.BinlogFrom = d.u64()
+			t.BinlogWritten = d.u64()
+		}
 		r.Trailer = t
 	default:
 		if d.err == nil {

@@ -84,9 +84,14 @@
 //   - Redo: RedoSegments contiguous from the block holding the Header's CheckpointLSN
 //     (StartLSN multiple of RedoBlockSize, whole non-zero blocks), ending exactly with the
 //     block holding the Trailer's EndLSN.
-//   - Binlog: only with a BinlogBasename; one file, a bare name, chunks contiguous from offset
-//     0; the Trailer's BinlogFile is that file and BinlogPos the bytes that arrived (no
-//     BinlogFile, no chunks and position 0).
+//   - Binlog: only with a BinlogBasename; one file, a bare name, chunks contiguous from the
+//     Trailer's BinlogFrom, which is 0 (the whole file) except in an incremental, where it may
+//     be its base's BinlogPos in the same file (a binlog delta: the chain holds the bytes
+//     before it; no chunk at all when BinlogPos = BinlogFrom); the Trailer's BinlogFile is
+//     that file and BinlogPos where the chunks end (no BinlogFile: no chunks, position and
+//     BinlogFrom 0). The delta's start is a claim only its chain can back: the restore
+//     checker refuses it (a restore takes whole files), and shared/chain joins a delta only
+//     onto a parent that ended in the same file at exactly BinlogFrom.
 //   - Files: FileChunks contiguous per path from offset 0 (every file has at least one chunk).
 //   - Payloads: at most MaxPayloadBytes each. No offset can exceed the bytes that arrived, so
 //     no consumer creates or allocates anything for a size or offset a record merely claims.
@@ -99,7 +104,10 @@
 //
 // # Versions
 //
-// Header.StreamFormat versions the codec and the digest together. testdata/stream-vN.golden
+// Header.StreamFormat versions the codec and the digest together. The Trailer's BinlogFrom
+// and BinlogWritten are an optional tail of the Trailer in every format (encoded only when
+// either is non-zero, after the digest; the Trailer is outside the digest), so every stored
+// stream encodes and reads as before and no format bump was needed. testdata/stream-vN.golden
 // pins format N (TestStreamFormatKnownAnswer, refreshed with -update only when a new format
 // is introduced; format 2 added the Header's Locations and DataFilePath): a change of either bumps StreamFormat, adds a golden file, and keeps the
 // old format in readableFormats with its decoder, so stored streams stay restorable.

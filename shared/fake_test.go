@@ -203,6 +203,8 @@ func allRecords() []*shared.Record {
 		BytesRead:         65536,
 		BytesSent:         16384,
 		SourceState:       []byte(`{"version":1}`),
+		BinlogFrom:        157,
+		BinlogWritten:     18,
 	}})
 }
 

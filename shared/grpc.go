@@ -776,6 +776,8 @@ func recordToProto(r *Record) (*sourcev1.Record, error) {
 			PagesRead:         t.PagesRead,
 			BytesRead:         t.BytesRead,
 			BytesSent:         t.BytesSent,
+			BinlogFrom:        t.BinlogFrom,
+			BinlogWritten:     t.BinlogWritten,
 			SourceState:       t.SourceState,
 		}}}, nil
 	}
@@ -872,6 +874,8 @@ func recordFromProto(p *sourcev1.Record) (*Record, error) {
 			BytesRead:         t.GetBytesRead(),
 			BytesSent:         t.GetBytesSent(),
 			SourceState:       t.GetSourceState(),
+			BinlogFrom:        t.GetBinlogFrom(),
+			BinlogWritten:     t.GetBinlogWritten(),
 		}}, nil
 	}
 	return nil, errors.New("the record has no field set")

@@ -239,7 +239,8 @@ type RedoSegment struct {
 	Data     []byte
 }
 
-// BinlogChunk holds bytes of the binary log the trailer's position refers to.
+// BinlogChunk holds bytes of the binary log the trailer's position refers to, from
+// Trailer.BinlogFrom on.
 type BinlogChunk struct {
 	Name   string // file name, e.g. "binlog.000003"
 	Offset uint64
@@ -303,6 +304,14 @@ type Trailer struct {
 	// SourceState is the source's own record of this backup (opaque to the host), handed
 	// back as BaseSnapshot.State when an incremental builds on it.
 	SourceState []byte
+
+	// BinlogFrom is the offset in BinlogFile the stream's binlog chunks start at: 0 when it
+	// carries the file from its start; in an incremental whose base ended in the same file,
+	// the base's BinlogPos (a binlog delta: the chain holds the bytes before it).
+	BinlogFrom uint64
+	// BinlogWritten is the binlog the server wrote between the base's position and this
+	// backup's (across rotations); 0 for a full backup.
+	BinlogWritten uint64
 }
 
 // Backup kinds and methods.

@@ -19,6 +19,8 @@ type StreamSummary struct {
 	BaseCheckpointLSN uint64
 	BinlogFile        string
 	BinlogPos         uint64
+	BinlogFrom        uint64 // the binlog delta's start in BinlogFile (0: the whole file)
+	BinlogWritten     uint64 // binlog the server wrote since the base's position
 	GTIDExecuted      string
 	GTIDMode          string
 	StartedAt         time.Time
@@ -44,7 +46,7 @@ func Summarize(h *Header, t *Trailer) StreamSummary {
 		StreamFormat: h.StreamFormat, ServerVersion: h.ServerVersion, ServerUUID: h.ServerUUID,
 		PageSize: h.PageSize, CheckpointLSN: h.CheckpointLSN, EndLSN: t.EndLSN,
 		MaxPageLSN: t.MaxPageLSN, BaseCheckpointLSN: t.BaseCheckpointLSN,
-		BinlogFile: t.BinlogFile, BinlogPos: t.BinlogPos, GTIDExecuted: t.GTIDExecuted, GTIDMode: h.GTIDMode,
+		BinlogFile: t.BinlogFile, BinlogPos: t.BinlogPos, BinlogFrom: t.BinlogFrom, BinlogWritten: t.BinlogWritten, GTIDExecuted: t.GTIDExecuted, GTIDMode: h.GTIDMode,
 		StartedAt: h.StartedAt, FinishedAt: t.FinishedAt,
 		Counts: StreamCounts{
 			Tablespaces: t.Tablespaces, Pages: t.Pages, PageBytes: t.PageBytes,

@@ -2,6 +2,7 @@ package streamtest
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/pagetrack/pagetrack/shared"
 )
@@ -165,13 +166,26 @@ func fileOffset(recs []*shared.Record) ([]*shared.Record, string, bool) {
 	return Reseal(out), fmt.Sprintf("file chunk of %s at offset %d, but 0 bytes of it arrived so far", recs[files[0]].File.Path, uint64(offset2to43)), true
 }
 
+// binlogOffset moves the last binlog chunk to offset 2^43 (splitting a lone chunk in two
+// first, since a first chunk at an offset is what a binlog delta looks like).
 func binlogOffset(recs []*shared.Record) ([]*shared.Record, string, bool) {
 	chunks := find(recs, shared.RecordBinlog)
-	if len(chunks) == 0 {
+	if len(chunks) == 0 || (len(chunks) == 1 && len(recs[chunks[0]].Binlog.Data) < 2) {
 		return nil, "", false
 	}
-	out := edit(recs, func(r *shared.Record) { r.Binlog.Offset = offset2to43 }, chunks[0])
-	return Reseal(out), fmt.Sprintf("binlog chunk of %s at offset %d, but 0 bytes of it arrived so far", recs[chunks[0]].Binlog.Name, uint64(offset2to43)), true
+	out := edit(recs, func(*shared.Record) {}, chunks...)
+	if len(chunks) == 1 {
+		b := out[chunks[0]].Binlog
+		half := len(b.Data) / 2
+		second := &shared.Record{Binlog: &shared.BinlogChunk{Name: b.Name, Offset: b.Offset + uint64(half), Data: b.Data[half:]}}
+		b.Data = b.Data[:half]
+		out = slices.Insert(out, chunks[0]+1, second)
+		chunks = append(chunks, chunks[0]+1)
+	}
+	last := out[chunks[len(chunks)-1]].Binlog
+	end := last.Offset
+	last.Offset = offset2to43
+	return Reseal(out), fmt.Sprintf("binlog chunk of %s at offset %d, but the chunks so far end at %d", last.Name, uint64(offset2to43), end), true
 }
 
 func binlogRemoved(recs []*shared.Record) ([]*shared.Record, string, bool) {
@@ -341,12 +355,13 @@ func trailerCount(what string, field func(*shared.Trailer) *uint64) func([]*shar
 }
 
 func binlogPosition(recs []*shared.Record) ([]*shared.Record, string, bool) {
-	if t, _ := trailer(recs); t == nil || t.BinlogFile == "" {
+	t, _ := trailer(recs)
+	if t == nil || t.BinlogFile == "" {
 		return nil, "", false
 	}
 	var pos uint64
 	out, ok := trailerEdit(recs, func(t *shared.Trailer) { t.BinlogPos++; pos = t.BinlogPos })
-	return out, fmt.Sprintf("the Trailer's binlog position is %d, but %d bytes", pos, pos-1), ok
+	return out, fmt.Sprintf("the Trailer's binlog position is %d, but the chunks of %s end at %d", pos, t.BinlogFile, pos-1), ok
 }
 
 func trailerCheckpoint(recs []*shared.Record) ([]*shared.Record, string, bool) {

@@ -387,3 +387,145 @@ func TestPlannerRefusesUncarriedGrowth(t *testing.T) {
 		}
 	}
 }
+
+// binlogDelta is an incremental on checkpoint base carrying binlog file from offset from on.
+func binlogDelta(base, checkpoint uint64, file string, from uint64, data []byte) []*shared.Record {
+	recs := []*shared.Record{{Header: &shared.Header{
+		StreamFormat: shared.StreamFormat, ServerVersion: "9.7.4", ServerUUID: uuid, PageSize: 4096,
+		CheckpointLSN: checkpoint, StartedAt: time.Unix(0, 0).UTC(), BinlogBasename: "binlog",
+	}}}
+	start := checkpoint / shared.RedoBlockSize * shared.RedoBlockSize
+	recs = append(recs, &shared.Record{Redo: &shared.RedoSegment{StartLSN: start, Data: make([]byte, shared.RedoBlockSize)}})
+	if len(data) > 0 {
+		recs = append(recs, &shared.Record{Binlog: &shared.BinlogChunk{Name: file, Offset: from, Data: data}})
+	}
+	t := &shared.Trailer{EndLSN: checkpoint, CheckpointLSN: checkpoint, Kind: shared.KindIncremental, BaseCheckpointLSN: base,
+		BinlogFile: file, BinlogPos: from + uint64(len(data)), BinlogFrom: from, BinlogBytes: uint64(len(data)), BinlogWritten: uint64(len(data))}
+	return seal(recs, t)
+}
+
+// binlogChain is the full (streamtest.Small, binlog.000002 up to 157) and three incrementals
+// carrying the binlog written since their parent: 5 bytes, none, 3 bytes.
+func binlogChain() [][]*shared.Record {
+	full := streamtest.Small()
+	ft := full[len(full)-1].Trailer
+	c, file, pos := ft.CheckpointLSN, ft.BinlogFile, ft.BinlogPos
+	inc1 := binlogDelta(c, c+1000, file, pos, []byte("12345"))
+	inc2 := binlogDelta(c+1000, c+2000, file, pos+5, nil)
+	inc3 := binlogDelta(c+2000, c+3000, file, pos+5, []byte("678"))
+	return [][]*shared.Record{full, inc1, inc2, inc3}
+}
+
+// mergedBinlog merges h's chain (with a Planner, or spooled) and returns the merged stream's
+// binlog file and its trailer.
+func mergedBinlog(t *testing.T, h *memHost, spool bool) (string, []byte, *shared.Trailer) {
+	t.Helper()
+	var m *chain.Merged
+	if spool {
+		f, err := os.CreateTemp(t.TempDir(), "scratch")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		sp := chain.NewSpool(f)
+		for i, s := range h.streams {
+			if _, err := sp.Add(fmt.Sprintf("stream %d", i), streamtest.Stream(s)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		plan, err := sp.Plan()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m = sp.Merge(context.Background(), plan)
+	} else {
+		p := chain.NewPlanner()
+		for i := range h.streams {
+			if err := p.Add(fmt.Sprintf("snapshot %d", i), h.list(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		plan, err := p.Plan()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m = chain.Merge(context.Background(), plan, h)
+	}
+	defer m.Close()
+	var name string
+	var data []byte
+	var tr *shared.Trailer
+	for {
+		r, err := m.Recv()
+		if err == io.EOF {
+			return name, data, tr
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Trailer != nil {
+			tr = r.Trailer
+		}
+		if b := r.Binlog; b != nil {
+			if uint64(len(data)) != b.Offset {
+				t.Fatalf("merged binlog chunk at %d after %d bytes", b.Offset, len(data))
+			}
+			name, data = b.Name, append(data, b.Data...)
+		}
+	}
+}
+
+// TestBinlogDeltas: a chain whose incrementals carry only the binlog written since their parent
+// restores the whole file, every byte from the snapshot that sent it.
+func TestBinlogDeltas(t *testing.T) {
+	streams := binlogChain()
+	var want []byte
+	for _, r := range streams[0] {
+		if r.Binlog != nil {
+			want = append(want, r.Binlog.Data...)
+		}
+	}
+	want = append(want, "12345678"...)
+	for k := range 2 * (len(streams) - 1) {
+		n, spool := 2+k/2, k%2 == 1
+		name, got, tr := mergedBinlog(t, &memHost{streams: streams[:n]}, spool)
+		wantLen := map[int]int{2: len(want) - 3, 3: len(want) - 3, 4: len(want)}[n]
+		if name != "binlog.000002" || !bytes.Equal(got, want[:wantLen]) {
+			t.Errorf("chain of %d (spooled %v): merged binlog %s = %q, want %q", n, spool, name, got, want[:wantLen])
+		}
+		if tr.BinlogFrom != 0 || tr.BinlogPos != uint64(wantLen) || tr.BinlogBytes != uint64(wantLen) {
+			t.Errorf("chain of %d: merged trailer binlog from %d pos %d bytes %d, want 0, %d, %d", n, tr.BinlogFrom, tr.BinlogPos, tr.BinlogBytes, wantLen, wantLen)
+		}
+	}
+}
+
+// TestBinlogDeltasThatDoNotJoin: a delta of another file than its parent's, or starting
+// elsewhere than where its parent ended, is refused.
+func TestBinlogDeltasThatDoNotJoin(t *testing.T) {
+	streams := binlogChain()
+	c := streams[1][len(streams[1])-1].Trailer.CheckpointLSN
+	for _, tc := range []struct {
+		name  string
+		delta []*shared.Record
+		want  string
+	}{
+		{"gap", binlogDelta(c, c+500, "binlog.000002", 160, []byte("x")), "snapshot 2 carries binlog binlog.000002 from offset 160 on, but its parent snapshot 1 holds it up to 162"},
+		{"overlap", binlogDelta(c, c+500, "binlog.000002", 161, []byte("xy")), "from offset 161 on, but its parent snapshot 1 holds it up to 162"},
+		{"another file", binlogDelta(c, c+500, "binlog.000003", 162, []byte("x")), `snapshot 2 carries binlog binlog.000003 from offset 162 on, but its parent snapshot 1 ended in binlog "binlog.000002"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := &memHost{streams: [][]*shared.Record{streams[0], streams[1], tc.delta}}
+			p := chain.NewPlanner()
+			var err error
+			for i := range h.streams {
+				if err = p.Add(fmt.Sprintf("snapshot %d", i), h.list(i)); err != nil {
+					break
+				}
+			}
+			var le *chain.LinkError
+			if !errors.As(err, &le) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want a LinkError with %q", err, tc.want)
+			}
+		})
+	}
+}

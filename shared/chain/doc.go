@@ -11,8 +11,15 @@
 //	T's Tablespace records: one per file of T, as its last record describes it, Incremental=false
 //	every page of every file of T, in file and page order: the newest copy along the chain,
 //	    or a page of zeros where no snapshot provides one
-//	T's redo, binlog and file records, in their stored order
-//	T's Trailer, its counts, Records and Digest recomputed over the records sent
+//	T's redo and file records, in their stored order
+//	T's binlog file from offset 0 to T's BinlogPos: T's chunks, preceded, when T carries a
+//	    binlog delta (Trailer.BinlogFrom > 0), by its parent's reassembled copy of the file
+//	T's Trailer, its counts, Records and Digest recomputed over the records sent, BinlogFrom 0
+//
+// A binlog delta joins only a parent that ended in the same file at exactly its BinlogFrom
+// (else a *LinkError: a gap or an overlap, or another file). The source checked, when it took
+// the delta, that the file still began with what the base sent (mysqlsrc keeps a digest of it
+// in its state), so the reassembled file is byte for byte what a full backup at T copied.
 //
 // Every record passes a shared.NewRestoreChecker before it is handed out, so the merge cannot
 // send what the source would refuse (shared.NewRestoreChecker wants every page of every file,

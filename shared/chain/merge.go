@@ -52,13 +52,15 @@ func (plan *Plan) steps(yield func(step) bool) {
 			return
 		}
 	}
-	for _, t := range plan.tail {
-		st := step{rec: t.rec, size: t.len}
-		if t.len > 0 {
-			st.pieces = []Piece{{Snapshot: plan.target, Record: t.pos, Page: -1, Len: int(t.len)}}
-		}
-		if !yield(st) {
-			return
+	for _, tail := range [][]tailRecord{plan.tail, plan.binlog} {
+		for _, t := range tail {
+			st := step{rec: t.rec, size: t.len}
+			if t.len > 0 {
+				st.pieces = []Piece{{Snapshot: t.snap, Record: t.pos, Page: -1, Len: int(t.len)}}
+			}
+			if !yield(st) {
+				return
+			}
 		}
 	}
 }
@@ -207,6 +209,7 @@ func (m *Merged) trailerRecord() *shared.Record {
 	t.Tablespaces, t.Pages, t.PageBytes = a.Tablespaces, a.Pages, a.PageBytes
 	t.RedoBytes, t.BinlogBytes, t.Files = a.RedoBytes, a.BinlogBytes, a.Files
 	t.Records, t.Digest = m.dig.Records(), m.dig.Sum()
+	t.BinlogFrom = 0 // the merged stream carries the whole binlog file
 	m.done = true
 	m.trailer = &t
 	return &shared.Record{Trailer: &t}

@@ -68,14 +68,17 @@ type snapshot struct {
 	trailer *shared.Trailer
 	files   map[string]*file // by path
 	order   []*file          // in order of their first Tablespace record
-	tail    []tailRecord     // redo, binlog and file records
+	tail    []tailRecord     // redo and file records
+	binlog  []tailRecord     // the binlog file from offset 0: the chain's chunks of it
 	broken  *LinkError       // a file whose changed pages build on nothing
 }
 
+// tailRecord is a redo, binlog or file record of snapshot snap at position pos.
 type tailRecord struct {
-	rec *shared.Record // payload left out
-	pos int
-	len uint64
+	rec  *shared.Record // payload left out
+	snap int
+	pos  int
+	len  uint64
 }
 
 // Planner plans the merge of a chain from its record lists, oldest first. See the package
@@ -139,6 +142,9 @@ func (p *Planner) add(name string, list RecordList) (*snapshot, error) {
 	if err := p.link(s); err != nil {
 		return nil, err
 	}
+	if err := p.joinBinlog(s); err != nil {
+		return nil, err
+	}
 	if s.broken != nil {
 		return nil, s.broken
 	}
@@ -179,8 +185,10 @@ func (p *Planner) take(s *snapshot, byIndex map[uint32]*file, l Listed, pos int)
 			f.pages[uint32(page)] = piece{rec: uint32(pos), page: uint16(k), snap: uint16(p.n)}
 			f.top = max(f.top, page+1)
 		}
-	case shared.RecordRedo, shared.RecordBinlog, shared.RecordFile:
-		s.tail = append(s.tail, tailRecord{rec: withoutPayload(r), pos: pos, len: l.Len})
+	case shared.RecordBinlog:
+		s.binlog = append(s.binlog, tailRecord{rec: withoutPayload(r), snap: p.n, pos: pos, len: l.Len})
+	case shared.RecordRedo, shared.RecordFile:
+		s.tail = append(s.tail, tailRecord{rec: withoutPayload(r), snap: p.n, pos: pos, len: l.Len})
 	}
 	return nil
 }
@@ -235,6 +243,25 @@ func (p *Planner) link(s *snapshot) error {
 	return nil
 }
 
+// joinBinlog makes s's binlog the whole file: a binlog delta (Trailer.BinlogFrom > 0) goes on
+// the end of its parent's copy of the same file, which must end exactly where it starts.
+func (p *Planner) joinBinlog(s *snapshot) error {
+	t := s.trailer
+	if t.BinlogFrom == 0 {
+		return nil
+	}
+	prev := p.last // link refused a delta without a parent: only an incremental has one
+	pt := prev.trailer
+	switch {
+	case pt.BinlogFile != t.BinlogFile:
+		return &LinkError{Rule: fmt.Sprintf("%s carries binlog %s from offset %d on, but its parent %s ended in binlog %q", s.name, t.BinlogFile, t.BinlogFrom, prev.name, pt.BinlogFile)}
+	case pt.BinlogPos != t.BinlogFrom:
+		return &LinkError{Rule: fmt.Sprintf("%s carries binlog %s from offset %d on, but its parent %s holds it up to %d", s.name, t.BinlogFile, t.BinlogFrom, prev.name, pt.BinlogPos)}
+	}
+	s.binlog = append(slices.Clip(prev.binlog), s.binlog...)
+	return nil
+}
+
 // checkGrowth refuses an incremental file that claims pages beyond its parent's size without
 // carrying them: nothing else bounds an incremental file's size, and a merge sends every page
 // up to it (zeros for the missing ones).
@@ -283,6 +310,7 @@ type Plan struct {
 	target int
 	pages  [][]pagePiece // per file of Files, sorted by page
 	tail   []tailRecord
+	binlog []tailRecord
 }
 
 type pagePiece struct {
@@ -299,7 +327,7 @@ func (p *Planner) Plan() (*Plan, error) {
 		return nil, ErrEmpty
 	}
 	s := p.last
-	plan := &Plan{Header: s.header, Trailer: s.trailer, PagesFrom: make([]uint64, p.n), target: p.n - 1, tail: s.tail}
+	plan := &Plan{Header: s.header, Trailer: s.trailer, PagesFrom: make([]uint64, p.n), target: p.n - 1, tail: s.tail, binlog: s.binlog}
 	for _, f := range s.order {
 		ts := f.ts
 		ts.Incremental = false

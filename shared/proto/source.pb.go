@@ -1916,6 +1916,8 @@ type Trailer struct {
 	BytesRead         uint64                 `protobuf:"varint,22,opt,name=bytes_read,json=bytesRead,proto3" json:"bytes_read,omitempty"`
 	BytesSent         uint64                 `protobuf:"varint,23,opt,name=bytes_sent,json=bytesSent,proto3" json:"bytes_sent,omitempty"`
 	SourceState       []byte                 `protobuf:"bytes,24,opt,name=source_state,json=sourceState,proto3" json:"source_state,omitempty"`
+	BinlogFrom        uint64                 `protobuf:"varint,25,opt,name=binlog_from,json=binlogFrom,proto3" json:"binlog_from,omitempty"`
+	BinlogWritten     uint64                 `protobuf:"varint,26,opt,name=binlog_written,json=binlogWritten,proto3" json:"binlog_written,omitempty"`
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
 }
@@ -2116,6 +2118,20 @@ func (x *Trailer) GetSourceState() []byte {
 		return x.SourceState
 	}
 	return nil
+}
+
+func (x *Trailer) GetBinlogFrom() uint64 {
+	if x != nil {
+		return x.BinlogFrom
+	}
+	return 0
+}
+
+func (x *Trailer) GetBinlogWritten() uint64 {
+	if x != nil {
+		return x.BinlogWritten
+	}
+	return 0
 }
 
 type ArchiveRequest struct {
@@ -2779,7 +2795,7 @@ const file_source_proto_rawDesc = "" +
 	"\n" +
 	"bytes_done\x18\x04 \x01(\x04R\tbytesDone\x12\x1f\n" +
 	"\vbytes_total\x18\x05 \x01(\x04R\n" +
-	"bytesTotal\"\x95\x06\n" +
+	"bytesTotal\"\xdd\x06\n" +
 	"\aTrailer\x12\x17\n" +
 	"\aend_lsn\x18\x01 \x01(\x04R\x06endLsn\x12%\n" +
 	"\x0echeckpoint_lsn\x18\x02 \x01(\x04R\rcheckpointLsn\x12 \n" +
@@ -2815,7 +2831,10 @@ const file_source_proto_rawDesc = "" +
 	"bytes_read\x18\x16 \x01(\x04R\tbytesRead\x12\x1d\n" +
 	"\n" +
 	"bytes_sent\x18\x17 \x01(\x04R\tbytesSent\x12!\n" +
-	"\fsource_state\x18\x18 \x01(\fR\vsourceState\"\x99\x01\n" +
+	"\fsource_state\x18\x18 \x01(\fR\vsourceState\x12\x1f\n" +
+	"\vbinlog_from\x18\x19 \x01(\x04R\n" +
+	"binlogFrom\x12%\n" +
+	"\x0ebinlog_written\x18\x1a \x01(\x04R\rbinlogWritten\"\x99\x01\n" +
 	"\x0eArchiveRequest\x123\n" +
 	"\x06config\x18\x01 \x01(\v2\x1b.pagetrack.source.v1.ConfigR\x06config\x125\n" +
 	"\x04from\x18\x02 \x01(\v2!.pagetrack.source.v1.ArchivePointR\x04from\x12\x1b\n" +

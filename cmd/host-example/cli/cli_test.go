@@ -461,7 +461,7 @@ func TestSnapshotsJSONShape(t *testing.T) {
 		"page_size", "pages", "pages_in_set", "pages_read", "parent", "records", "redo_bytes",
 		"server_uuid", "server_version", "source", "source_state",
 		"source_type", "stored_bytes", "stream_digest", "stream_format", "tablespaces", "time",
-		"added_bytes", "logical_bytes", "tree",
+		"added_bytes", "logical_bytes", "tree", "binlog_from", "binlog_written",
 	}
 	sort.Strings(want)
 	var got []string

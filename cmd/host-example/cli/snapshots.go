@@ -27,11 +27,14 @@ stable fields (fields may be added, none renamed):
   config (non-sensitive attributes), server_version, server_uuid, page_size, stream_format,
   checkpoint_lsn, end_lsn, max_page_lsn, binlog_file, binlog_pos, gtid_executed,
   tablespaces, pages, page_bytes, redo_bytes, binlog_bytes, files, records, stored_bytes,
-  added_bytes, logical_bytes, stream_digest, tree
+  added_bytes, logical_bytes, stream_digest, tree, binlog_from, binlog_written
 kind is "full" or "incremental"; parent is the id of the snapshot an incremental builds on
 ("" for a full); source_state is base64. stored_bytes is the compressed size of the data the
 snapshot refers to, added_bytes what its backup added to the repository (the rest was there
-already), logical_bytes its uncompressed size; tree lists the blobs of its record list. Times
+already), logical_bytes its uncompressed size; binlog_bytes is the binlog the backup sent,
+binlog_from where in binlog_file it starts (0: the whole file; an incremental whose parent
+ended in the same file carries only what follows the parent's position), binlog_written the
+binlog the server wrote since the parent's position (0 for a full); tree lists the blobs of its record list. Times
 are RFC 3339 in UTC; sizes are bytes.
 
 A snapshot file that cannot be verified (its checksum fails, or it does not parse) is not
@@ -172,6 +175,11 @@ func printSnapshotLong(e *env, s *repo.Snapshot) {
 	e.printf("  redo         %s\n", formatBytes(s.RedoBytes))
 	if s.BinlogFile != "" {
 		e.printf("  binlog       %s:%d\n", s.BinlogFile, s.BinlogPos)
+		sent := fmt.Sprintf("%s sent (from offset %d)", formatBytes(s.BinlogBytes), s.BinlogFrom)
+		if s.Incremental() {
+			sent += fmt.Sprintf("; %s written since the parent", formatBytes(s.BinlogWritten))
+		}
+		e.printf("  binlog sent  %s\n", sent)
 	}
 	if s.GTIDExecuted != "" {
 		e.printf("  GTID set     %s\n", oneLine(s.GTIDExecuted))

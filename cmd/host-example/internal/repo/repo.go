@@ -172,13 +172,18 @@ type Snapshot struct {
 	PageBytes         uint64         `json:"page_bytes"`
 	RedoBytes         uint64         `json:"redo_bytes"`
 	BinlogBytes       uint64         `json:"binlog_bytes"`
-	Files             uint64         `json:"files"`
-	Records           uint64         `json:"records"`
-	StoredBytes       int64          `json:"stored_bytes"`
-	AddedBytes        int64          `json:"added_bytes"`
-	LogicalBytes      int64          `json:"logical_bytes"`
-	StreamDigest      string         `json:"stream_digest"`
-	Tree              []ID           `json:"tree"`
+	// BinlogFrom is where in BinlogFile the snapshot's binlog starts (0: the whole file; an
+	// incremental may carry only what its parent lacks), BinlogWritten the binlog the server
+	// wrote since its parent's position. Both 0 in snapshots of older versions.
+	BinlogFrom    uint64 `json:"binlog_from"`
+	BinlogWritten uint64 `json:"binlog_written"`
+	Files         uint64 `json:"files"`
+	Records       uint64 `json:"records"`
+	StoredBytes   int64  `json:"stored_bytes"`
+	AddedBytes    int64  `json:"added_bytes"`
+	LogicalBytes  int64  `json:"logical_bytes"`
+	StreamDigest  string `json:"stream_digest"`
+	Tree          []ID   `json:"tree"`
 }
 
 // Kinds of snapshot.

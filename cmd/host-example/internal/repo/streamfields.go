@@ -22,6 +22,7 @@ func (s *Snapshot) SetStreamSummary(sum shared.StreamSummary) {
 	s.ServerVersion, s.ServerUUID, s.PageSize, s.StreamFormat = sum.ServerVersion, sum.ServerUUID, sum.PageSize, sum.StreamFormat
 	s.CheckpointLSN, s.EndLSN, s.MaxPageLSN = sum.CheckpointLSN, sum.EndLSN, sum.MaxPageLSN
 	s.BinlogFile, s.BinlogPos, s.GTIDExecuted = sum.BinlogFile, sum.BinlogPos, sum.GTIDExecuted
+	s.BinlogFrom, s.BinlogWritten = sum.BinlogFrom, sum.BinlogWritten
 	c := sum.Counts
 	s.Tablespaces, s.Pages, s.PageBytes, s.RedoBytes = c.Tablespaces, c.Pages, c.PageBytes, c.RedoBytes
 	s.BinlogBytes, s.Files, s.Records = c.BinlogBytes, c.Files, sum.Records
@@ -67,6 +68,8 @@ func VerifyStreamFields(s *Snapshot, h *shared.Header, t *shared.Trailer) error 
 		{"page_bytes", s.PageBytes, want.PageBytes},
 		{"redo_bytes", s.RedoBytes, want.RedoBytes},
 		{"binlog_bytes", s.BinlogBytes, want.BinlogBytes},
+		{"binlog_from", s.BinlogFrom, want.BinlogFrom},
+		{"binlog_written", s.BinlogWritten, want.BinlogWritten},
 		{"files", s.Files, want.Files},
 		{"records", s.Records, want.Records},
 		{"pages_in_set", s.PagesInSet, want.PagesInSet},
