@@ -79,7 +79,7 @@ func TestImplausibleTracked(t *testing.T) {
 		{"a space created and dropped since the base", 13, 3, ""},
 		{"a space created and dropped after the newest", 14 + droppedSpaceSlack, 3, ""},
 		{"an id far above every known one", 14 + droppedSpaceSlack + 1, 3, "lists space id 1039, which is in neither"},
-		{"an old id the base did not have", 5, 3, "lists space id 5"},
+		{"an old id the base did not have (an ALTER's intermediate table)", 5, 3, ""},
 		{"raw bytes as an id", 0x41424344, 3, "lists space id 1094861636"},
 	}
 	for _, c := range cases {

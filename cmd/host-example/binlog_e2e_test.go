@@ -121,6 +121,7 @@ func binlogPrefix(t *testing.T, dir, file string, pos uint64) []byte {
 // had it at the end point, in-use flag set); XA transactions prepared across a full's and a
 // delta incremental's end point come back prepared and resolvable.
 func TestBinlogDeltas(t *testing.T) {
+	t.Parallel() // its own servers and directories; run beside the other storage tests (make test's long pole)
 	ctx := context.Background()
 	srv := testmysql.Start(t, testmysql.Options{})
 	wcfg := workloadConfig()

@@ -35,6 +35,7 @@ func (d externalDirs) all() map[string]string {
 // started by a stock mysqld with the options the restore printed (and recorded in the
 // target's option file) and compared table by table with the source at its backup.
 func TestExternalFiles(t *testing.T) {
+	t.Parallel() // its own servers and directories; run beside the other storage tests (make test's long pole)
 	base := t.TempDir()
 	dirs := externalDirs{filepath.Join(base, "home"), filepath.Join(base, "undo"), filepath.Join(base, "tables"), filepath.Join(base, "general"), filepath.Join(base, "binlogs")}
 	for _, d := range dirs.all() {

@@ -26,6 +26,7 @@ const (
 // the DDL that moves or rewrites tablespace files: full backup, page-tracking incremental,
 // each restored and started by a stock mysqld with only the options the restore needs.
 func TestInnoDBLayouts(t *testing.T) {
+	t.Parallel() // its own servers and directories; run beside the other storage tests (make test's long pole)
 	var cases []storageCase
 	for _, kib := range []int{4, 8, 32, 64} {
 		cases = append(cases, pageSizeCase(kib))

@@ -114,6 +114,7 @@ func seq(from, to int) string {
 }
 
 func TestPeerScenarios(t *testing.T) {
+	t.Parallel() // its own servers and directories; run beside the other storage tests (make test's long pole)
 	// The scenarios that restart the server or stop tracking come last on the shared server.
 	scenarios := []peerScenario{pxbMergeGap(), pxbPageCompression(), mariaIncrementalBackup(), mariaNewDBBeforeInc(),
 		mariaDDLBeforeBackup(), mariaDropDB(), mariaCompressedRepartitioned(),
