@@ -1,11 +1,9 @@
 package repo
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -120,41 +118,17 @@ func (r *ArchiveRecord) Head() (*shared.ArchiveSegment, error) {
 		FirstCommit: r.FirstCommit, LastCommit: r.LastCommit, FileEnd: r.FileEnd, Last: last}, nil
 }
 
-// archiveRecordFile is the envelope of a record file.
-type archiveRecordFile struct {
-	Format int             `json:"format"`
-	SHA256 string          `json:"sha256"`
-	Record json.RawMessage `json:"record"`
-}
-
-// EncodeArchiveRecord returns the content of r's record file.
+// EncodeArchiveRecord returns the content of r's record file (sealed.go: the same envelope
+// as a snapshot file).
 func EncodeArchiveRecord(r *ArchiveRecord) ([]byte, error) {
-	body, err := json.MarshalIndent(r, "  ", "  ")
-	if err != nil {
-		return nil, err
-	}
-	sum := sha256.Sum256(body)
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "{\n  \"format\": %d,\n  \"sha256\": %q,\n  \"record\": %s\n}\n", archiveRecordFormat, hex.EncodeToString(sum[:]), body)
-	return b.Bytes(), nil
+	return sealJSON(archiveRecordFormat, "record", r)
 }
 
 // DecodeArchiveRecord checks and decodes the record file of source's record seq.
 func DecodeArchiveRecord(source string, seq uint64, data []byte) (*ArchiveRecord, error) {
-	var f archiveRecordFile
-	if err := json.Unmarshal(data, &f); err != nil {
-		return nil, fmt.Errorf("it does not parse (%d bytes; truncated or overwritten?): %v", len(data), err)
-	}
-	if f.Format != archiveRecordFormat {
-		return nil, fmt.Errorf("it is of archive record format %d, this host-example reads %d", f.Format, archiveRecordFormat)
-	}
-	sum := sha256.Sum256(f.Record)
-	if got := hex.EncodeToString(sum[:]); got != f.SHA256 {
-		return nil, fmt.Errorf("its content does not match its checksum (SHA-256 %s, recorded %s): it was damaged or edited", got[:16], abbreviate(f.SHA256, 16))
-	}
 	var r ArchiveRecord
-	if err := json.Unmarshal(f.Record, &r); err != nil {
-		return nil, fmt.Errorf("its record does not decode: %v", err)
+	if err := openSealed(data, archiveRecordFormat, "archive record", "record", &r); err != nil {
+		return nil, err
 	}
 	if r.Source != source || r.Seq != seq {
 		return nil, fmt.Errorf("it names source %q record %d", r.Source, r.Seq)

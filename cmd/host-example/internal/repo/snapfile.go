@@ -1,11 +1,7 @@
 package repo
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -27,54 +23,22 @@ import (
 // their SHA-256 (VerifyStreamFields): those are what the restored datadir really is.
 const snapshotFileFormat = 3
 
-// snapshotFile is the envelope of a snapshot file.
-type snapshotFile struct {
-	Format   int             `json:"format"`
-	SHA256   string          `json:"sha256"`
-	Snapshot json.RawMessage `json:"snapshot"`
-}
-
 // EncodeSnapshotFile returns the content of s's snapshot file.
 func EncodeSnapshotFile(s *Snapshot) ([]byte, error) {
-	body, err := json.MarshalIndent(s, "  ", "  ")
-	if err != nil {
-		return nil, err
-	}
-	sum := sha256.Sum256(body)
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "{\n  \"format\": %d,\n  \"sha256\": %q,\n  \"snapshot\": %s\n}\n", snapshotFileFormat, hex.EncodeToString(sum[:]), body)
-	return b.Bytes(), nil
+	return sealJSON(snapshotFileFormat, "snapshot", s)
 }
 
 // DecodeSnapshotFile checks and decodes the content of the snapshot file of snapshot id. The
 // error says what is wrong with it.
 func DecodeSnapshotFile(id string, data []byte) (*Snapshot, error) {
-	var f snapshotFile
-	if err := json.Unmarshal(data, &f); err != nil {
-		return nil, fmt.Errorf("it does not parse (%d bytes; truncated or overwritten?): %v", len(data), err)
-	}
-	if f.Format != snapshotFileFormat {
-		return nil, fmt.Errorf("it is of snapshot file format %d, this host-example reads %d", f.Format, snapshotFileFormat)
-	}
-	sum := sha256.Sum256(f.Snapshot)
-	if got := hex.EncodeToString(sum[:]); got != f.SHA256 {
-		return nil, fmt.Errorf("its content does not match its checksum (SHA-256 %s, recorded %s): it was damaged or edited", got[:16], abbreviate(f.SHA256, 16))
-	}
 	var s Snapshot
-	if err := json.Unmarshal(f.Snapshot, &s); err != nil {
-		return nil, fmt.Errorf("its snapshot does not decode: %v", err)
+	if err := openSealed(data, snapshotFileFormat, "snapshot file", "snapshot", &s); err != nil {
+		return nil, err
 	}
 	if s.ID != id {
 		return nil, fmt.Errorf("it names snapshot id %q", s.ID)
 	}
 	return &s, nil
-}
-
-func abbreviate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return fmt.Sprintf("%q", s)
 }
 
 // BadSnapshot is a snapshot that cannot be verified, so that no command may act on it: its
