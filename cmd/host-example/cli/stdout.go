@@ -182,7 +182,7 @@ func (e *env) writeStream(ctx context.Context, ref PluginRef, src shared.Source,
 	if err != nil {
 		return nil, nil, nil, pluginError(ref, err)
 	}
-	sink := &streamSink{w: pw, id: meta.ID, pm: repo.NewPageMap()}
+	sink := &streamSink{w: pw, id: meta.ID}
 	prog := newProgressLine(e.stderr, progress && e.terminal())
 	header, trailer, err := storeStream(bctx, stream, sink, prog.update)
 	prog.done()
@@ -209,11 +209,10 @@ func (e *env) writeStream(ctx context.Context, ref PluginRef, src shared.Source,
 }
 
 // streamSink is the repo.StreamWriter storeStream writes into for backup --stdout: each
-// record goes to the pgstream writer, after the same page-map checks a repository makes.
+// record goes to the pgstream writer (storeStream has checked it with the stream kernel).
 type streamSink struct {
 	w  *pgstream.Writer
 	id string
-	pm *repo.PageMap
 }
 
 var _ repo.StreamWriter = (*streamSink)(nil)
@@ -224,16 +223,11 @@ func (s *streamSink) Append(rec *shared.Record) error {
 	if rec.Progress != nil {
 		return nil
 	}
-	if err := s.pm.Add(rec); err != nil {
-		return fmt.Errorf("the stream cannot be mapped: %w", err)
-	}
 	if err := s.w.WriteRecord(rec); err != nil {
 		return fmt.Errorf("writing the stream to stdout: %w", err)
 	}
 	return nil
 }
-
-func (s *streamSink) PageMap() *repo.PageMap { return s.pm }
 
 func (s *streamSink) Commit(*repo.Snapshot) error {
 	return errors.New("a stream written to stdout is not committed to a repository")

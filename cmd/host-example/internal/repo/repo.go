@@ -38,8 +38,6 @@ type StreamWriter interface {
 	// stream's rules are the kernel's, the writer only stores (and adds the record to the
 	// stream's page map, whose size follows the pages that arrived).
 	Append(rec *shared.Record) error
-	// PageMap is the page map of the records appended so far; the caller must not change it.
-	PageMap() *PageMap
 	// Commit makes the stream durable and then records snap (whose ID must be ID()),
 	// filling in snap.Tree, StoredBytes, AddedBytes and LogicalBytes. On error nothing is
 	// recorded.
