@@ -137,6 +137,11 @@ func (t *Tracker) Run(ctx context.Context) error {
 		return err
 	}
 	defer closeFn()
+	return t.loop(ctx)
+}
+
+// loop polls until ctx ends, on a tracker open has prepared.
+func (t *Tracker) loop(ctx context.Context) error {
 	tick := time.NewTicker(t.cfg.Poll)
 	defer tick.Stop()
 	for {
