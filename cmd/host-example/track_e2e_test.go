@@ -210,4 +210,3 @@ func TestTrackCommands(t *testing.T) {
 	b.terminate()
 	t.Logf("wall time %v", time.Since(start).Round(time.Millisecond))
 }
-
