@@ -138,6 +138,13 @@ func TestTrackCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := newHost(t, srv)
+	// Without tracking_dir the plugin refuses to track, before anything starts.
+	if _, stderr, code := h.run("track", "-c", h.config); code != 1 || !strings.Contains(stderr, `needs attribute "tracking_dir"`) {
+		t.Fatalf("track without tracking_dir: exit %d\n%s", code, stderr)
+	}
+	if _, stderr, code := h.run("changed-pages", "-c", h.config); code != 2 || !strings.Contains(stderr, "--since") {
+		t.Fatalf("changed-pages without --since: exit %d\n%s", code, stderr)
+	}
 	trackDir := filepath.Join(t.TempDir(), "bitmaps")
 	cfg := fmt.Sprintf("repository = %q\n\nsource \"mysql\" \"primary\" {\n  dsn          = %q\n  datadir      = %q\n  tracking_dir = %q\n}\n", h.repo, srv.DSN, srv.DataDir, trackDir)
 	if err := os.WriteFile(h.config, []byte(cfg), 0o600); err != nil {
@@ -147,7 +154,9 @@ func TestTrackCommands(t *testing.T) {
 	a := startTrack(t, h.config)
 	a.wait("its first status", func(l trackStatusLine) bool { return l.TrackedLSN > 0 })
 	var full, inc1 snapshot
-	json.Unmarshal([]byte(h.mustRun("backup", "-c", h.config, "--full", "--json")), &full)
+	if err := json.Unmarshal([]byte(h.mustRun("backup", "-c", h.config, "--full", "--json")), &full); err != nil {
+		t.Fatal(err)
+	}
 
 	// The page an UPDATE changes: the table's clustered index root (page 4), which holds
 	// all its ten rows.
@@ -157,7 +166,9 @@ func TestTrackCommands(t *testing.T) {
 	srv.Restart()
 	bulk()
 	sourcetest.Checkpoint(t, srv)
-	json.Unmarshal([]byte(h.mustRun("backup", "-c", h.config, "--json")), &inc1)
+	if err := json.Unmarshal([]byte(h.mustRun("backup", "-c", h.config, "--json")), &inc1); err != nil {
+		t.Fatal(err)
+	}
 	if inc1.Kind != "incremental" || inc1.Method != shared.MethodRedoBitmap || inc1.FallbackReason != "" {
 		t.Fatalf("incremental after a clean restart: kind %q method %q reason %q", inc1.Kind, inc1.Method, inc1.FallbackReason)
 	}
