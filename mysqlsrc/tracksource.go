@@ -167,6 +167,8 @@ func (s *Source) ChangedPages(ctx context.Context, req *shared.ChangedPagesReque
 		until = st.TrackedLSN
 	}
 	switch g, gap := st.gapIn(since, max(until, since+1)); {
+	case since > until && req.Until == 0:
+		return nil, shared.Precondition(fmt.Sprintf("the redo tracker has tracked up to LSN %d only, not to %d", st.TrackedLSN, since))
 	case since > until:
 		return nil, shared.InvalidConfig(fmt.Sprintf("--since %d lies after --until %d", since, until))
 	case since < st.FirstLSN:
