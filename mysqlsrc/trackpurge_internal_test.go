@@ -1,6 +1,8 @@
 package mysqlsrc
 
 import (
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,6 +12,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/pagetrack/pagetrack/pagemap"
+	"github.com/pagetrack/pagetrack/shared"
 )
 
 // writeBitmapFiles writes one bitmap file per run list (a writer per file, as a tracker
@@ -114,5 +117,63 @@ func TestPurgeBitmapsBelowFloor(t *testing.T) {
 	}
 	if got, _ := loadTrackerState(dir); got.IndexLoads != nil || got.Gaps != nil {
 		t.Fatalf("the next save did not prune below 1100: loads %+v gaps %+v", got.IndexLoads, got.Gaps)
+	}
+}
+
+// TestChangedPagesRefusals: rows come from the bitmaps; a range before the tracker started,
+// beyond where it tracked, over a gap or over purged files is refused with the reason.
+func TestChangedPagesRefusals(t *testing.T) {
+	dir := t.TempDir()
+	writeBitmapFiles(t, dir, [][2]uint64{{100, 200}, {200, 300}}, [][2]uint64{{400, 500}})
+	st := &trackerState{Version: trackerStateVersion, FirstLSN: 100, TrackedLSN: 500, WatchedTo: 500,
+		Gaps: []TrackerGap{{Kind: GapRecycled, Start: 300, End: 400, Reason: "the server recycled the redo"}}}
+	if err := st.save(dir); err != nil {
+		t.Fatal(err)
+	}
+	src := New(hclog.NewNullLogger())
+	cfg := map[string]any{"dsn": "u:p@tcp(127.0.0.1:1)/", "datadir": t.TempDir(), "tracking_dir": dir}
+	list := func(since, until uint64) ([]string, error) {
+		rows, err := src.ChangedPages(t.Context(), &shared.ChangedPagesRequest{Config: cfg, Since: since, Until: until})
+		if err != nil {
+			return nil, err
+		}
+		var out []string
+		for {
+			b, err := rows.Recv()
+			if err == io.EOF {
+				return out, nil
+			}
+			if err != nil {
+				return nil, err
+			}
+			for _, r := range b {
+				out = append(out, fmt.Sprintf("%d:%d@%d-%d", r.SpaceID, r.PageID, r.StartLSN, r.EndLSN))
+			}
+		}
+	}
+	if got, err := list(150, 300); err != nil || strings.Join(got, " ") != "5:100@100-200 5:200@200-300" {
+		t.Fatalf("rows %v, %v", got, err)
+	}
+	if got, err := list(400, 0); err != nil || strings.Join(got, " ") != "5:400@400-500" {
+		t.Fatalf("rows up to the tracked LSN: %v, %v", got, err)
+	}
+	for _, c := range []struct {
+		since, until uint64
+		want         string
+	}{
+		{50, 200, "started at LSN 100"},
+		{200, 600, "tracked up to LSN 500 only"},
+		{600, 0, "tracked up to LSN 500 only"},
+		{250, 450, "the server recycled the redo"},
+	} {
+		if _, err := list(c.since, c.until); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("[%d, %d): %v, want %q", c.since, c.until, err, c.want)
+		}
+	}
+	if _, err := purgeBitmaps(dir, 300, hclog.NewNullLogger()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := list(150, 300); err == nil || !strings.Contains(err.Error(), "not covered") {
+		t.Errorf("over purged files: %v", err)
 	}
 }
