@@ -2,6 +2,7 @@ package mysqlsrc_test
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/pagetrack/pagetrack/internal/sourcetest"
+	"github.com/pagetrack/pagetrack/internal/streamtest"
 	"github.com/pagetrack/pagetrack/internal/testmysql"
 	"github.com/pagetrack/pagetrack/mysqlsrc"
 	"github.com/pagetrack/pagetrack/shared"
@@ -65,5 +67,17 @@ func TestEncryptedBinlogDelta(t *testing.T) {
 	from, data = binlogOf(inc)
 	if from != head+ft.BinlogPos || !bytes.Equal(data, disk[head+ft.BinlogPos:head+it.BinlogPos]) || it.BinlogWritten != it.BinlogPos-ft.BinlogPos {
 		t.Errorf("the incremental's binlog (from %d, %d bytes, %d written) is not the file from %d to %d (+ the %d-byte header)", from, len(data), it.BinlogWritten, ft.BinlogPos, it.BinlogPos, head)
+	}
+
+	// The chain's merge joins the delta onto the full's copy, and a restore with the keyring
+	// writes the file as the server has it up to the incremental's position.
+	target := filepath.Join(t.TempDir(), "restored")
+	req := &shared.RestoreRequest{TargetDir: target, KeyringFile: srv.KeyringFile}
+	if _, err := src.Restore(context.Background(), req, streamtest.Stream(sourcetest.MergeChain(t, full, inc))); err != nil {
+		t.Fatal(err)
+	}
+	restored, err := os.ReadFile(filepath.Join(target, it.BinlogFile))
+	if err != nil || !bytes.Equal(restored, disk[:head+it.BinlogPos]) {
+		t.Errorf("restored %s (%d bytes, %v) is not the server's file up to %d + %d", it.BinlogFile, len(restored), err, head, it.BinlogPos)
 	}
 }

@@ -30,6 +30,7 @@ var encryptionArgs = append([]string{"--default-table-encryption=ON"}, testmysql
 // datadir needs; an older snapshot given only a newer key is refused up front, naming the key,
 // with nothing written.
 func TestEncryptedServer(t *testing.T) {
+	t.Parallel() // its own server, keyring and repository
 	ctx := context.Background()
 	srv := testmysql.Start(t, testmysql.Options{Keyring: true, Args: encryptionArgs})
 	wcfg := workloadConfig()
