@@ -207,7 +207,8 @@
 //     key (and the binlog key): TestEncryptedServer restores each incremental that way;
 //   - binlog positions of an encrypted binary log (SHOW BINARY LOG STATUS, log_status) do not
 //     count its 512-byte encryption header: the file is position + 512 bytes long, so the
-//     backup cuts it there. Its body is the plain binlog from its magic on, AES-256-CTR with key
+//     backup cuts it there, and a binlog delta starts at the base's position + 512 (the
+//     merged chain restores the server's bytes: TestEncryptedBinlogDelta). Its body is the plain binlog from its magic on, AES-256-CTR with key
 //     and IV from SHA-512 of the file password (the IV's last 8 bytes replaced by the block
 //     counter); reading the Format_description event's "created" that way tells a binlog
 //     rotation from a restart (both incrementals after FLUSH BINARY LOGS and ROTATE BINLOG
