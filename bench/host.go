@@ -20,19 +20,26 @@ type hostCLI struct {
 	plugin string // the plugin binary's command name, as /proc/<pid>/comm shows it
 	logDir string
 	n      int
+	// lastLog is the log file of the last command run.
+	lastLog string
 	// wrap, when set, runs host-example under this command (perf record … --).
 	wrap []string
 }
 
 // hostRun is what one host-example command cost.
 type hostRun struct {
-	Wall time.Duration
-	Out  []byte
+	Start, End time.Time
+	Wall       time.Duration
+	Out        []byte
 	// Plugin: the plugin process's own counters, sampled while it ran.
 	Plugin procStats
 	// Total: host-example and the plugin together (their counters once both were reaped).
 	TotalIO  ioCounters
 	TotalCPU time.Duration
+	// MaxRSS is ru_maxrss of host-example: the peak RSS of it or of the largest of its children.
+	MaxRSS uint64
+	// Exit is the exit status (2: usage error, e.g. an unknown command or flag).
+	Exit int
 }
 
 // run runs host-example with args; its stderr goes to a log file.
@@ -44,6 +51,7 @@ func (h *hostCLI) run(ctx context.Context, args ...string) (*hostRun, error) {
 		return nil, err
 	}
 	defer logf.Close()
+	h.lastLog = logPath
 	fmt.Fprintf(logf, "$ host-example %s\n", strings.Join(args, " "))
 	argv := append(append(append([]string(nil), h.wrap...), h.bin), args...)
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
@@ -56,11 +64,13 @@ func (h *hostCLI) run(ctx context.Context, args ...string) (*hostRun, error) {
 	}
 	w := watchChild(cmd.Process.Pid, h.plugin, 5*time.Millisecond)
 	err = cmd.Wait()
-	r := &hostRun{Wall: time.Since(t0), Out: out.Bytes(), Plugin: w.Stop(), TotalIO: selfIO().sub(before)}
+	r := &hostRun{Start: t0, End: time.Now(), Wall: time.Since(t0), Out: out.Bytes(), Plugin: w.Stop(), TotalIO: selfIO().sub(before)}
 	if ps := cmd.ProcessState; ps != nil {
 		if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
 			r.TotalCPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+			r.MaxRSS = uint64(ru.Maxrss) << 10
 		}
+		r.Exit = ps.ExitCode()
 	}
 	if err != nil {
 		return r, fmt.Errorf("host-example %s: %w (log: %s)\n%s", strings.Join(args, " "), err, logPath, tailFile(logPath, 15))
@@ -131,8 +141,8 @@ func (h *hostCLI) snapshots(ctx context.Context, repo string) ([]snapshot, error
 // backup runs one backup and returns its cost and the new snapshot's metadata: from the
 // output of backup --json when it parses as one object, else the newest entry of snapshots
 // --json.
-func (h *hostCLI) backup(ctx context.Context, config string, full bool) (*hostRun, snapshot, error) {
-	args := []string{"backup", "-c", config, "--json"}
+func (h *hostCLI) backup(ctx context.Context, config string, full bool, extra ...string) (*hostRun, snapshot, error) {
+	args := append([]string{"backup", "-c", config, "--json"}, extra...)
 	if full {
 		args = append(args, "--full")
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/pagetrack/pagetrack/internal/workload"
@@ -12,8 +13,8 @@ import (
 
 // workload measures the transactions per second of internal/workload's four clients (each
 // step is one transaction over six tables) with no backup, while a cold full backup runs
-// through the host with the default parallelism (2 files at once), and while one runs with
-// parallelism 1 — the only knob the plugin has that bounds its load.
+// through the host unthrottled, and while one runs throttled (max_read_rate and nice); then,
+// under the same load, the binlog archiver and the redo tracker (logsWindow).
 func (b *bench) workload(ctx context.Context) error {
 	t := &b.res.TPS
 	t.Window = b.cfg.tpsWindow
@@ -47,13 +48,19 @@ func (b *bench) workload(ctx context.Context) error {
 	t.Baseline = window(t.Window)
 	say("workload alone: %.0f transactions/s over %s", t.Baseline, t.Window)
 
-	for _, v := range []struct {
+	// Unthrottled, then throttled: max_read_rate (bytes/s of page reads) and nice (the plugin's
+	// CPU priority), source attributes; a plugin that refuses them leaves the row "not available".
+	throttle := b.cfg.throttle(b.res.Full.Host.Throughput())
+	t.ThrottleSetting = throttle.text
+	var keep string // the unthrottled run's config: its repository holds a full for the archive
+	for i, v := range []struct {
 		label, extra string
+		throttled    bool
 	}{
-		{"full backup, parallelism 2 (default)", ""},
-		{"full backup, parallelism 1", "  parallelism = 1\n"},
+		{"full backup, no throttle", "", false},
+		{"full backup, throttled (" + throttle.text + ")", throttle.hcl, true},
 	} {
-		name := fmt.Sprintf("load-%d", len(t.During))
+		name := fmt.Sprintf("load-%d", i)
 		repo := filepath.Join(b.cfg.work, "repo-"+name)
 		conf, err := b.newRepo(name, repo, v.extra)
 		if err != nil {
@@ -61,15 +68,30 @@ func (b *bench) workload(ctx context.Context) error {
 		}
 		n0 := total()
 		op, err := b.hostBackup(ctx, v.label+", under load", conf, true, true)
+		if err != nil && v.throttled {
+			t.ThrottleNA = fmt.Sprintf("the throttled backup failed (%s refused or broken): %s", strings.ReplaceAll(strings.TrimSpace(throttle.hcl), "\n ", ","), lastLine(b.host.lastLog))
+			warn("%s", t.ThrottleNA)
+			os.RemoveAll(repo)
+			continue
+		}
 		if err != nil {
 			return err
 		}
 		tps := float64(total()-n0) / op.Wall.Seconds()
-		t.During = append(t.During, TPSDuring{Label: v.label, Backup: op, TPS: tps})
+		t.During = append(t.During, TPSDuring{Label: v.label, Backup: op, TPS: tps, Throttled: v.throttled})
 		say("during a %s: %.0f transactions/s (%.0f %% of the baseline); the backup took %s = %s",
 			v.label, tps, 100*tps/t.Baseline, secs(op.Wall), rate(op.Throughput()))
-		os.RemoveAll(repo)
+		if i == 0 {
+			keep = conf
+		} else {
+			os.RemoveAll(repo)
+		}
 		window(3 * time.Second) // let the server settle
+	}
+	if keep != "" && !b.cfg.skip["logs"] {
+		b.logsWindow(ctx, keep, b.cfg.tpsWindow, total)
+		os.RemoveAll(repoOfConfig(keep))
+		window(3 * time.Second)
 	}
 	t.BaselineTail = window(t.Window / 2)
 	say("workload alone again: %.0f transactions/s", t.BaselineTail)
@@ -78,4 +100,29 @@ func (b *bench) workload(ctx context.Context) error {
 		return fmt.Errorf("workload: %w", err)
 	}
 	return nil
+}
+
+// throttleSetting is the throttle of the throttled run.
+type throttleSetting struct {
+	rate int64 // max_read_rate, bytes/s
+	nice int
+	text string
+	hcl  string
+}
+
+// throttle is BENCH_THROTTLE_RATE (bytes/s) and BENCH_THROTTLE_NICE, by default 35 % of the
+// unthrottled full backup's rate (so that the throttled backup keeps above the goal's 25 %) and
+// nice 19.
+func (c *config) throttle(unthrottled float64) throttleSetting {
+	limit := int64(atoiOr(os.Getenv("BENCH_THROTTLE_RATE"), 0))
+	if limit <= 0 {
+		limit = int64(0.35 * unthrottled)
+	}
+	if limit <= 0 {
+		limit = 200e6
+	}
+	nice := atoiOr(os.Getenv("BENCH_THROTTLE_NICE"), 19)
+	return throttleSetting{rate: limit, nice: nice,
+		text: fmt.Sprintf("max_read_rate = %d (%s), nice = %d", limit, rate(float64(limit)), nice),
+		hcl:  fmt.Sprintf("  max_read_rate = %d\n  nice = %d\n", limit, nice)}
 }
