@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -36,7 +37,8 @@ type hostRun struct {
 	// Total: host-example and the plugin together (their counters once both were reaped).
 	TotalIO  ioCounters
 	TotalCPU time.Duration
-	// MaxRSS is ru_maxrss of host-example: the peak RSS of it or of the largest of its children.
+	// MaxRSS is host-example's peak RSS (VmHWM, sampled while it ran; not ru_maxrss, which on
+	// Linux also counts this program's RSS at the fork before the exec).
 	MaxRSS uint64
 	// Exit is the exit status (2: usage error, e.g. an unknown command or flag).
 	Exit int
@@ -63,12 +65,12 @@ func (h *hostCLI) run(ctx context.Context, args ...string) (*hostRun, error) {
 		return nil, err
 	}
 	w := watchChild(cmd.Process.Pid, h.plugin, 5*time.Millisecond)
+	hwm := watchHWM(cmd.Process.Pid, 5*time.Millisecond)
 	err = cmd.Wait()
-	r := &hostRun{Start: t0, End: time.Now(), Wall: time.Since(t0), Out: out.Bytes(), Plugin: w.Stop(), TotalIO: selfIO().sub(before)}
+	r := &hostRun{Start: t0, End: time.Now(), Wall: time.Since(t0), MaxRSS: hwm(), Out: out.Bytes(), Plugin: w.Stop(), TotalIO: selfIO().sub(before)}
 	if ps := cmd.ProcessState; ps != nil {
 		if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
 			r.TotalCPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-			r.MaxRSS = uint64(ru.Maxrss) << 10
 		}
 		r.Exit = ps.ExitCode()
 	}
@@ -189,4 +191,28 @@ source "mysql" "bench" {
 	}
 	configRepos[path] = repo
 	return path, nil
+}
+
+// watchHWM samples VmHWM of a process until the returned function is called (after the process
+// was waited for), and returns the last value read: the peak resident set of the process.
+func watchHWM(pid int, every time.Duration) func() uint64 {
+	p := strconv.Itoa(pid)
+	stop, done := make(chan struct{}), make(chan struct{})
+	var last uint64
+	go func() {
+		defer close(done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			if v := peakRSS(p); v > 0 {
+				last = v
+			}
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() uint64 { close(stop); <-done; return last }
 }

@@ -33,9 +33,12 @@ func (b *bench) incrementals(ctx context.Context) error {
 	}
 	b.res.Dataset.Page0Read = selfIO().sub(before).ReadBytes
 
-	// Repository 3's first full.
-	if _, _, err := b.host.backup(ctx, b.c3, true); err != nil {
-		return err
+	// The first fulls of repository 2 (the scan's bases) and 3 (fulls only); repository 1 holds
+	// the full of section 1.
+	for _, c := range []string{b.c2, b.c3} {
+		if _, _, err := b.host.backup(ctx, c, true); err != nil {
+			return err
+		}
 	}
 	if err := b.fixedCost(ctx); err != nil {
 		return err

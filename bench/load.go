@@ -49,44 +49,39 @@ func (b *bench) workload(ctx context.Context) error {
 	say("workload alone: %.0f transactions/s over %s", t.Baseline, t.Window)
 
 	// Unthrottled, then throttled: max_read_rate (bytes/s of page reads) and nice (the plugin's
-	// CPU priority), source attributes; a plugin that refuses them leaves the row "not available".
+	// CPU priority), source attributes. When the plugin refuses nice, max_read_rate alone is
+	// tried; when it refuses both, the row says "not available".
 	throttle := b.cfg.throttle(b.res.Full.Host.Throughput())
-	t.ThrottleSetting = throttle.text
-	var keep string // the unthrottled run's config: its repository holds a full for the archive
-	for i, v := range []struct {
-		label, extra string
-		throttled    bool
-	}{
-		{"full backup, no throttle", "", false},
-		{"full backup, throttled (" + throttle.text + ")", throttle.hcl, true},
+	keep, free, err := b.loadRun(ctx, "load-0", "full backup, no throttle", "", total)
+	if err != nil {
+		return err
+	}
+	t.During = append(t.During, free)
+	window(3 * time.Second) // let the server settle
+	var refused []string
+	for _, v := range []struct{ text, hcl string }{
+		{throttle.text, throttle.hcl},
+		{throttle.rateText, throttle.rateHCL},
 	} {
-		name := fmt.Sprintf("load-%d", i)
-		repo := filepath.Join(b.cfg.work, "repo-"+name)
-		conf, err := b.newRepo(name, repo, v.extra)
-		if err != nil {
-			return err
+		conf, d, err := b.loadRun(ctx, "load-1", "full backup, throttled ("+v.text+")", v.hcl, total)
+		if conf != "" {
+			os.RemoveAll(repoOfConfig(conf))
 		}
-		n0 := total()
-		op, err := b.hostBackup(ctx, v.label+", under load", conf, true, true)
-		if err != nil && v.throttled {
-			t.ThrottleNA = fmt.Sprintf("the throttled backup failed (%s refused or broken): %s", strings.ReplaceAll(strings.TrimSpace(throttle.hcl), "\n ", ","), lastLine(b.host.lastLog))
-			warn("%s", t.ThrottleNA)
-			os.RemoveAll(repo)
+		if err != nil {
+			refused = append(refused, fmt.Sprintf("with %s: %s", v.text, lastLine(b.host.lastLog)))
+			warn("throttled backup with %s failed: %v", v.text, err)
 			continue
 		}
-		if err != nil {
-			return err
-		}
-		tps := float64(total()-n0) / op.Wall.Seconds()
-		t.During = append(t.During, TPSDuring{Label: v.label, Backup: op, TPS: tps, Throttled: v.throttled})
-		say("during a %s: %.0f transactions/s (%.0f %% of the baseline); the backup took %s = %s",
-			v.label, tps, 100*tps/t.Baseline, secs(op.Wall), rate(op.Throughput()))
-		if i == 0 {
-			keep = conf
-		} else {
-			os.RemoveAll(repo)
-		}
-		window(3 * time.Second) // let the server settle
+		d.Throttled = true
+		t.During = append(t.During, d)
+		t.ThrottleSetting = v.text
+		window(3 * time.Second)
+		break
+	}
+	if t.ThrottleSetting == "" {
+		t.ThrottleNA = "the throttled backup failed (the attributes are refused or broken): " + strings.Join(refused, "; ")
+	} else if len(refused) > 0 {
+		t.ThrottleSetting += " (" + strings.Join(refused, "; ") + ")"
 	}
 	if keep != "" && !b.cfg.skip["logs"] {
 		b.logsWindow(ctx, keep, b.cfg.tpsWindow, total)
@@ -108,6 +103,8 @@ type throttleSetting struct {
 	nice int
 	text string
 	hcl  string
+	// rateText and rateHCL are max_read_rate alone.
+	rateText, rateHCL string
 }
 
 // throttle is BENCH_THROTTLE_RATE (bytes/s) and BENCH_THROTTLE_NICE, by default 35 % of the
@@ -123,6 +120,27 @@ func (c *config) throttle(unthrottled float64) throttleSetting {
 	}
 	nice := atoiOr(os.Getenv("BENCH_THROTTLE_NICE"), 19)
 	return throttleSetting{rate: limit, nice: nice,
-		text: fmt.Sprintf("max_read_rate = %d (%s), nice = %d", limit, rate(float64(limit)), nice),
-		hcl:  fmt.Sprintf("  max_read_rate = %d\n  nice = %d\n", limit, nice)}
+		text:     fmt.Sprintf("max_read_rate = %d (%s), nice = %d", limit, rate(float64(limit)), nice),
+		hcl:      fmt.Sprintf("  max_read_rate = %d\n  nice = %d\n", limit, nice),
+		rateText: fmt.Sprintf("max_read_rate = %d (%s)", limit, rate(float64(limit))),
+		rateHCL:  fmt.Sprintf("  max_read_rate = %d\n", limit)}
+}
+
+// loadRun takes a cold full backup into a new repository while the workload runs and returns
+// its config (its repository holds the full) and the transactions/s during it.
+func (b *bench) loadRun(ctx context.Context, name, label, extra string, total func() int) (string, TPSDuring, error) {
+	conf, err := b.newRepo(name, filepath.Join(b.cfg.work, "repo-"+name), extra)
+	if err != nil {
+		return "", TPSDuring{}, err
+	}
+	n0 := total()
+	op, err := b.hostBackup(ctx, label+", under load", conf, true, true)
+	if err != nil {
+		return conf, TPSDuring{}, err
+	}
+	tps := float64(total()-n0) / op.Wall.Seconds()
+	t := &b.res.TPS
+	say("during a %s: %.0f transactions/s (%.0f %% of the baseline); the backup took %s = %s",
+		label, tps, 100*tps/t.Baseline, secs(op.Wall), rate(op.Throughput()))
+	return conf, TPSDuring{Label: label, Backup: op, TPS: tps}, nil
 }

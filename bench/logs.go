@@ -258,7 +258,7 @@ func (b *bench) archiveLag(ctx context.Context, conf string) (sec float64, byt u
 	}
 	to := tl[0].Windows[len(tl[0].Windows)-1].To
 	at, err := time.Parse(time.RFC3339Nano, to.Commit)
-	if err != nil {
+	if err != nil || at.Year() < 2000 { // no archived transaction yet: the window ends at its snapshot
 		return 0, 0, false
 	}
 	if to.File == file && pos >= to.Pos {
@@ -351,7 +351,13 @@ func runTrackerChild(dir string) {
 }
 
 // lastLine is the last non-empty line of a log file.
+// (a usage error's "Run … --help" hint is skipped: the line before says what was wrong).
 func lastLine(path string) string {
-	lines := strings.Split(strings.TrimSpace(tailFile(path, 3)), "\n")
-	return strings.TrimSpace(lines[len(lines)-1])
+	lines := strings.Split(strings.TrimSpace(tailFile(path, 4)), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if l := strings.TrimSpace(lines[i]); l != "" && !strings.HasPrefix(l, "Run \"") {
+			return l
+		}
+	}
+	return ""
 }

@@ -40,6 +40,8 @@
 //	                   load), restore, scale
 //	BENCH_SCALE_GIB    sizes of the synthetic source for host memory, GiB, comma-separated
 //	                   (default 2,6,16; 0.25,1,2 below 1024 MiB of data)
+//	BENCH_SCALE_BUDGET seconds a size may take, judged from the previous size's rate; larger
+//	                   sizes are left out (default 150)
 //	BENCH_THROTTLE_RATE, BENCH_THROTTLE_NICE  the throttled run's max_read_rate (bytes/s;
 //	                   default 35 % of the unthrottled full's rate) and nice (default 19)
 //
@@ -188,8 +190,9 @@ func say(format string, args ...any) {
 func warn(format string, args ...any) { fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...) }
 
 func main() {
-	if os.Getenv(synthEnv) == "1" {
-		serveSynthetic()
+	if v := os.Getenv(synthEnv); v != "" {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		serveSynthetic(n)
 		return
 	}
 	if v := os.Getenv(scaleEnv); v != "" {

@@ -607,11 +607,16 @@ func renderConsole(res *Results) string {
 		rows = append(rows, []string{d.Label, fmt.Sprintf("%.0f", d.TPS)})
 	}
 	tw(rows)
-	rows = [][]string{{"GOAL", "measured", "verdict"}}
+	rows = [][]string{{"GOAL", "verdict", "measured"}}
 	for _, g := range res.goals() {
-		rows = append(rows, []string{g.name + " (" + g.target + ")", g.measured, g.verdict})
+		rows = append(rows, []string{g.name + " (" + g.target + ")", g.verdict, g.measured})
 	}
 	tw(rows)
+	for _, g := range res.goals() {
+		if g.limit != "" {
+			fmt.Fprintf(&b, "LIMIT %s: %s\n", g.name, g.limit)
+		}
+	}
 	return b.String()
 }
 
@@ -630,7 +635,7 @@ func renderScale(w func(string, ...any), res *Results) {
 	w("## 7. Host memory against the pages stored\n\n")
 	w("A synthetic source (this program as a go-plugin plugin, `bench/scale.go`) sends a full backup of distinct 16 KiB pages (each page's\n")
 	w("first 72 bytes differ, the rest are zeros: the repository stays small while the host indexes one entry per page as for real data);\n")
-	w("`host-example backup --full` stores it into a fresh repository. Peak RSS is `ru_maxrss` of host-example (the larger of it and its plugin).\n")
+	w("`host-example backup --full` stores it into a fresh repository. Peak RSS is host-example's `VmHWM`, sampled every 5 ms while it ran.\n")
 	w("Per TiB: the slope of a least-squares line through the sizes (BENCH_SCALE_GIB).\n\n")
 	var rows [][]string
 	for _, p := range sc.Points {
@@ -642,6 +647,9 @@ func renderScale(w func(string, ...any), res *Results) {
 			human(p.HostRSS), secs(p.HostCPU), human(uint64(p.RepoBytes)), e})
 	}
 	w("%s\n", mdTable([]string{"source", "pages", "time", "rate", "host peak RSS", "CPU (host + plugin)", "repository", "error"}, rows))
+	if len(sc.Skipped) > 0 {
+		w("Left out to keep the run short: %s.\n\n", strings.Join(sc.Skipped, "; "))
+	}
 	if !math.IsNaN(sc.RSSPerTiB) && sc.RSSPerTiB != 0 {
 		w("Fitted: %s of peak RSS per TiB of source (%s at zero), %s per TiB stored.\n\n", human(uint64(math.Max(0, sc.RSSPerTiB))), human(uint64(math.Max(0, sc.RSSBase))),
 			secs(time.Duration(sc.SecondsPerTiB*float64(time.Second))))

@@ -38,7 +38,7 @@ type ScalePoint struct {
 	Bytes     int64
 	Pages     uint64
 	Wall      time.Duration
-	HostRSS   uint64 // peak RSS of host-example (ru_maxrss: the largest of it and its children)
+	HostRSS   uint64 // peak RSS of host-example (VmHWM)
 	HostCPU   time.Duration
 	RepoBytes int64
 	Error     string
@@ -51,6 +51,8 @@ type ScaleResults struct {
 	RSSPerTiB, RSSBase float64
 	// SecondsPerTiB is the slope of the wall time, per TiB.
 	SecondsPerTiB float64
+	// Skipped are the sizes left out to keep the run short.
+	Skipped []string
 }
 
 // scaleSizes are the sizes measured: tens of GiB by default, less for a small dataset.
@@ -77,7 +79,16 @@ func (b *bench) scale(ctx context.Context) error {
 		return err
 	}
 	sc := &b.res.Scale
+	budget := time.Duration(atoiOr(os.Getenv("BENCH_SCALE_BUDGET"), 150)) * time.Second
 	for _, size := range b.cfg.scaleSizes() {
+		if n := len(sc.Points); n > 0 && sc.Points[n-1].Wall > 0 {
+			last := sc.Points[n-1]
+			if guess := time.Duration(float64(last.Wall) * float64(size) / float64(last.Bytes)); guess > budget {
+				sc.Skipped = append(sc.Skipped, fmt.Sprintf("%s (would take about %s at the last size's rate; BENCH_SCALE_BUDGET is %s)", human(uint64(size)), secs(guess), budget))
+				say("synthetic source, %s: skipped, it would take about %s", human(uint64(size)), secs(guess))
+				continue
+			}
+		}
 		repo := filepath.Join(b.cfg.work, "repo-scale")
 		if _, err := b.host.run(ctx, "init", "-r", repo); err != nil {
 			return err

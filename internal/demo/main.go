@@ -30,7 +30,7 @@ import (
 const (
 	backupUser     = "pagetrack"
 	backupPassword = "demo-secret"
-	sampleBytes    = 64 << 20
+	sampleBytes    = 32 << 20
 )
 
 func main() {
@@ -43,7 +43,11 @@ func main() {
 	}
 }
 
-func say(format string, args ...any) { fmt.Printf("==> "+format+"\n", args...) }
+var started = time.Now()
+
+func say(format string, args ...any) {
+	fmt.Printf("==> [%4.1fs] "+format+"\n", append([]any{time.Since(started).Seconds()}, args...)...)
+}
 
 func run(ctx context.Context) error {
 	root, err := os.Getwd()
@@ -205,6 +209,12 @@ func compare(full, incr map[string]any) {
 		}
 		return "–"
 	}
+	pageBytes := func(s map[string]any) string { // pages × innodb_page_size (16 KiB here)
+		if v, ok := s["pages"].(float64); ok {
+			return fmt.Sprintf("%.1f MiB", v*16384/(1<<20))
+		}
+		return "–"
+	}
 	str := func(s map[string]any, k string) string {
 		if v, ok := s[k].(string); ok && v != "" {
 			return v
@@ -217,16 +227,17 @@ func compare(full, incr map[string]any) {
 		{"pages in the changed set", "(all)", num(incr, "pages_in_set")},
 		{"pages read from the data files", num(full, "pages_read"), num(incr, "pages_read")},
 		{"pages sent", num(full, "pages"), num(incr, "pages")},
-		{"bytes sent", size(full, "bytes_sent"), size(incr, "bytes_sent")},
+		{"page bytes sent", pageBytes(full), pageBytes(incr)},
 		{"binlog sent", size(full, "binlog_bytes"), size(incr, "binlog_bytes")},
+		{"bytes sent in all", size(full, "bytes_sent"), size(incr, "bytes_sent")},
 	}
 	fmt.Println()
 	for _, r := range rows {
 		fmt.Printf("    %-32s %14s %14s\n", r[0], r[1], r[2])
 	}
-	if f, ok := full["bytes_sent"].(float64); ok && f > 0 {
-		if i, ok := incr["bytes_sent"].(float64); ok {
-			fmt.Printf("    the incremental sent %.1f %% of the full's bytes\n", 100*i/f)
+	if f, ok := full["pages"].(float64); ok && f > 0 {
+		if i, ok := incr["pages"].(float64); ok {
+			fmt.Printf("    the incremental sent %.1f %% of the full's pages; its binlog is only what the server wrote since the full\n", 100*i/f)
 		}
 	}
 	fmt.Println()
