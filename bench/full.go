@@ -168,6 +168,10 @@ func opFromHost(name string, r *hostRun, s snapshot) Op {
 		op.BinlogBytes, op.RedoBytes, op.BinlogWritten = s.u("binlog_bytes"), s.u("redo_bytes"), s.u("binlog_written")
 		op.Added = s.addedBytes()
 		op.Kind, op.Method, op.Reason, op.Snapshot = s.str("kind"), s.str("method"), s.str("fallback_reason"), s.str("id")
+		if us, ok := s.num("checkpoint_wait_micros"); ok {
+			op.CheckpointWait, op.WaitSource = time.Duration(us)*time.Microsecond, "plugin"
+		}
+		op.PagesBeforeBase, op.PagesBeforeBaseSkipped = s.u("pages_before_base"), s.u("pages_before_base_skipped")
 	}
 	return op
 }

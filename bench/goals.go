@@ -67,10 +67,7 @@ func (res *Results) goals() []goal {
 	}
 	if o := res.Fixed; o != nil {
 		beyond := o.Wall - o.CheckpointWait
-		src := "from the plugin's log"
-		if o.WaitSource == "outside" {
-			src = "estimated from outside: the time the server's checkpoint took to pass the LSN at the backup's start"
-		}
+		src := waitSourceText(o.WaitSource)
 		gs = append(gs, atMost(gFixed, "≤ 60 ms (the wait apart)", beyond.Seconds(), 0.060,
 			fmt.Sprintf("%s beyond the wait; the checkpoint wait %s (%s); %s in all (median of %d)", secs(beyond), secs(o.CheckpointWait), src, secs(o.Wall), len(res.FixedRuns))))
 	} else {

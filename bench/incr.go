@@ -4,9 +4,7 @@ import (
 	"cmp"
 	"context"
 	"os"
-	"regexp"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/pagetrack/pagetrack/shared"
@@ -88,9 +86,9 @@ func (b *bench) incrementals(ctx context.Context) error {
 }
 
 // fixedCost measures an incremental with nothing changed since its base, three times (the
-// median is reported), with the plugin's debug log on: the plugin logs how long it waited for
-// the checkpoint to pass the page tracking reset point, which the goal counts apart. When the
-// log has no such line, the wait is estimated from outside (fixedWaitOutside).
+// median is reported). How long the plugin waited for the checkpoint to pass the page tracking
+// reset point, which the goal counts apart, comes from the snapshot's metadata
+// (checkpoint_wait_micros), else it is estimated from outside (watchCheckpoint).
 func (b *bench) fixedCost(ctx context.Context) error {
 	if _, err := b.src.checkpoint(ctx); err != nil {
 		return err
@@ -98,14 +96,12 @@ func (b *bench) fixedCost(ctx context.Context) error {
 	var runs []Op
 	for range 3 {
 		est := b.watchCheckpoint(ctx)
-		op, err := b.hostBackup(ctx, "incremental, nothing changed by the benchmark", b.c1, false, true, "-v")
+		op, err := b.hostBackup(ctx, "incremental, nothing changed by the benchmark", b.c1, false, true)
 		outside := est()
 		if err != nil {
 			return err
 		}
-		if w, ok := checkpointWaitFromLog(b.host.lastLog); ok {
-			op.CheckpointWait, op.WaitSource = w, "plugin log"
-		} else {
+		if op.WaitSource == "" { // not in the snapshot's metadata (checkpoint_wait_micros)
 			op.CheckpointWait, op.WaitSource = outside, "outside"
 		}
 		runs = append(runs, op)
@@ -117,23 +113,6 @@ func (b *bench) fixedCost(ctx context.Context) error {
 	b.res.Fixed = &m
 	b.res.FixedRuns = runs
 	return nil
-}
-
-var waitedRE = regexp.MustCompile(`checkpoint passed the tracking reset point.*\bwaited=(\S+)`)
-
-// checkpointWaitFromLog finds the plugin's "checkpoint passed the tracking reset point … waited=D"
-// debug line in a host log.
-func checkpointWaitFromLog(path string) (time.Duration, bool) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return 0, false
-	}
-	m := waitedRE.FindSubmatch(data)
-	if m == nil {
-		return 0, false
-	}
-	d, err := time.ParseDuration(strings.Trim(string(m[1]), `"`))
-	return d, err == nil
 }
 
 // watchCheckpoint polls the server from the moment it is called: the returned function stops

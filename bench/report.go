@@ -621,8 +621,11 @@ func renderConsole(res *Results) string {
 }
 
 func waitSourceText(src string) string {
-	if src == "outside" {
-		return "estimated from outside: the plugin did not log it; the time the server's checkpoint took to pass the LSN at the backup's start"
+	switch src {
+	case "outside":
+		return "estimated from outside, the plugin did not report it: the time the server's checkpoint took to pass the LSN at the backup's start"
+	case "plugin":
+		return "as the plugin reported it, checkpoint_wait_micros"
 	}
 	return "from the plugin's log"
 }
@@ -667,7 +670,7 @@ func renderLogs(w func(string, ...any), res *Results) {
 	w("command is refused). Archive lag is sampled every 2 s from outside: the server's binlog end (`performance_schema.log_status`) against the\n")
 	w("archive's end in `host-example timeline --json` (bytes when in the same file; seconds since the archive's last transaction committed).\n")
 	w("Replay: `restore -c CONFIG --to-gtid <the archive's set> --target DIR` against `restore … latest` of the same snapshot, cold; the difference\n")
-	w("is the replay of the archived transactions. The tracker's CPU is its process's rusage; the redo it tracked comes from its state file\n")
+	w("is the replay of the archived transactions (with the temporary server's start and shutdown that the restore to a point adds). The tracker's CPU is its process's rusage; the redo it tracked comes from its state file\n")
 	w("(tracked LSN − first LSN); the bitmaps are read back with `pagemap.ReadBitmaps`.\n\n")
 	for _, g := range append(res.archiveGoals(), res.trackerGoals()...) {
 		text := g.measured

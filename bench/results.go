@@ -97,6 +97,9 @@ type Op struct {
 	// by polling the server).
 	CheckpointWait time.Duration
 	WaitSource     string
+	// PagesBeforeBase: tracked pages changed only before the base (FIL_PAGE_LSN at or below its
+	// checkpoint), and how many of them were not sent (snapshot metadata, when reported).
+	PagesBeforeBase, PagesBeforeBaseSkipped uint64
 	// Steps are the intervals between the lines of the host's log (plugin lines relayed).
 	Steps []LogStep
 }
