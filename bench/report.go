@@ -403,8 +403,12 @@ func renderMarkdown(res *Results) string {
 	w("## 6. The server's load during a backup\n\n")
 	w("`internal/workload` with 4 clients flat out on schema %s (each step one transaction over six tables); transactions/s alone\n", bulkSchemas[0])
 	w("(%s, and again at the end) and while a cold full backup ran through the host, unthrottled and throttled with the source attributes\n", t.Window)
-	w("`max_read_rate` (bytes/s of page reads) and `nice` (the plugin's CPU priority): %s (BENCH_THROTTLE_RATE, BENCH_THROTTLE_NICE; by default 35 %% of the\n", t.ThrottleSetting)
-	w("unthrottled full's rate in section 1).")
+	setting := t.ThrottleSetting
+	if setting == "" {
+		setting = "none ran"
+	}
+	w("`max_read_rate` (bytes/s of page reads) and `nice` (the plugin's CPU priority): %s (BENCH_THROTTLE_RATE, BENCH_THROTTLE_NICE; by default 35 %% of the\n", setting)
+	w("unthrottled full's rate in section 1, and nice 19; max_read_rate alone when nice is refused).")
 	if t.ThrottleNA != "" {
 		w(" **The throttled run is not available:** %s.", t.ThrottleNA)
 	}
@@ -416,6 +420,9 @@ func renderMarkdown(res *Results) string {
 	}
 	rows = append(rows, []string{"no backup, after", fmt.Sprintf("%.0f", t.BaselineTail), pct(100 * t.BaselineTail / t.Baseline), "–"})
 	w("%s\n", mdTable([]string{"", "transactions/s", "of the baseline", "backup took"}, rows))
+
+	renderScale(w, res)
+	renderLogs(w, res)
 
 	// Micro-benchmarks.
 	w("## Go micro-benchmarks\n\n")
@@ -429,9 +436,6 @@ func renderMarkdown(res *Results) string {
 		}
 		w("%s\n", mdTable([]string{"package", "benchmark", "ns/op", "throughput", "other"}, rows))
 	}
-
-	renderScale(w, res)
-	renderLogs(w, res)
 
 	w("## Profiles\n\n")
 	for _, p := range res.Profiles {
