@@ -41,7 +41,7 @@
 //	BENCH_SCALE_GIB    sizes of the synthetic source for host memory, GiB, comma-separated
 //	                   (default 2,6,16; 0.25,1,2 below 1024 MiB of data)
 //	BENCH_SCALE_BUDGET seconds a size may take, judged from the previous size's rate; larger
-//	                   sizes are left out (default 150)
+//	                   sizes are left out (default 90)
 //	BENCH_THROTTLE_RATE, BENCH_THROTTLE_NICE  the throttled run's max_read_rate (bytes/s;
 //	                   default 35 % of the unthrottled full's rate) and nice (default 19)
 //

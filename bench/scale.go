@@ -79,9 +79,9 @@ func (b *bench) scale(ctx context.Context) error {
 		return err
 	}
 	sc := &b.res.Scale
-	budget := time.Duration(atoiOr(os.Getenv("BENCH_SCALE_BUDGET"), 150)) * time.Second
+	budget := time.Duration(atoiOr(os.Getenv("BENCH_SCALE_BUDGET"), 90)) * time.Second
 	for _, size := range b.cfg.scaleSizes() {
-		if n := len(sc.Points); n > 0 && sc.Points[n-1].Wall > 0 {
+		if n := len(sc.Points); n >= 2 && sc.Points[n-1].Wall > 0 { // two sizes at least, for the slope
 			last := sc.Points[n-1]
 			if guess := time.Duration(float64(last.Wall) * float64(size) / float64(last.Bytes)); guess > budget {
 				sc.Skipped = append(sc.Skipped, fmt.Sprintf("%s (would take about %s at the last size's rate; BENCH_SCALE_BUDGET is %s)", human(uint64(size)), secs(guess), budget))
