@@ -643,7 +643,8 @@ func renderScale(w func(string, ...any), res *Results) {
 	w("A synthetic source (this program as a go-plugin plugin, `bench/scale.go`) sends a full backup of distinct 16 KiB pages (each page's\n")
 	w("first 72 bytes differ, the rest are zeros: the repository stays small while the host indexes one entry per page as for real data);\n")
 	w("`host-example backup --full` stores it into a fresh repository. Peak RSS is host-example's `VmHWM`, sampled every 5 ms while it ran.\n")
-	w("Per TiB: the slope of a least-squares line through the sizes (BENCH_SCALE_GIB).\n\n")
+	w("Per TiB: the slope of a least-squares line through the sizes (BENCH_SCALE_GIB), the smallest left out when there are three or more\n")
+	w("(it is the warm-up: the host's buffers and store pipeline fill, whatever the number of pages).\n\n")
 	var rows [][]string
 	for _, p := range sc.Points {
 		e := "–"

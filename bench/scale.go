@@ -47,7 +47,8 @@ type ScalePoint struct {
 // ScaleResults is the host-memory measurement.
 type ScaleResults struct {
 	Points []ScalePoint
-	// RSSPerTiB is the slope of peak RSS against page bytes, per TiB; RSSBase the intercept.
+	// RSSPerTiB is the slope of peak RSS against page bytes, per TiB, fitted over the sizes but
+	// the smallest when there are three or more (the warm-up); RSSBase the intercept.
 	RSSPerTiB, RSSBase float64
 	// SecondsPerTiB is the slope of the wall time, per TiB.
 	SecondsPerTiB float64
@@ -124,7 +125,11 @@ func (b *bench) scale(ctx context.Context) error {
 		}
 	}
 	var xs, rss, wall []float64
-	for _, p := range sc.Points {
+	ok := sc.Points
+	if len(ok) >= 3 { // the smallest size is the warm-up: the host's buffers and pipeline fill
+		ok = ok[1:]
+	}
+	for _, p := range ok {
 		if p.Error == "" {
 			xs = append(xs, float64(p.Bytes)/(1<<40))
 			rss = append(rss, float64(p.HostRSS))
