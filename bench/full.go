@@ -230,7 +230,7 @@ func (b *bench) fullBackups(ctx context.Context) error {
 	}
 
 	var err error
-	if f.Host, err = b.hostBackup(ctx, "full backup, plugin → host repository", b.c1, true, true); err != nil {
+	if f.Host, err = b.hostBackup(ctx, "full backup, plugin → a fresh host repository", b.c1, true, true); err != nil {
 		return err
 	}
 	say("full through host-example into a fresh repository: %s = %s; plugin read %s from disk, sent %s; repository +%s",
