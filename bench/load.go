@@ -68,7 +68,7 @@ func (b *bench) workload(ctx context.Context) error {
 			os.RemoveAll(repoOfConfig(conf))
 		}
 		if err != nil {
-			refused = append(refused, fmt.Sprintf("with %s: %s", v.text, lastLine(b.host.lastLog)))
+			refused = append(refused, fmt.Sprintf("with %s: %s", v.text, errorText(b.host.lastLog)))
 			warn("throttled backup with %s failed: %v", v.text, err)
 			continue
 		}

@@ -173,7 +173,7 @@ func (b *bench) logsWindow(ctx context.Context, conf string, window time.Duratio
 		if tracker != nil && tracker.exited() && tr.How == "`host-example track`" {
 			// The command is not there (yet): the tracker's own code in a child of this program.
 			warn("host-example track exited (%d): %s; measuring the tracker in a child process instead", tracker.exitCode(), lastLine(tracker.log))
-			tr.How = fmt.Sprintf("the tracker's code (mysqlsrc.Tracker) in a child of this program — `host-example track` was refused: %s", lastLine(tracker.log))
+			tr.How = fmt.Sprintf("the tracker's code (mysqlsrc.Tracker) in a child of this program — `host-example track` was refused: %s", errorText(tracker.log))
 			os.RemoveAll(trackDir)
 			self, _ := os.Executable()
 			tracker, err = startBg(ctx, filepath.Join(b.cfg.logs, "track-child.log"), []string{trackerEnv + "=" + trackDir, trackerDatadirEnv + "=" + b.src.datadir}, self)
@@ -275,7 +275,7 @@ func (b *bench) replay(ctx context.Context, conf, gtids string, tx uint64) {
 	b.cold()
 	r, err := b.host.run(ctx, "restore", "-c", conf, "--to-gtid", gtids, "--target", target)
 	if err != nil {
-		ar.ReplayNA = fmt.Sprintf("`restore --to-gtid` failed or was refused (exit %d): %s", r.exitOr(), lastLine(b.host.lastLog))
+		ar.ReplayNA = fmt.Sprintf("`restore --to-gtid` failed or was refused (exit %d): %s", r.exitOr(), errorText(b.host.lastLog))
 		return
 	}
 	ar.PointRestore = r.Wall
@@ -348,6 +348,28 @@ func runTrackerChild(dir string) {
 		fmt.Fprintln(os.Stderr, "tracker:", err)
 		os.Exit(1)
 	}
+}
+
+// errorText is what a failed command's log says went wrong: the text after its last
+// "error:" (with the indented lines that continue it), else its last line.
+func errorText(path string) string {
+	data, _ := os.ReadFile(path)
+	lines := strings.Split(string(data), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		_, after, ok := strings.Cut(lines[i], "error:")
+		if !ok || strings.HasPrefix(strings.TrimSpace(lines[i]), "20") { // skip timestamped log lines
+			continue
+		}
+		text := strings.TrimSpace(after)
+		for j := i + 1; j < len(lines) && strings.HasPrefix(lines[j], "  "); j++ {
+			text += " " + strings.TrimSpace(lines[j])
+		}
+		if len(text) > 400 {
+			text = text[:400] + "…"
+		}
+		return text
+	}
+	return lastLine(path)
 }
 
 // lastLine is the last non-empty line of a log file.
