@@ -13,6 +13,7 @@
 //     pagemap.ReadIdx — peak heap and time;
 //  4. the plugin → host stream from the page cache, through the real go-plugin gRPC boundary;
 //  5. restore of a full and of a 10-step chain, then crash recovery by mysqld on each;
+//     (the fulls of 1 and 6 go into fresh repositories; issue 11 compares those)
 //  6. transactions/s of a concurrent workload with and without a backup running, unthrottled
 //     and throttled (max_read_rate, nice); under the same load the binlog archiver's lag, the
 //     replay speed of a restore to a point, and the redo tracker's CPU and bitmap size;
@@ -22,6 +23,10 @@
 //
 // Page caches are dropped before every cold measurement (sync; echo 3 >
 // /proc/sys/vm/drop_caches), which needs root; without root the results say so.
+//
+// The report opens with the goals (issue 11's table with its current targets, issue 12's
+// binlog row, the figures issues 13 and 14 ask for), each with a verdict, and for every missed
+// goal what limits it, from this run's own measurements and profiles (goals.go).
 //
 // Configuration (environment; the first nine also as flags: -size-mb, -buffer-pool, -fractions,
 // -chain, -tps-seconds, -micro, -results, -keep, -quiet-load):
@@ -44,15 +49,16 @@
 //	                   sizes are left out (default 90)
 //	BENCH_THROTTLE_RATE, BENCH_THROTTLE_NICE  the throttled run's max_read_rate (bytes/s;
 //	                   default 35 % of the unthrottled full's rate) and nice (default 19)
-//
-// A BENCH_SIZE_MB below 1024 is the development mode: fractions 0.01,0.1, a 3-step chain,
-// 8 s workload windows, no micro-benchmarks (each can still be set), to check that every row
-// renders: BENCH_SIZE_MB=200 BENCH_RESULTS=bench/out/RESULTS.md make bench
-//
 //	BENCH_HOST, BENCH_PLUGIN  the host and plugin binaries (default bin/host-example,
 //	                   bin/pagetrack-mysql)
 //	BENCH_QUIET_LOAD   wait (up to 25 min) for the 1-minute load average to drop below this
 //	                   before starting (default: do not wait)
+//
+// A BENCH_SIZE_MB below 1024 is the development mode: fractions 0.01,0.1, a 3-step chain,
+// 8 s workload windows, no micro-benchmarks, one change-map shape, a 1 GiB synthetic stream
+// and 0.25–2 GiB for host memory (each can still be set), to check that every row renders in a
+// few minutes: BENCH_SIZE_MB=200 BENCH_RESULTS=bench/out/RESULTS.md make bench (the results
+// then stay out of the committed bench/RESULTS.md).
 //
 // `go run ./bench render bench/out/results.json` writes the report again from a run's raw
 // results (for changes to the report's wording; the numbers are those of the run).
