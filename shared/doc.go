@@ -107,7 +107,10 @@
 // Header.StreamFormat versions the codec and the digest together. The Trailer's BinlogFrom
 // and BinlogWritten are an optional tail of the Trailer in every format (encoded only when
 // either is non-zero, after the digest; the Trailer is outside the digest), so every stored
-// stream encodes and reads as before and no format bump was needed. testdata/stream-vN.golden
+// stream encodes and reads as before and no format bump was needed. A second optional tail
+// follows it (CheckpointWaitMicros, PagesBeforeBase, PagesBeforeBaseSkipped: encoded only
+// when one is non-zero, the first tail then encoded too, zeros or not); a present tail of
+// only zeros is refused, so the encoding stays canonical. testdata/stream-vN.golden
 // pins format N (TestStreamFormatKnownAnswer, refreshed with -update only when a new format
 // is introduced; format 2 added the Header's Locations and DataFilePath): a change of either bumps StreamFormat, adds a golden file, and keeps the
 // old format in readableFormats with its decoder, so stored streams stay restorable.
