@@ -43,7 +43,7 @@ type trackingPlan struct {
 // base, skips) the tracked pages changed only before the base; nil unless the incremental reads
 // a tracked set.
 func (p *trackingPlan) preBase() *preBase {
-	if p.base == nil || (p.method != shared.MethodPageTracking && p.method != methodRedoBitmap) {
+	if p.base == nil || (p.method != shared.MethodPageTracking && p.method != shared.MethodRedoBitmap) {
 		return nil
 	}
 	return &preBase{baseC: p.base.CheckpointLSN, skip: p.restart == ""}
