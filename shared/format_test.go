@@ -63,6 +63,7 @@ func TestStreamFormatKnownAnswer(t *testing.T) {
 	for format, digest := range map[uint32]string{
 		1: "4974f128d46502eff7b9c98fd0067ebb01b0193606e710390c5a4cfcaf7ecc1b",
 		2: "331caf65ecab5f5dbfcac05182ac1ab949514b4293a5666820932ae332fc5620",
+		3: "2f3489a6dac0682b676860ab1f352a7afb3d973eff1caea4ef494b8a1b5a1868",
 	} {
 		t.Run(fmt.Sprintf("v%d", format), func(t *testing.T) { knownAnswer(t, format, digest) })
 	}
@@ -89,11 +90,17 @@ func knownAnswer(t *testing.T, format uint32, wantDigest string) {
 		t.Fatalf("digest = %s, want %s: a change of the digest needs a new StreamFormat", d, wantDigest)
 	}
 	// The digest's definition, spelled out independently of Digester: SHA-256 over the
-	// encodings of every record but Progress and the Trailer.
+	// encodings of every record but Progress and the Trailer (formats 1, 2), or over the
+	// SHA-256 of each such encoding (format 3).
 	h := sha256.New()
 	for _, r := range recs {
 		if k := r.Kind(); k != shared.RecordProgress && k != shared.RecordTrailer {
-			h.Write(shared.AppendRecord(nil, r))
+			enc := shared.AppendRecord(nil, r)
+			if format >= 3 {
+				sum := sha256.Sum256(enc)
+				enc = sum[:]
+			}
+			h.Write(enc)
 		}
 	}
 	if d := hex.EncodeToString(h.Sum(nil)); d != wantDigest {

@@ -59,7 +59,39 @@ func Cases() []Case {
 		{"page LSN beyond end", maxPageLSN},
 		{"trailer record count", recordCount},
 		{"digest", digest},
+		{"page list not increasing", listedBatch(func(p *shared.PageBatch) { p.PageNumbers[1] = p.PageNumbers[0] }, "page numbers are strictly increasing")},
+		{"page list count", listedBatch(func(p *shared.PageBatch) { p.PageNumbers = p.PageNumbers[:1] }, "lists 1 page numbers for 2 pages of data")},
+		{"page list beyond SizePages", listedBatch(func(p *shared.PageBatch) { p.PageNumbers[1] = 1 << 30 }, "lists page 1073741824, beyond the")},
+		{"page list FirstPage", listedBatch(func(p *shared.PageBatch) { p.FirstPage = 1 }, "starts at page 1, but its list starts at 0")},
+		{"page list in format 2", pageListInFormat2},
 	}
+}
+
+// listedBatch forges the first page batch with a page-number list of two or more pages.
+func listedBatch(forge func(*shared.PageBatch), rule string) func([]*shared.Record) ([]*shared.Record, string, bool) {
+	return func(recs []*shared.Record) ([]*shared.Record, string, bool) {
+		for _, i := range find(recs, shared.RecordPages) {
+			if len(recs[i].Pages.PageNumbers) >= 2 {
+				out := edit(recs, func(r *shared.Record) {
+					r.Pages.PageNumbers = slices.Clone(r.Pages.PageNumbers)
+					forge(r.Pages)
+				}, i)
+				return Reseal(out), rule, true
+			}
+		}
+		return nil, "", false
+	}
+}
+
+func pageListInFormat2(recs []*shared.Record) ([]*shared.Record, string, bool) {
+	h := find(recs, shared.RecordHeader)
+	for _, i := range find(recs, shared.RecordPages) {
+		if recs[i].Pages.PageNumbers != nil && len(h) > 0 && recs[h[0]].Header.StreamFormat == 3 {
+			out := edit(recs, func(r *shared.Record) { r.Header.StreamFormat = 2 }, h[0])
+			return Reseal(out), "a page batch with a page-number list in a format 2 stream", true
+		}
+	}
+	return nil, "", false
 }
 
 func claimSize(n uint64) func([]*shared.Record) ([]*shared.Record, string, bool) {
