@@ -51,19 +51,20 @@ func TestThrottledChainRestoresExactly(t *testing.T) {
 	if it.Method != shared.MethodPageTracking {
 		t.Fatalf("incremental method %q (%s), want page tracking", it.Method, it.FallbackReason)
 	}
-	var listed, batches int
+	var listed, batches, runs int
 	for _, r := range inc {
 		if r.Pages != nil {
 			batches++
 			if r.Pages.PageNumbers != nil {
 				listed++
 			}
+			_ = r.Pages.Runs(16384, func(uint64, uint64, []byte) error { runs++; return nil })
 		}
 	}
 	if listed == 0 || uint64(batches) >= it.Pages {
 		t.Fatalf("the incremental sent %d pages in %d batches, %d with a page list: scattered pages are not batched", it.Pages, batches, listed)
 	}
-	t.Logf("incremental: %d pages in %d batches (%d listed)", it.Pages, batches, listed)
+	t.Logf("incremental: %d pages in %d batches (%d listed); one batch per run would be %d", it.Pages, batches, listed, runs)
 
 	want := tableSum(t, srv.Root)
 	target := sourcetest.RestoreChain(t, src, full, inc)
