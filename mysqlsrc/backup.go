@@ -18,6 +18,10 @@ import (
 
 const timeoutUnlock = 30 * time.Second
 
+// throttled, when set (by tests), is told what a throttled backup's limiter granted and how
+// long its reads waited.
+var throttled func(granted uint64, waited time.Duration)
+
 // recordStream hands records from the backup goroutine to the caller.
 type recordStream struct {
 	ch     chan *shared.Record
@@ -45,16 +49,37 @@ type backup struct {
 	info *serverInfo
 	out  chan<- *shared.Record
 	// sendMu makes digesting and enqueueing one step: page workers send concurrently, and the
-	// digest must follow the order records enter the stream.
+	// digest must follow the order records enter the stream. Each record's own SHA-256
+	// (stream format 3) is computed by the goroutine that sends it, before the lock: only
+	// 32 bytes per record are hashed under it.
 	sendMu sync.Mutex
 	digest *shared.Digester
 	sent   uint64 // payload bytes sent
+	// pageSizes are the files' page sizes (FileIndex → int) a PageBatch's RecordSum needs.
+	pageSizes sync.Map
 }
 
 func (b *backup) send(ctx context.Context, r *shared.Record) error {
+	var sum [32]byte
+	digested := r.Progress == nil && r.Trailer == nil && r.Header == nil
+	if t := r.Tablespace; t != nil {
+		b.pageSizes.Store(t.FileIndex, int(t.PageSize))
+	}
+	if digested {
+		size := 0
+		if r.Pages != nil {
+			v, _ := b.pageSizes.Load(r.Pages.FileIndex)
+			size, _ = v.(int)
+		}
+		sum = shared.RecordSum(r, size)
+	}
 	b.sendMu.Lock()
 	defer b.sendMu.Unlock()
-	b.digest.Add(r)
+	if digested {
+		b.digest.AddSum(r, sum)
+	} else {
+		b.digest.Add(r)
+	}
 	b.sent += payloadLen(r)
 	select {
 	case b.out <- r:
@@ -69,6 +94,9 @@ func (b *backup) send(ctx context.Context, r *shared.Record) error {
 func (b *backup) run(ctx context.Context, req *shared.BackupRequest) (err error) {
 	log := b.src.log
 	started := time.Now().UTC()
+	if err := lowerPriority(b.o.nice); err != nil {
+		return err
+	}
 
 	plan, err := b.prepareTracking(ctx, req)
 	if err != nil {
@@ -189,7 +217,7 @@ func (b *backup) run(ctx context.Context, req *shared.BackupRequest) (err error)
 	}
 	log.Info("reading tablespaces", "files", len(files), "pages", totalPages, "bytes", exact(totalBytes))
 
-	copier := &pageCopier{emit: b.send, keys: keys, totalPages: totalPages, totalBytes: totalBytes}
+	copier := &pageCopier{emit: b.send, keys: keys, limit: newReadLimiter(b.o.maxReadRate), totalPages: totalPages, totalBytes: totalBytes}
 	if err := copier.copyRanges(ctx, ranges, b.o.parallelism); err != nil {
 		return err
 	}
@@ -245,7 +273,7 @@ func (b *backup) run(ctx context.Context, req *shared.BackupRequest) (err error)
 		RedoBytes: redoBytes, BinlogBytes: binlog.sent, BinlogFrom: binlog.from, BinlogWritten: binlog.written, Files: filesSent,
 		Kind: shared.KindFull, Method: plan.method, FallbackReason: plan.reason,
 		PagesInSet: inSet, PagesRead: copier.readPages.Load(),
-		BytesRead: copier.readBytes.Load() + uint64(len(files))*page0ReadBytes, BytesSent: b.sent,
+		BytesRead: copier.readBytes.Load() + probeBytes(files), BytesSent: b.sent,
 		SourceState: state, Records: b.digest.Records(), Digest: b.digest.Sum(), FinishedAt: time.Now().UTC(),
 	}
 	if plan.base != nil {
@@ -260,7 +288,13 @@ func (b *backup) run(ctx context.Context, req *shared.BackupRequest) (err error)
 	}
 	log.Info("backup complete", "kind", trailer.Kind, "method", trailer.Method, "checkpoint_lsn", exact(c), "end_lsn", exact(e),
 		"pages_sent", trailer.Pages, "pages_read", trailer.PagesRead, "bytes_read", exact(trailer.BytesRead), "redo_bytes", exact(redoBytes),
-		"rereads", copier.rereads.Load(), "seconds", time.Since(started).Seconds())
+		"rereads", copier.rereads.Load(), "page_records", copier.records.Load(), "seconds", time.Since(started).Seconds())
+	if l := copier.limit; l != nil {
+		log.Info("page reads throttled", "max_read_rate", b.o.maxReadRate, "bytes", exact(l.granted.Load()), "waited", time.Duration(l.waited.Load()))
+		if throttled != nil {
+			throttled(l.granted.Load(), time.Duration(l.waited.Load()))
+		}
+	}
 	select {
 	case b.out <- &shared.Record{Trailer: trailer}:
 		return nil
@@ -269,8 +303,14 @@ func (b *backup) run(ctx context.Context, req *shared.BackupRequest) (err error)
 	}
 }
 
-// page0ReadBytes is what discovery reads of each file's page 0.
-const page0ReadBytes = 128
+// probeBytes is what discovery read of files (their page 0).
+func probeBytes(files []*tablespaceFile) uint64 {
+	var n uint64
+	for _, f := range files {
+		n += f.probeBytes
+	}
+	return n
+}
 
 // state records what the next incremental needs to know about this backup.
 func (b *backup) state(p *trackingPlan, c, e uint64, end coordinates, binlog binlogCopy, files []*tablespaceFile, dict *dictionary) ([]byte, error) {

@@ -17,7 +17,11 @@ var schema = shared.Schema{Attributes: []shared.Attribute{
 	{Name: "datadir", Type: shared.TypeString, Required: true,
 		Description: "the server's data directory as seen from this host (must be readable)"},
 	{Name: "parallelism", Type: shared.TypeInt,
-		Description: "files read at once (default 2)"},
+		Description: "page readers at once (default 2; each keeps up to 16 reads of scattered pages in flight)"},
+	{Name: "max_read_rate", Type: shared.TypeInt,
+		Description: "most bytes per second of page reads (default 0: unlimited); the redo follower is never throttled, so a slower backup needs redo capacity (innodb_redo_log_capacity) for its longer copy"},
+	{Name: "nice", Type: shared.TypeInt,
+		Description: "lower the plugin process's CPU priority to this nice value, 0..19, for the backup (default 0: unchanged); on a busy server CPU, not the disk, is what the workload competes for"},
 	{Name: "spool_dir", Type: shared.TypeString,
 		Description: "where the redo captured during a backup is spooled (default: the system temp dir)"},
 	{Name: "lock_wait_timeout", Type: shared.TypeInt,
@@ -49,6 +53,8 @@ type options struct {
 	dsn             *mysql.Config
 	datadir         string
 	parallelism     int
+	maxReadRate     int64
+	nice            int
 	spoolDir        string
 	lockWaitTimeout int64
 
@@ -72,6 +78,8 @@ func parseOptions(cfg shared.Config) (*options, error) {
 		dsn:             dsn,
 		datadir:         cfg.String("datadir", ""),
 		parallelism:     int(cfg.Int("parallelism", 2)),
+		maxReadRate:     cfg.Int("max_read_rate", 0),
+		nice:            int(cfg.Int("nice", 0)),
 		spoolDir:        cfg.String("spool_dir", os.TempDir()),
 		lockWaitTimeout: cfg.Int("lock_wait_timeout", 60),
 
@@ -87,6 +95,12 @@ func parseOptions(cfg shared.Config) (*options, error) {
 		return nil, shared.InvalidConfig(`attribute "datadir" is empty; set it to the server's data directory (SELECT @@datadir)`)
 	case o.parallelism < 1 || o.parallelism > 64:
 		return nil, shared.InvalidConfig(fmt.Sprintf(`attribute "parallelism" must be between 1 and 64, got %d`, o.parallelism))
+	case o.maxReadRate < 0:
+		return nil, shared.InvalidConfig(fmt.Sprintf(`attribute "max_read_rate" must not be negative, got %d (0 means unlimited)`, o.maxReadRate))
+	case o.maxReadRate > 0 && o.maxReadRate < 1<<20:
+		return nil, shared.InvalidConfig(fmt.Sprintf(`attribute "max_read_rate" is %d bytes per second, below 1 MiB/s: a backup that slow outruns any redo capacity; set at least 1048576 (or 0 for unlimited)`, o.maxReadRate))
+	case o.nice < 0 || o.nice > 19:
+		return nil, shared.InvalidConfig(fmt.Sprintf(`attribute "nice" must be between 0 and 19, got %d`, o.nice))
 	case o.trackingWait < time.Second:
 		return nil, shared.InvalidConfig(fmt.Sprintf(`attribute "tracking_wait_timeout" must be at least 1 second, got %d`, cfg.Int("tracking_wait_timeout", 0)))
 	case o.trackerWait < 0:

@@ -61,7 +61,12 @@ func copyAll(t *testing.T, f *tablespaceFile, keys *backupKeys) ([]byte, error) 
 		t.Fatal(err)
 	}
 	defer osf.Close()
-	return sent, c.copyRange(context.Background(), osf, pageRange{file: f, first: 0, count: f.pages})
+	for _, g := range groupRanges(split(f, 0, f.pages)) {
+		if err := c.copyGroup(context.Background(), osf, g); err != nil {
+			return sent, err
+		}
+	}
+	return sent, nil
 }
 
 // TestTornEncryptedPageIsRetriedThenRefused: an encrypted page whose second half comes from an

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"os"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -90,4 +91,11 @@ func TrackOnce(t *Tracker) error {
 	}
 	defer closeFn()
 	return t.poll()
+}
+
+// OnThrottled sets the hook a throttled backup reports its limiter's totals to; the returned
+// function removes it.
+func OnThrottled(fn func(granted uint64, waited time.Duration)) func() {
+	throttled = fn
+	return func() { throttled = nil }
 }

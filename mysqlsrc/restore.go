@@ -302,7 +302,10 @@ func (w *datadirWriter) tablespace(ts *shared.Tablespace) error {
 func (w *datadirWriter) pages(p *shared.PageBatch) error {
 	rf := w.files[p.FileIndex]
 	size := uint64(rf.ts.PageSize)
-	w.jobs <- pageJob{f: rf.f, path: rf.ts.Path, off: int64(p.FirstPage * size), data: p.Data, pageSize: int(size)}
+	_ = p.Runs(int(size), func(first, _ uint64, data []byte) error { // one write per run of pages
+		w.jobs <- pageJob{f: rf.f, path: rf.ts.Path, off: int64(first * size), data: data, pageSize: int(size)}
+		return nil
+	})
 	w.result.Pages += uint64(len(p.Data)) / size
 	w.result.Bytes += uint64(len(p.Data))
 	return nil

@@ -11,8 +11,13 @@ import (
 	"sort"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/pagetrack/pagetrack/mysqlsrc/innodb"
 )
+
+// page0MinBytes is the head of page 0 discovery parses (innodb.ParsePage0 needs it).
+const page0MinBytes = 128
 
 // tablespaceFile is one InnoDB data file found in the datadir.
 type tablespaceFile struct {
@@ -28,6 +33,8 @@ type tablespaceFile struct {
 	// space's page number of the file's page 0 (placeSystemFiles).
 	system    bool
 	firstPage uint64
+	// probeBytes is what discovery read of the file (its page 0).
+	probeBytes uint64
 	// key decrypts the pages of an encrypted tablespace for checking; nil when not encrypted.
 	key *innodb.TablespaceKey
 }
@@ -167,17 +174,26 @@ func openTablespace(abs, rel string, logicalPageSize uint32, known map[string]in
 		return nil, fmt.Errorf("opening tablespace %s: %w", rel, err)
 	}
 	defer f.Close()
-	head := make([]byte, 128)
-	if _, err := io.ReadFull(f, head); err != nil {
+	// Page 0 is read like any page: advised random (no readahead, which would read 128 KiB
+	// of every file an incremental does not need) and whole, one page of the server's size
+	// (a compressed file's smaller page 0 lies at its start).
+	_ = unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_RANDOM) // advice only
+	head := make([]byte, logicalPageSize)
+	n, err := f.ReadAt(head, 0)
+	if n < page0MinBytes {
+		if err == nil || err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
 		return nil, fmt.Errorf("reading page 0 of %s: %w", rel, err)
 	}
+	head = head[:page0MinBytes] // what discovery looks at; the whole page was one read anyway
 	if meta, ok := known[rel]; ok && meta.SpaceID == 0 && !innodb.IsZeroPage(head) && innodb.PageNumber(head) != 0 {
 		// a later file of the system tablespace: placeSystemFiles gives it page 0 of the first
 		st, err := f.Stat()
 		if err != nil {
 			return nil, err
 		}
-		return &tablespaceFile{rel: rel, abs: abs, system: true, pageSize: int(logicalPageSize), pages: uint64(st.Size()) / uint64(logicalPageSize)}, nil
+		return &tablespaceFile{rel: rel, abs: abs, system: true, pageSize: int(logicalPageSize), pages: uint64(st.Size()) / uint64(logicalPageSize), probeBytes: uint64(n)}, nil
 	}
 	p0, err := innodb.ParsePage0(head)
 	if err != nil {
@@ -200,7 +216,7 @@ func openTablespace(abs, rel string, logicalPageSize uint32, known map[string]in
 	if err != nil {
 		return nil, err
 	}
-	ts := &tablespaceFile{rel: rel, abs: abs, page0: p0, pageSize: p0.Flags.PhysicalPageSize(), key: key}
+	ts := &tablespaceFile{rel: rel, abs: abs, page0: p0, pageSize: p0.Flags.PhysicalPageSize(), probeBytes: uint64(n), key: key}
 	ts.pages = uint64(st.Size()) / uint64(ts.pageSize)
 	return ts, nil
 }

@@ -2,6 +2,7 @@ package shared
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -48,7 +49,7 @@ const (
 // readableFormats are the Header.StreamFormat values this package reads; StreamFormat is the
 // one it writes. A change of the codec or the digest bumps StreamFormat and keeps the old
 // value here, with its codec, for as long as stored streams of it may exist.
-var readableFormats = []uint32{1, 2}
+var readableFormats = []uint32{1, 2, 3}
 
 // ruleOneField is the rule a record with no or several fields breaks; the gRPC server, which
 // cannot encode such a record, reports it with the same words.
@@ -84,6 +85,8 @@ type StreamChecker struct {
 	listed    bool
 	listedLen uint64
 	records   uint64
+
+	sum *[sha256.Size]byte // CheckSummed: the current record's RecordSum
 }
 
 // StreamCounts are the counts a Trailer declares and the checker compares with what arrived.
@@ -137,6 +140,16 @@ func (c *StreamChecker) CheckListed(r *Record, n uint64) error {
 		panic("shared: CheckListed on a checker not made by NewListChecker")
 	}
 	c.listedLen = n
+	return c.Check(r)
+}
+
+// CheckSummed is Check with r's RecordSum computed beforehand (by a consumer that hashes
+// records on other goroutines): in a format 3 stream the checker then folds in the 32-byte
+// sum instead of hashing r. sum must be RecordSum(r); a wrong one fails the digest at the
+// Trailer, never passes it.
+func (c *StreamChecker) CheckSummed(r *Record, sum [sha256.Size]byte) error {
+	c.sum = &sum
+	defer func() { c.sum = nil }()
 	return c.Check(r)
 }
 
@@ -221,6 +234,9 @@ func (c *StreamChecker) check(r *Record, kind RecordKind) string {
 		if kind != RecordProgress && kind != RecordTrailer {
 			c.records++
 		}
+	} else if c.sum != nil {
+		c.digest.AddSum(r, *c.sum)
+		c.sum = nil
 	} else {
 		c.digest.Add(r)
 	}
@@ -468,22 +484,66 @@ func (c *StreamChecker) checkPages(p *PageBatch) string {
 	}
 	size := uint64(f.ts.PageSize)
 	n := c.size(p.Data) / size
-	switch {
-	case c.size(p.Data) == 0 || c.size(p.Data)%size != 0:
+	if c.size(p.Data) == 0 || c.size(p.Data)%size != 0 {
 		return fmt.Sprintf("page batch for %s is %d bytes, not a whole, non-zero number of %d-byte pages", f.ts.Path, c.size(p.Data), size)
+	}
+	if p.PageNumbers != nil {
+		return c.checkListedPages(f, p, n)
+	}
+	switch {
 	case p.FirstPage > f.ts.SizePages || n > f.ts.SizePages-p.FirstPage:
 		return fmt.Sprintf("page batch for %s holds pages %d..%d, beyond the %d pages its Tablespace declares", f.ts.Path, p.FirstPage, p.FirstPage+n-1, f.ts.SizePages)
 	case !f.ts.Incremental && (p.FirstPage+n)*size > (f.pages+n)*size+MaxReorderBytes:
 		return fmt.Sprintf("page batch for %s starts at page %d, but only %d pages of the file arrived so far (a whole file's batches may run at most %d bytes ahead)", f.ts.Path, p.FirstPage, f.pages, MaxReorderBytes)
 	}
-	spans, ok := addSpan(f.spans, p.FirstPage, p.FirstPage+n)
+	return c.addPages(f, p.FirstPage, p.FirstPage+n, n)
+}
+
+// checkListedPages checks a batch with a page-number list (format 3): one number per page,
+// strictly increasing, inside the declared size, FirstPage the first of them.
+func (c *StreamChecker) checkListedPages(f *checkedFile, p *PageBatch, n uint64) string {
+	list := p.PageNumbers
+	switch {
+	case c.header.StreamFormat < 3:
+		return fmt.Sprintf("a page batch with a page-number list in a format %d stream; format 3 introduced them", c.header.StreamFormat)
+	case uint64(len(list)) != n:
+		return fmt.Sprintf("page batch for %s lists %d page numbers for %d pages of data", f.ts.Path, len(list), n)
+	case p.FirstPage != uint64(list[0]):
+		return fmt.Sprintf("page batch for %s starts at page %d, but its list starts at %d", f.ts.Path, p.FirstPage, list[0])
+	case uint64(list[n-1]) >= f.ts.SizePages:
+		return fmt.Sprintf("page batch for %s lists page %d, beyond the %d pages its Tablespace declares", f.ts.Path, list[n-1], f.ts.SizePages)
+	case !f.ts.Incremental && (uint64(list[n-1])+1)*uint64(f.ts.PageSize) > (f.pages+n)*uint64(f.ts.PageSize)+MaxReorderBytes:
+		return fmt.Sprintf("page batch for %s lists page %d, but only %d pages of the file arrived so far (a whole file's batches may run at most %d bytes ahead)", f.ts.Path, list[n-1], f.pages, MaxReorderBytes)
+	}
+	for i := 1; i < len(list); i++ {
+		if list[i] <= list[i-1] {
+			return fmt.Sprintf("page batch for %s lists page %d after page %d: page numbers are strictly increasing", f.ts.Path, list[i], list[i-1])
+		}
+	}
+	for i := 0; i < len(list); {
+		j := i + 1
+		for j < len(list) && list[j] == list[j-1]+1 {
+			j++
+		}
+		if rule := c.addPages(f, uint64(list[i]), uint64(list[j-1])+1, uint64(j-i)); rule != "" {
+			return rule
+		}
+		i = j
+	}
+	return ""
+}
+
+// addPages records the pages [first, end) of f as arrived: n of them, none there before.
+// Called once per run of a batch; the batch's bytes count when its last run is added.
+func (c *StreamChecker) addPages(f *checkedFile, first, end, n uint64) string {
+	spans, ok := addSpan(f.spans, first, end)
 	if !ok {
-		return fmt.Sprintf("page batch for %s holds pages %d..%d, some of which arrived already", f.ts.Path, p.FirstPage, p.FirstPage+n-1)
+		return fmt.Sprintf("page batch for %s holds pages %d..%d, some of which arrived already", f.ts.Path, first, end-1)
 	}
 	f.spans = spans
 	f.pages += n
 	c.arrived.Pages += n
-	c.arrived.PageBytes += c.size(p.Data)
+	c.arrived.PageBytes += n * uint64(f.ts.PageSize)
 	return ""
 }
 

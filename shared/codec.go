@@ -17,6 +17,12 @@ import (
 //
 //	'H' Header     'T' Tablespace  'P' PageBatch  'R' RedoSegment
 //	'B' BinlogChunk 'F' FileChunk  'G' Progress   'Z' Trailer
+//	'S' PageBatch with PageNumbers (format 3)
+//
+// A PageBatch with PageNumbers encodes as 'S', FileIndex (u32), FirstPage (u64), a u32 count
+// of page numbers, each as a u32, and Data (FirstPage, the first page number, is encoded too,
+// so the encoding and the digest cover every field of the Go value). Only
+// a format 3 stream may carry it (StreamChecker), so every older stream encodes as before.
 //
 // From StreamFormat 2 the Header ends with DataFilePath (string), a u32 count of Locations
 // and each Location's ID (u32), Role and OriginalPath (strings); a Header's own StreamFormat
@@ -29,7 +35,9 @@ import (
 // all of its bytes, and refuses one that holds nothing. The Trailer's BinlogFrom and
 // BinlogWritten are such a tail too.
 //
-// The stream digest is SHA-256 over the encodings of every record except Progress and Trailer.
+// The stream digest (Digester) is computed over the encodings of every record except Progress
+// and Trailer: up to format 2 SHA-256 over the encodings, from format 3 SHA-256 over each
+// encoding's own SHA-256 (RecordSum).
 
 // AppendRecord appends r's encoding to b.
 func AppendRecord(b []byte, r *Record) []byte {
@@ -86,6 +94,15 @@ func appendRecordHead(b []byte, r *Record) ([]byte, []byte) {
 		e.u32(t.ZipSize)
 		e.u64(t.SizePages)
 		e.bool(t.Incremental)
+	case r.Pages != nil && r.Pages.PageNumbers != nil:
+		e.byte('S')
+		e.u32(r.Pages.FileIndex)
+		e.u64(r.Pages.FirstPage)
+		e.u32(uint32(len(r.Pages.PageNumbers)))
+		for _, n := range r.Pages.PageNumbers {
+			e.u32(n)
+		}
+		payload = e.lenOf(r.Pages.Data)
 	case r.Pages != nil:
 		e.byte('P')
 		e.u32(r.Pages.FileIndex)
@@ -202,6 +219,15 @@ func DecodeRecord(b []byte) (*Record, error) {
 	case 'P':
 		r.Pages = &PageBatch{FileIndex: d.u32(), FirstPage: d.u64()}
 		r.Pages.Data = d.bytes()
+	case 'S':
+		p := &PageBatch{FileIndex: d.u32(), FirstPage: d.u64()}
+		n := d.u32()
+		p.PageNumbers = make([]uint32, 0, min(uint64(n), uint64(len(d.b)/4))) // no allocation beyond the input
+		for ; n > 0 && d.err == nil; n-- {
+			p.PageNumbers = append(p.PageNumbers, d.u32())
+		}
+		p.Data = d.bytes()
+		r.Pages = p
 	case 'R':
 		r.Redo = &RedoSegment{StartLSN: d.u64()}
 		r.Redo.Data = d.bytes()

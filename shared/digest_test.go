@@ -86,6 +86,17 @@ func mutate(t *testing.T, f reflect.Value) {
 			f.Set(c)
 			return
 		}
+		if f.Type().Elem().Kind() == reflect.Uint32 { // PageBatch.PageNumbers: none → one, else the last changes
+			if f.Len() == 0 {
+				f.Set(reflect.ValueOf([]uint32{0}))
+				return
+			}
+			c := reflect.MakeSlice(f.Type(), f.Len(), f.Len())
+			reflect.Copy(c, f)
+			mutate(t, c.Index(c.Len()-1))
+			f.Set(c)
+			return
+		}
 		if ss, ok := f.Interface().([]string); ok { // Header.MasterKeys
 			ss = append([]string(nil), ss...)
 			ss[len(ss)-1] += "x"

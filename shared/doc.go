@@ -85,7 +85,10 @@
 //     MaxTablespacePages (2^32-1); the physical PageSize is the Header's page size, or for a
 //     compressed file its ZipSize (1..16 KiB, at most the logical size).
 //   - Pages: a whole, non-zero number of the file's pages, inside the declared size
-//     (FirstPage+count ≤ SizePages), no page twice; a whole file's batch (Incremental false)
+//     (FirstPage+count ≤ SizePages), no page twice; a batch with PageNumbers (format 3 only)
+//     lists one page number per page, strictly increasing, the last below SizePages, the
+//     first equal to FirstPage (PageBatch.Each and Runs give every consumer the pages with
+//     their numbers); a whole file's batch (Incremental false)
 //     ends at most MaxReorderBytes past the bytes of that file that arrived; at the Trailer a
 //     whole file has every one of its SizePages pages. A consumer may therefore size a whole
 //     file by SizePages; it sizes its own state by what arrived, never by a claimed size.
@@ -109,8 +112,9 @@
 //     Kind "full" or "incremental", a full holding no Incremental file;
 //     its counts equal what arrived (StreamCounts: Tablespaces = distinct FileIndex values,
 //     Pages and PageBytes in PageBatches, RedoBytes, BinlogBytes, Files = distinct FileChunk
-//     paths); Records counts the digested records; Digest is SHA-256 over the codec encoding
-//     of every record but Progress and the Trailer (Digester).
+//     paths); Records counts the digested records; Digest is, over every record but Progress
+//     and the Trailer, SHA-256 over their codec encodings (formats 1, 2) or over their
+//     RecordSums (format 3) (Digester).
 //
 // # Versions
 //
@@ -128,4 +132,31 @@
 // pins format N (TestStreamFormatKnownAnswer, refreshed with -update only when a new format
 // is introduced; format 2 added the Header's Locations and DataFilePath): a change of either bumps StreamFormat, adds a golden file, and keeps the
 // old format in readableFormats with its decoder, so stored streams stay restorable.
+//
+// # Format 3: a digest that parallelises, page batches with page lists
+//
+// Up to format 2 the digest was one SHA-256 over every byte of the stream, in stream order:
+// whoever produces or checks a stream spends a core on it (53 % of the plugin's CPU, all on
+// the goroutine that sends records, capping a backup at one core's SHA-256 rate) and a host
+// hashes every page twice (once for the digest, once to store it by content). Format 3
+// keeps one end-to-end SHA-256 digest but makes it a two-level hash list:
+//
+//	RecordSum(record) = SHA-256(encoding)                                 every kind but PageBatch
+//	RecordSum(batch)  = SHA-256(encoding without Data ‖ SHA-256(page₁) ‖ … ‖ SHA-256(pageₙ))
+//	Digest            = SHA-256(RecordSum(r₁) ‖ … ‖ RecordSum(rₖ))        in stream order
+//
+// with each page cut at its Tablespace's PageSize (the Tablespace precedes its pages, so the
+// Digester knows it). A source computes each RecordSum where it reads the pages, on every
+// reader goroutine, and folds 32 bytes per record in order (Digester.AddSum); a host that
+// hashes pages with SHA-256 to store them (host-example does) gets the batch's RecordSum from
+// those hashes (PagesSum) and checks the digest for 32 bytes per page (CheckSummed). Every
+// leaf has a fixed length and a fixed position, so the list is as collision resistant as
+// SHA-256 itself; SHA-256 stays the hash because this machine's CPUs have SHA-NI (crypto/
+// sha256 uses it, ~2 GB/s a core) and hosts already use it for content addresses — a faster
+// hash would need a dependency and still a second pass on the host.
+//
+// Format 3 also lets a PageBatch carry scattered pages: PageNumbers lists them (codec kind
+// 'S'), so an incremental sends ~1 MiB records instead of one record per changed page. Only
+// a format 3 stream may carry such a batch, so every older stream and consumer is unchanged;
+// a format 1 or 2 stream still reads, checks and restores (stream-v1/v2.golden).
 package shared

@@ -171,7 +171,7 @@ func allRecords() []*shared.Record {
 			SizePages:   96,
 			Incremental: true,
 		}},
-		{Pages: &shared.PageBatch{FileIndex: 7, FirstPage: 3, Data: bytes.Repeat([]byte{0xA5, 0x5A}, 8192)}},
+		{Pages: &shared.PageBatch{FileIndex: 7, FirstPage: 3, Data: bytes.Repeat([]byte{0xA5, 0x5A}, 8192), PageNumbers: []uint32{3, 9}}},
 		{Progress: &shared.Progress{Phase: "copying pages", PagesDone: 5, PagesTotal: 96, BytesDone: 81920, BytesTotal: 1572864}},
 		{Redo: &shared.RedoSegment{StartLSN: 1234432, Data: bytes.Repeat([]byte{1, 2, 3, 4}, 256)}},
 		{Binlog: &shared.BinlogChunk{Name: "binlog.000003", Offset: 157, Data: []byte("binlog event bytes")}},

@@ -64,6 +64,7 @@ func TestStreamFormatKnownAnswer(t *testing.T) {
 	for format, digest := range map[uint32]string{
 		1: "4974f128d46502eff7b9c98fd0067ebb01b0193606e710390c5a4cfcaf7ecc1b",
 		2: "331caf65ecab5f5dbfcac05182ac1ab949514b4293a5666820932ae332fc5620",
+		3: "3af4403b29ecb8b68dc550058d440c92f4e2311870117be3e7ee2d2644ff320f",
 	} {
 		t.Run(fmt.Sprintf("v%d", format), func(t *testing.T) { knownAnswer(t, format, digest) })
 	}
@@ -126,11 +127,38 @@ func checkKnownAnswer(t *testing.T, recs []*shared.Record, path, wantDigest stri
 		t.Fatalf("digest = %s, want %s: a change of the digest needs a new StreamFormat", d, wantDigest)
 	}
 	// The digest's definition, spelled out independently of Digester: SHA-256 over the
-	// encodings of every record but Progress and the Trailer.
-	h := sha256.New()
+	// encodings of every record but Progress and the Trailer (formats 1, 2), or over the
+	// SHA-256 of each such encoding (format 3), where a PageBatch's is the SHA-256 of its
+	// encoding without the Data bytes followed by each page's SHA-256.
+	var format uint32
 	for _, r := range recs {
+		if r.Header != nil {
+			format = r.Header.StreamFormat
+		}
+	}
+	h := sha256.New()
+	sizes := map[uint32]int{}
+	for _, r := range recs {
+		if r.Tablespace != nil {
+			sizes[r.Tablespace.FileIndex] = int(r.Tablespace.PageSize)
+		}
 		if k := r.Kind(); k != shared.RecordProgress && k != shared.RecordTrailer {
-			h.Write(shared.AppendRecord(nil, r))
+			enc := shared.AppendRecord(nil, r)
+			if format >= 3 {
+				rh := sha256.New()
+				if r.Pages != nil {
+					data := r.Pages.Data
+					rh.Write(enc[:len(enc)-len(data)])
+					for size := sizes[r.Pages.FileIndex]; len(data) > 0; data = data[size:] {
+						page := sha256.Sum256(data[:size])
+						rh.Write(page[:])
+					}
+				} else {
+					rh.Write(enc)
+				}
+				enc = rh.Sum(nil)
+			}
+			h.Write(enc)
 		}
 	}
 	if d := hex.EncodeToString(h.Sum(nil)); d != wantDigest {
@@ -228,5 +256,51 @@ func writeFuzzSeeds(t *testing.T, recs []*shared.Record) {
 			forged, _, _ := c.Forge(recs)
 			write(fmt.Sprintf("forged-%02d", i), frame(forged))
 		}
+	}
+}
+
+// TestPrecomputedSums: a format 3 digest folded from sums computed elsewhere (RecordSum by a
+// source's readers, PagesSum from a host's page hashes, CheckSummed) is the digest itself,
+// and a wrong sum fails the stream at its Trailer.
+func TestPrecomputedSums(t *testing.T) {
+	recs := streamtest.SmallFormat(3)
+	sizes := map[uint32]int{}
+	c := shared.NewStreamChecker()
+	for _, r := range recs {
+		if r.Tablespace != nil {
+			sizes[r.Tablespace.FileIndex] = int(r.Tablespace.PageSize)
+		}
+		sum := shared.RecordSum(r, 0)
+		if r.Pages != nil {
+			size := sizes[r.Pages.FileIndex]
+			sum = shared.RecordSum(r, size)
+			var pages [][32]byte
+			for d := r.Pages.Data; len(d) > 0; d = d[size:] {
+				pages = append(pages, shared.PageSum(d[:size]))
+			}
+			if shared.PagesSum(r.Pages, pages) != sum {
+				t.Fatalf("PagesSum differs from RecordSum for %+v", r.Pages.PageNumbers)
+			}
+		}
+		if err := c.CheckSummed(r, sum); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.End(); err != nil {
+		t.Fatal(err)
+	}
+	c = shared.NewStreamChecker()
+	var err error
+	for i, r := range recs {
+		sum := shared.RecordSum(r, 4096)
+		if i == 5 { // a PageBatch
+			sum[0] ^= 1
+		}
+		if err = c.CheckSummed(r, sum); err != nil {
+			break
+		}
+	}
+	if err == nil || !strings.Contains(err.Error(), "the digest does not match") {
+		t.Fatalf("a wrong record sum: %v, want a digest mismatch", err)
 	}
 }

@@ -721,9 +721,11 @@ func recordToProto(r *Record) (*sourcev1.Record, error) {
 	case r.Pages != nil:
 		p := r.Pages
 		return &sourcev1.Record{Record: &sourcev1.Record_Pages{Pages: &sourcev1.PageBatch{
-			FileIndex: p.FileIndex,
-			FirstPage: p.FirstPage,
-			Data:      p.Data,
+			FileIndex:      p.FileIndex,
+			FirstPage:      p.FirstPage,
+			Data:           p.Data,
+			PageNumbers:    p.PageNumbers,
+			HasPageNumbers: p.PageNumbers != nil,
 		}}}, nil
 	case r.Redo != nil:
 		return &sourcev1.Record{Record: &sourcev1.Record_Redo{Redo: &sourcev1.RedoSegment{
@@ -823,11 +825,15 @@ func recordFromProto(p *sourcev1.Record) (*Record, error) {
 		}}, nil
 	case *sourcev1.Record_Pages:
 		pb := k.Pages
-		return &Record{Pages: &PageBatch{
+		p := &PageBatch{
 			FileIndex: pb.GetFileIndex(),
 			FirstPage: pb.GetFirstPage(),
 			Data:      pb.GetData(),
-		}}, nil
+		}
+		if pb.GetHasPageNumbers() {
+			p.PageNumbers = append(make([]uint32, 0, len(pb.GetPageNumbers())), pb.GetPageNumbers()...)
+		}
+		return &Record{Pages: p}, nil
 	case *sourcev1.Record_Redo:
 		return &Record{Redo: &RedoSegment{
 			StartLSN: k.Redo.GetStartLsn(),

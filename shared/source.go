@@ -163,9 +163,11 @@ type Record struct {
 }
 
 // StreamFormat is the version of the record stream this package writes. Format 2 added the
-// Header's Locations and DataFilePath; format 1 streams stay readable. The encryption fields
-// (MasterKeys, RedoEncryption, BinlogHeaderBytes) are an optional tail in every format.
-const StreamFormat = 2
+// Header's Locations and DataFilePath, format 3 the per-record digest and page batches with
+// a page-number list (PageBatch.PageNumbers), see the package documentation; formats 1 and 2
+// stay readable. The encryption fields (MasterKeys, RedoEncryption, BinlogHeaderBytes) are an
+// optional tail in every format.
+const StreamFormat = 3
 
 // Header opens a stream.
 type Header struct {
@@ -249,11 +251,53 @@ type Tablespace struct {
 	Incremental bool
 }
 
-// PageBatch holds Count contiguous pages of one file, starting at FirstPage.
+// PageBatch holds pages of one file: contiguous ones from FirstPage, or (format 3) the pages
+// PageNumbers lists, in that order. Read its pages with Each, which knows both forms.
 type PageBatch struct {
 	FileIndex uint32
+	// FirstPage is the first page; with PageNumbers it is PageNumbers[0].
 	FirstPage uint64
 	Data      []byte // a whole number of pages of the file's PageSize
+	// PageNumbers, when set (format 3 only), are the page numbers of Data's pages: strictly
+	// increasing, one per page. Nil: the pages are FirstPage, FirstPage+1, ….
+	PageNumbers []uint32
+}
+
+// PageNo is the page number of the batch's i-th page.
+func (p *PageBatch) PageNo(i int) uint64 {
+	if p.PageNumbers != nil {
+		return uint64(p.PageNumbers[i])
+	}
+	return p.FirstPage + uint64(i)
+}
+
+// Each calls fn with every page of the batch and its page number, in order; pageSize is the
+// file's physical page size. A batch the StreamChecker accepted has exactly
+// len(Data)/pageSize pages and as many page numbers.
+func (p *PageBatch) Each(pageSize int, fn func(pageNo uint64, page []byte) error) error {
+	for i := 0; (i+1)*pageSize <= len(p.Data); i++ {
+		if err := fn(p.PageNo(i), p.Data[i*pageSize:(i+1)*pageSize:(i+1)*pageSize]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Runs calls fn with every run of consecutive page numbers of the batch (its first page, its
+// page count and the run's bytes of Data), in order: one call for a contiguous batch.
+func (p *PageBatch) Runs(pageSize int, fn func(first, count uint64, data []byte) error) error {
+	n := len(p.Data) / pageSize
+	for i := 0; i < n; {
+		j := i + 1
+		for j < n && p.PageNo(j) == p.PageNo(j-1)+1 {
+			j++
+		}
+		if err := fn(p.PageNo(i), uint64(j-i), p.Data[i*pageSize:j*pageSize]); err != nil {
+			return err
+		}
+		i = j
+	}
+	return nil
 }
 
 // RedoSegment holds raw 512-byte redo log blocks starting at StartLSN (a multiple of 512).

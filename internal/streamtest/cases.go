@@ -62,7 +62,81 @@ func Cases() []Case {
 		{"page LSN beyond end", maxPageLSN},
 		{"trailer record count", recordCount},
 		{"digest", digest},
+		{"page list not increasing", listedBatch(func(p *shared.PageBatch) { p.PageNumbers[1] = p.PageNumbers[0] }, "page numbers are strictly increasing")},
+		{"page list count", listedBatch(func(p *shared.PageBatch) { p.PageNumbers = p.PageNumbers[:1] }, "lists 1 page numbers for ")},
+		{"page list beyond SizePages", listedBatch(func(p *shared.PageBatch) { p.PageNumbers[len(p.PageNumbers)-1] = 1 << 30 }, "lists page 1073741824, beyond the")},
+		{"page list FirstPage", listedBatch(func(p *shared.PageBatch) { p.FirstPage = 1 }, "starts at page 1, but its list starts at 0")},
+		{"page list in format 2", pageListInFormat2},
 	}
+}
+
+// listedBatch forges a page batch with a page-number list: the first one with two or more
+// pages listed, else (a stream of contiguous batches) the first batch of two or more pages of
+// a format 3 stream, given the list of its own pages first.
+func listedBatch(forge func(*shared.PageBatch), rule string) func([]*shared.Record) ([]*shared.Record, string, bool) {
+	return func(recs []*shared.Record) ([]*shared.Record, string, bool) {
+		i, ok := listable(recs)
+		if !ok {
+			return nil, "", false
+		}
+		out := edit(recs, func(r *shared.Record) {
+			listPages(recs, r.Pages)
+			forge(r.Pages)
+		}, i)
+		return Reseal(out), rule, true
+	}
+}
+
+// listable finds the batch listedBatch forges.
+func listable(recs []*shared.Record) (int, bool) {
+	h := find(recs, shared.RecordHeader)
+	if len(h) == 0 || recs[h[0]].Header.StreamFormat < 3 {
+		return 0, false
+	}
+	batches := find(recs, shared.RecordPages)
+	for _, i := range batches {
+		if len(recs[i].Pages.PageNumbers) >= 2 {
+			return i, true
+		}
+	}
+	for _, i := range batches {
+		if p := recs[i].Pages; p.PageNumbers == nil && len(p.Data) >= 2*pageSizeOf(recs, p.FileIndex) {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// listPages gives a contiguous batch (a copy) the list of its own pages; a listed one gets a
+// copy of its list.
+func listPages(recs []*shared.Record, p *shared.PageBatch) {
+	if p.PageNumbers != nil {
+		p.PageNumbers = slices.Clone(p.PageNumbers)
+		return
+	}
+	for k := range len(p.Data) / pageSizeOf(recs, p.FileIndex) {
+		p.PageNumbers = append(p.PageNumbers, uint32(p.FirstPage)+uint32(k))
+	}
+}
+
+func pageSizeOf(recs []*shared.Record, index uint32) int {
+	for _, i := range find(recs, shared.RecordTablespace) {
+		if t := recs[i].Tablespace; t.FileIndex == index {
+			return int(t.PageSize)
+		}
+	}
+	return 1 << 30
+}
+
+func pageListInFormat2(recs []*shared.Record) ([]*shared.Record, string, bool) {
+	i, ok := listable(recs)
+	if !ok {
+		return nil, "", false
+	}
+	h := find(recs, shared.RecordHeader)[0]
+	out := edit(recs, func(r *shared.Record) { r.Header.StreamFormat = 2 }, h)
+	out = edit(out, func(r *shared.Record) { listPages(recs, r.Pages) }, i)
+	return Reseal(out), "a page batch with a page-number list in a format 2 stream", true
 }
 
 func claimSize(n uint64) func([]*shared.Record) ([]*shared.Record, string, bool) {

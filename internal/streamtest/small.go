@@ -16,7 +16,7 @@ func Small() []*shared.Record { return SmallFormat(shared.StreamFormat) }
 
 // SmallFormat is Small as stream format format writes it: from format 2 the Header declares a
 // Location and the system tablespace's data file path, and the compressed file lies in that
-// Location.
+// Location; from format 3 the compressed file's batch lists its page numbers.
 func SmallFormat(format uint32) []*shared.Record {
 	const pageSize, zip = 4096, 1024
 	const checkpoint = 1_000_300 // block 999_936..1_000_448
@@ -48,6 +48,9 @@ func SmallFormat(format uint32) []*shared.Record {
 		h.Locations = []shared.Location{{ID: 1, Role: shared.RoleInnoDBDirectory, OriginalPath: "/srv/mysql-ext"}}
 		h.DataFilePath = "ibdata1:12M:autoextend"
 		recs[3].Tablespace.Path = shared.ExternalPath(1, "db/z.ibd")
+	}
+	if format >= 3 { // the compressed file's pages as a batch with a page-number list
+		recs[4].Pages.PageNumbers = []uint32{0, 1}
 	}
 	d := shared.NewDigester()
 	for _, r := range recs {

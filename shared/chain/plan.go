@@ -176,7 +176,7 @@ func (p *Planner) take(s *snapshot, byIndex map[uint32]*file, l Listed, pos int)
 		f := byIndex[b.FileIndex]
 		n := l.Len / uint64(f.ts.PageSize)
 		for k := range n {
-			page := b.FirstPage + k
+			page := b.PageNo(int(k)) // a format 3 batch may list its pages
 			if f.carried && page >= f.grownFrom {
 				if old, ok := f.pages[uint32(page)]; !ok || int(old.snap) != p.n {
 					f.grownSeen++

@@ -1617,12 +1617,16 @@ func (x *Tablespace) GetIncremental() bool {
 }
 
 type PageBatch struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	FileIndex     uint32                 `protobuf:"varint,1,opt,name=file_index,json=fileIndex,proto3" json:"file_index,omitempty"`
-	FirstPage     uint64                 `protobuf:"varint,2,opt,name=first_page,json=firstPage,proto3" json:"first_page,omitempty"`
-	Data          []byte                 `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	FileIndex uint32                 `protobuf:"varint,1,opt,name=file_index,json=fileIndex,proto3" json:"file_index,omitempty"`
+	FirstPage uint64                 `protobuf:"varint,2,opt,name=first_page,json=firstPage,proto3" json:"first_page,omitempty"`
+	Data      []byte                 `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
+	// Issue 11 (stream format 3): the page numbers of data's pages, strictly increasing, when
+	// they are not first_page, first_page+1, …; has_page_numbers tells an empty list from none.
+	PageNumbers    []uint32 `protobuf:"varint,10,rep,packed,name=page_numbers,json=pageNumbers,proto3" json:"page_numbers,omitempty"`
+	HasPageNumbers bool     `protobuf:"varint,11,opt,name=has_page_numbers,json=hasPageNumbers,proto3" json:"has_page_numbers,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *PageBatch) Reset() {
@@ -1674,6 +1678,20 @@ func (x *PageBatch) GetData() []byte {
 		return x.Data
 	}
 	return nil
+}
+
+func (x *PageBatch) GetPageNumbers() []uint32 {
+	if x != nil {
+		return x.PageNumbers
+	}
+	return nil
+}
+
+func (x *PageBatch) GetHasPageNumbers() bool {
+	if x != nil {
+		return x.HasPageNumbers
+	}
+	return false
 }
 
 type RedoSegment struct {
@@ -3257,13 +3275,16 @@ const file_source_proto_rawDesc = "" +
 	"\bzip_size\x18\x06 \x01(\rR\azipSize\x12\x1d\n" +
 	"\n" +
 	"size_pages\x18\a \x01(\x04R\tsizePages\x12 \n" +
-	"\vincremental\x18\b \x01(\bR\vincremental\"]\n" +
+	"\vincremental\x18\b \x01(\bR\vincremental\"\xaa\x01\n" +
 	"\tPageBatch\x12\x1d\n" +
 	"\n" +
 	"file_index\x18\x01 \x01(\rR\tfileIndex\x12\x1d\n" +
 	"\n" +
 	"first_page\x18\x02 \x01(\x04R\tfirstPage\x12\x12\n" +
-	"\x04data\x18\x03 \x01(\fR\x04data\">\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\x12!\n" +
+	"\fpage_numbers\x18\n" +
+	" \x03(\rR\vpageNumbers\x12(\n" +
+	"\x10has_page_numbers\x18\v \x01(\bR\x0ehasPageNumbers\">\n" +
 	"\vRedoSegment\x12\x1b\n" +
 	"\tstart_lsn\x18\x01 \x01(\x04R\bstartLsn\x12\x12\n" +
 	"\x04data\x18\x02 \x01(\fR\x04data\"M\n" +

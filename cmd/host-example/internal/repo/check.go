@@ -500,7 +500,7 @@ func (c *checker) fullDamage(s *Snapshot, d *damageSet) {
 				if t := files[b.FileIndex]; t != nil {
 					path = t.Path
 				}
-				d.add(Problem{What: path, Reason: reason}, int64(b.FirstPage)+int64(k))
+				d.add(Problem{What: path, Reason: reason}, batchPage(b, k))
 				continue
 			}
 			d.add(Problem{What: describeItem(it, k, ""), Reason: reason}, -1)

@@ -84,18 +84,30 @@ func (m *PageMap) Add(rec *shared.Record) error {
 		m.byIndex[t.FileIndex] = len(m.Files)
 		m.Files = append(m.Files, f)
 	case rec.Pages != nil:
-		return m.addBatch(rec.Pages.FileIndex, rec.Pages.FirstPage, uint64(len(rec.Pages.Data)))
+		return m.addBatch(rec.Pages, uint64(len(rec.Pages.Data)))
 	}
 	return nil
 }
 
-// addBatch folds in a page batch of dataLen bytes of file index at first.
-func (m *PageMap) addBatch(index uint32, first, dataLen uint64) error {
+// addBatch folds in page batch b of dataLen bytes (its Data may be left out).
+func (m *PageMap) addBatch(b *shared.PageBatch, dataLen uint64) error {
+	index, first := b.FileIndex, b.FirstPage
 	f := m.File(index)
 	if f == nil {
 		return fmt.Errorf("page batch for file %d, which no tablespace record announced", index)
 	}
 	n := dataLen / uint64(f.PageSize)
+	if b.PageNumbers != nil { // a format 3 batch of listed pages
+		if uint64(len(b.PageNumbers)) != n {
+			return fmt.Errorf("page batch for %s lists %d pages for %d pages of data", f.Path, len(b.PageNumbers), n)
+		}
+		before := m.Pages.SpaceLen(index)
+		for _, p := range b.PageNumbers {
+			m.Pages.AddRange(index, p, p+1)
+		}
+		m.DuplicatePages += n - (m.Pages.SpaceLen(index) - before)
+		return nil
+	}
 	if first+n > math.MaxUint32 || first+n < first {
 		return fmt.Errorf("page batch for %s reaches page %d, beyond the 2^32 pages a tablespace can have", f.Path, first+n-1)
 	}

@@ -212,7 +212,7 @@ func (plan *Plan) visit(fn func(blobUse) error) error {
 				u := blobUse{id: id, snap: snap, page: -1}
 				_, u.what = plan.describe(pc, first+k)
 				if b := it.rec.Pages; b != nil {
-					u.path, u.page = plan.paths[pc.Snapshot][b.FileIndex], int64(b.FirstPage)+int64(first+k)
+					u.path, u.page = plan.paths[pc.Snapshot][b.FileIndex], batchPage(b, first+k)
 				}
 				if err := fn(u); err != nil {
 					return err

@@ -479,12 +479,21 @@ func filePath(it *item, files map[uint32]*shared.Tablespace) string {
 	return fmt.Sprintf("file index %d", b.FileIndex)
 }
 
+// batchPage is the page number of page k of b (a format 3 batch may list them), -1 when b
+// has no page k.
+func batchPage(b *shared.PageBatch, k int) int64 {
+	if b.PageNumbers != nil && (k < 0 || k >= len(b.PageNumbers)) {
+		return -1
+	}
+	return int64(b.PageNo(k))
+}
+
 // describeItem names the data of blob k of it; path is its file's (see filePath).
 func describeItem(it *item, k int, path string) string {
 	off := uint64(k) * uint64(it.piece)
 	switch r := it.rec; {
 	case r.Pages != nil:
-		return fmt.Sprintf("%s page %d", path, r.Pages.FirstPage+uint64(k))
+		return fmt.Sprintf("%s page %d", path, batchPage(r.Pages, k))
 	case r.Redo != nil:
 		return fmt.Sprintf("redo at LSN %d", r.Redo.StartLSN+off)
 	case r.Binlog != nil:
@@ -521,7 +530,7 @@ func (l *Local) PageMap(ctx context.Context, id string) (*PageMap, error) {
 		}
 		var err error
 		if it.rec.Pages != nil {
-			err = m.addBatch(it.rec.Pages.FileIndex, it.rec.Pages.FirstPage, it.size)
+			err = m.addBatch(it.rec.Pages, it.size)
 		} else {
 			err = m.Add(it.rec)
 		}
