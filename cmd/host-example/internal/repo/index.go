@@ -208,6 +208,15 @@ func (idx *Index) lookup(id ID) int32 {
 // Has reports whether the index lists the blob.
 func (idx *Index) Has(id ID) bool { _, ok := idx.byID[id]; return ok }
 
+// Length returns the stored (compressed) length of a blob.
+func (idx *Index) Length(id ID) (uint32, bool) {
+	n := idx.lookup(id)
+	if n < 0 {
+		return 0, false
+	}
+	return idx.entries[n].length, true
+}
+
 // Blobs is the number of distinct blobs.
 func (idx *Index) Blobs() int { return len(idx.byID) }
 
