@@ -38,11 +38,11 @@ type storeJob struct {
 	// barrier, when set, is closed by the committer on reaching it (drain), and the job
 	// holds nothing else.
 	barrier chan struct{}
-	head  []byte // the record-list item without its blob IDs
-	typ   BlobType
-	data  *[]byte // the payload's copy (pooled); nil without a payload
-	piece int
-	ids   []ID
+	head    []byte // the record-list item without its blob IDs
+	typ     BlobType
+	data    *[]byte // the payload's copy (pooled); nil without a payload
+	piece   int
+	ids     []ID
 	// stored[k] is the stored form of piece k when this job stores it (a slice of one of
 	// arenas), else nil: the repository has it, or another record stores it.
 	stored [][]byte
@@ -52,7 +52,7 @@ type storeJob struct {
 
 type storeTask struct {
 	job      *storeJob
-	from, to int   // pieces
+	from, to int     // pieces
 	arena    *[]byte // where the task's stored forms go
 }
 
