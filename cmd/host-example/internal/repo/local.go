@@ -213,18 +213,10 @@ func (l *Local) dropIndex() {
 	l.mu.Unlock()
 }
 
-// addToIndex adds a committed backup's packs to the cached index, if it is loaded.
-func (l *Local) addToIndex(file ID, packs []indexPack) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.idx == nil {
-		return
-	}
-	l.idx.Files = append(l.idx.Files, file)
-	for _, p := range packs {
-		l.idx.addPack(p, file)
-	}
-}
+// addToIndex is told that a committed backup wrote the index file file: the cached index,
+// if loaded, is dropped, and read again (with it) when next needed. An Index never changes
+// once built, so the writers and readers that hold the old one go on safely.
+func (l *Local) addToIndex(file ID, packs []indexPack) { l.dropIndex() }
 
 // Snapshots returns the snapshots whose files verify, oldest first (ScanSnapshots). Each
 // one that does not is left out with a warning naming it: it never hides the others.

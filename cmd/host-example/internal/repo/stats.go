@@ -66,8 +66,10 @@ func (l *Local) Stats(ctx context.Context) (*Stats, error) {
 			st.IndexBytes += fi.Size()
 		}
 	}
-	for _, e := range idx.byID {
-		be := idx.entries[e]
+	for e, be := range idx.entries {
+		if !idx.first(int32(e)) {
+			continue
+		}
 		st.BlobBytes += int64(be.length)
 		st.RawBytes += int64(be.raw)
 	}
