@@ -37,12 +37,18 @@ func storeFull(b *testing.B, r *Local, data []byte, seed uint64) *Snapshot {
 }
 
 // BenchmarkStoreInnoDB stores the pages of $PAGETRACK_IBD_DIR (see innodbPages) as a full
-// backup into a fresh repository, at the default compression: MB/s of the whole store path
+// backup into a fresh repository, at compression off, fast (the default) and default: MB/s of the whole store path
 // (hash, compress, pack, sync, index, commit), and the host's CPU per GiB. Then, once, what a
 // second full of the same pages adds, and one with 1 % of the pages changed (as fractions of
 // what the first added).
 func BenchmarkStoreInnoDB(b *testing.B) {
 	_, data := innodbPages(b, 256<<20)
+	for _, c := range Compressions[:3] {
+		b.Run(string(c), func(b *testing.B) { benchStoreInnoDB(b, data, c) })
+	}
+}
+
+func benchStoreInnoDB(b *testing.B, data []byte, c Compression) {
 	b.SetBytes(int64(len(data)))
 	var cpu time.Duration
 	var first *Snapshot
@@ -50,7 +56,7 @@ func BenchmarkStoreInnoDB(b *testing.B) {
 	b.ResetTimer()
 	for n := 0; n < b.N; n++ {
 		b.StopTimer()
-		r, _ = Init(filepath.Join(b.TempDir(), "repo"))
+		r, _ = InitWith(filepath.Join(b.TempDir(), "repo"), InitOptions{Compression: c})
 		b.StartTimer()
 		start := cpuTime()
 		first = storeFull(b, r, data, uint64(n))
