@@ -145,6 +145,11 @@ func newIndex() *Index {
 // table and the pack list are per repository and per pack).
 const bytesPerEntry = int(unsafe.Sizeof(blobEntry{}))
 
+// memory is what the index's entries and bucket table take.
+func (idx *Index) memory() int64 {
+	return int64(cap(idx.entries))*int64(bytesPerEntry) + int64(cap(idx.bucket))*4
+}
+
 // build sorts the entries and makes the bucket table, once every pack is added.
 func (idx *Index) build() {
 	slices.SortStableFunc(idx.entries, func(a, b blobEntry) int { return bytes.Compare(a.id[:], b.id[:]) })
