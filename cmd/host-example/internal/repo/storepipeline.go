@@ -28,9 +28,8 @@ type storePipeline struct {
 	workers sync.WaitGroup
 	closed  bool // jobs and tasks are closed (only the Append goroutine touches it)
 
-	mu      sync.Mutex
-	err     error           // the first error: the pipeline stores nothing more
-	claimed map[ID]struct{} // new blobs a worker is compressing or compressed
+	mu  sync.Mutex
+	err error // the first error: the pipeline stores nothing more
 }
 
 // storeJob is one record on its way through the pipeline.
@@ -68,7 +67,7 @@ func putBuf(b *[]byte) {
 
 func startStorePipeline(w *localWriter, workers int) (*storePipeline, error) {
 	p := &storePipeline{w: w, jobs: make(chan *storeJob, pipelineDepth), tasks: make(chan storeTask, pipelineDepth*4),
-		idle: make(chan struct{}), claimed: map[ID]struct{}{}}
+		idle: make(chan struct{})}
 	encs := make([]*blobEncoder, workers)
 	for g := range encs {
 		enc, err := newBlobEncoder(w.repo.Compression())
@@ -122,7 +121,7 @@ func (p *storePipeline) work(enc *blobEncoder) {
 				piece := data[k*j.piece : min((k+1)*j.piece, len(data))]
 				id := Hash(piece)
 				j.ids[k] = id
-				if p.w.idx.Has(id) || !p.claim(id) {
+				if p.w.idx.Has(id) || !p.w.claim(id) {
 					continue
 				}
 				at := len(*t.arena)
@@ -132,17 +131,6 @@ func (p *storePipeline) work(enc *blobEncoder) {
 		}
 		j.left.Done()
 	}
-}
-
-// claim reports whether id was not claimed yet, and claims it.
-func (p *storePipeline) claim(id ID) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if _, ok := p.claimed[id]; ok {
-		return false
-	}
-	p.claimed[id] = struct{}{}
-	return true
 }
 
 // commit stores the jobs' blobs and items in order; after an error it only drains.

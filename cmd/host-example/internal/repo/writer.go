@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync"
 
 	"github.com/pagetrack/pagetrack/shared"
 )
@@ -64,8 +65,13 @@ type localWriter struct {
 	enc   *blobEncoder // for blobs the writer's own goroutine stores (record-list chunks)
 	comp  []byte
 	pack  *packWriter
-	packs []indexPack   // finished packs, moved into data/
-	fresh map[ID]uint32 // blobs this backup stored: compressed length
+	packs []indexPack // finished packs, moved into data/
+	// fresh holds the blobs this writer stores: their compressed length once stored, 0 while
+	// a pipeline worker that claimed them compresses them. One map serves both, under
+	// freshMu (workers claim while the committer stores): it grows by one entry per new
+	// blob of the backup.
+	freshMu sync.Mutex
+	fresh   map[ID]uint32
 	// pendingRefs counts references to blobs a later record of the stream stores (a worker
 	// of that record claimed them first): their length is counted once they are stored.
 	pendingRefs map[ID]int64
@@ -155,7 +161,7 @@ func (w *localWriter) savePieces(t BlobType, data []byte, piece int) ([]ID, erro
 
 // has reports whether the repository or this backup stores the blob id.
 func (w *localWriter) has(id ID) bool {
-	if _, ok := w.fresh[id]; ok {
+	if _, ok := w.freshLength(id); ok {
 		return true
 	}
 	return w.idx.Has(id)
@@ -163,13 +169,35 @@ func (w *localWriter) has(id ID) bool {
 
 // ref counts one reference of the record list to the blob id in stored_bytes.
 func (w *localWriter) ref(id ID) {
-	if n, ok := w.fresh[id]; ok {
-		w.stored += int64(n)
-	} else if n, ok := w.idx.Length(id); ok {
+	n, mine := w.freshLength(id)
+	if !mine {
+		n, _ = w.idx.Length(id)
+	}
+	if n > 0 {
 		w.stored += int64(n)
 	} else {
-		w.pendingRefs[id]++
+		w.pendingRefs[id]++ // claimed by a later record, stored with it
 	}
+}
+
+// freshLength returns the length of a blob this writer stored (0 while it is claimed and not
+// stored yet), and whether the writer has it at all.
+func (w *localWriter) freshLength(id ID) (uint32, bool) {
+	w.freshMu.Lock()
+	defer w.freshMu.Unlock()
+	n, ok := w.fresh[id]
+	return n, ok
+}
+
+// claim reports whether no one claimed the new blob id yet, and claims it for the caller.
+func (w *localWriter) claim(id ID) bool {
+	w.freshMu.Lock()
+	defer w.freshMu.Unlock()
+	if _, ok := w.fresh[id]; ok {
+		return false
+	}
+	w.fresh[id] = 0
+	return true
 }
 
 // save stores one blob unless the repository or this backup has it already.
@@ -198,7 +226,9 @@ func (w *localWriter) store(t BlobType, id ID, comp []byte, raw int) error {
 		return err
 	}
 	n := uint32(len(comp))
+	w.freshMu.Lock()
 	w.fresh[id] = n
+	w.freshMu.Unlock()
 	w.added += int64(n)
 	if refs := w.pendingRefs[id]; refs > 0 {
 		w.stored += refs * int64(n)
