@@ -135,7 +135,7 @@
 // A StreamWriter stores through a pipeline (storepipeline.go): Append maps the record, copies
 // its payload into a pooled buffer and returns; worker goroutines (as many as cores, at most
 // 4) hash each piece (SHA-256, the ID) and compress those the index lacks, each new blob once
-// (the first worker to claim its ID); one committer goroutine then adds the stored forms to the
+// (the first worker to claim its ID in the writer's map of new blobs); one committer goroutine then adds the stored forms to the
 // pack and the items to the record list strictly in Append order, so the record list, the
 // pack layout and the stored statistics are what a serial writer makes. At most 16 records
 // are in flight (with 1 MiB records about 16 MiB of payload copies and as much of stored
@@ -166,6 +166,14 @@
 // keeps identical pages to one entry (a second full of an unchanged server adds none; one with
 // 1 % of its pages changed adds 1 % of them: BenchmarkStoreInnoDB). Below this needs the full
 // IDs off the heap (a hash-prefix table in memory, the entries on disk); it is not done yet.
+// A running backup holds in addition, per blob it adds, its map entry of new blobs and its
+// pack entry until the index file is written at Commit (about 100 bytes; a first full of
+// 1 TiB of distinct pages adds 64 Mi blobs), and at most 16 records in its pipeline.
+//
+// Measured on the same 220 MiB of workload pages (BenchmarkStoreInnoDB, a full into a fresh
+// repository, CPU of the whole store path per GiB, the machine under load): 8.1 s before the
+// pipeline and the setting (zstd default level, serial hashing), 4.9 s at fast, 2.4 s at off
+// (there SHA-256 of blob IDs and pack names is most of what is left).
 //
 // # Reading a snapshot
 //
