@@ -312,6 +312,10 @@ func TestDedupTwoIdenticalBackups(t *testing.T) {
 		PackBytes    int64   `json:"pack_bytes"`
 		LogicalBytes int64   `json:"logical_bytes"`
 		DedupRatio   float64 `json:"dedup_ratio"`
+		Blobs        int     `json:"blobs"`
+		Compression  string  `json:"compression"`
+		IndexMemory  int64   `json:"index_memory"`
+		PerBlob      int64   `json:"index_bytes_per_blob"`
 		PerSnapshot  []struct {
 			AddedBytes int64 `json:"added_bytes"`
 		} `json:"per_snapshot"`
@@ -321,6 +325,11 @@ func TestDedupTwoIdenticalBackups(t *testing.T) {
 	}
 	if st.Snapshots != 2 || st.DedupRatio < 1.9 || len(st.PerSnapshot) != 2 || float64(st.PerSnapshot[1].AddedBytes) != b {
 		t.Errorf("stats %+v", st)
+	}
+	// The index takes its bytes per blob (at least 3000 pages of 3000 distinct blobs) and
+	// the bucket table, no more than a small slack.
+	if st.Compression != "fast" || st.PerBlob != 52 || st.IndexMemory < int64(st.Blobs)*52+(1<<18) || st.IndexMemory > int64(st.Blobs)*60+(1<<18)+1<<16 || st.Blobs < 3000 {
+		t.Errorf("stats: compression %q, index %d bytes for %d blobs (%d per blob)", st.Compression, st.IndexMemory, st.Blobs, st.PerBlob)
 	}
 	if code, stdout, _ := h.run("stats", "-r", h.repo()); code != 0 || !strings.Contains(stdout, "dedup ratio") {
 		t.Errorf("stats: %s", stdout)

@@ -15,14 +15,18 @@ const statsUsage = `Usage:
 Prints what the repository stores: the pack files on disk (stored bytes) against the sum of
 the snapshots' logical sizes (what storing every stream uncompressed would take), the ratio
 of the two (deduplication and compression together), the numbers of snapshots, blobs, packs
-and index files, and per snapshot its logical size, its compressed size and the bytes its
-backup added to the repository when it was taken (the rest was there already).
+and index files, the compression setting, the memory the repository's index takes in every
+command that loads it (index_memory: 52 bytes per blob location, one per stored distinct
+page; about 3.3 GiB per TiB of distinct 16 KiB pages), and per snapshot its logical size, its
+compressed size and the bytes its backup added to the repository when it was taken (the
+rest was there already).
 
 Flags:
   -r, --repo REPO      repository (or -c CONFIG with repository = "…" in it)
   -c, --config CONFIG  configuration file; used for its repository
       --json           print JSON: snapshots, packs, pack_bytes, index_files, index_bytes,
-                       blobs, blob_bytes, raw_bytes, logical_bytes, dedup_ratio,
+                       blobs, blob_bytes, raw_bytes, logical_bytes, compression,
+                       index_memory, index_bytes_per_blob, dedup_ratio,
                        per_snapshot [{id, time, source, kind, parent, logical_bytes,
                        stored_bytes, added_bytes}]
   -v, --verbose        debug logs on stderr
@@ -72,6 +76,8 @@ func runStats(ctx context.Context, e *env, args []string) error {
 	e.printf("  logical        %s (the snapshots' streams, uncompressed)\n", formatBytes(uint64(st.LogicalBytes)))
 	e.printf("  dedup ratio    %.2f (logical / stored: deduplication and compression)\n", st.DedupRatio)
 	e.printf("  blobs          %d distinct, %s compressed, %s uncompressed\n", st.Blobs, formatBytes(uint64(st.BlobBytes)), formatBytes(uint64(st.RawBytes)))
+	e.printf("  compression    %s (for new blobs)\n", st.Compression)
+	e.printf("  index memory   %s (%d bytes per blob location)\n", formatBytes(uint64(st.IndexMemory)), st.IndexBytesPerBlob)
 	if len(st.PerSnapshot) == 0 {
 		return nil
 	}

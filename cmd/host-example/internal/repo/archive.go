@@ -14,8 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/klauspost/compress/zstd"
-
 	"github.com/pagetrack/pagetrack/shared"
 )
 
@@ -321,11 +319,10 @@ func (l *Local) AppendArchive(ctx context.Context, source string, seq uint64, be
 	if err != nil {
 		return nil, before, err
 	}
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))
+	w, err := l.newBlobWriter(idx)
 	if err != nil {
 		return nil, before, err
 	}
-	w := &localWriter{repo: l, idx: idx, fresh: map[ID]uint32{}, encs: []*zstd.Encoder{enc}}
 	rec, err := w.storeSegment(source, seq, before, restart, seg)
 	if err != nil {
 		w.Abort()

@@ -399,13 +399,14 @@ func sameEntries(header []packEntry, all []blobEntry, entries []int32) bool {
 func (c *checker) unreferenced() {
 	var n int
 	var bytes int64
-	for id, e := range c.idx.byID {
-		if c.refs[id] != 0 {
+	for e, be := range c.idx.entries {
+		id := be.id
+		if !c.idx.first(int32(e)) || c.refs[id] != 0 {
 			continue
 		}
 		n++
 		bytes += int64(c.idx.entries[e].length)
-		if reason := c.damaged[e]; reason != "" && c.report.ReadData {
+		if reason := c.damaged[int32(e)]; reason != "" && c.report.ReadData {
 			c.errorf("an unreferenced blob is damaged (%s): no snapshot needs it, but a later backup could store a reference to it; `forget --prune` removes it", reason)
 		}
 	}

@@ -2,14 +2,17 @@ package repo
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
+	"unsafe"
 )
 
 // The index file, REPO/index/ID (ID = SHA-256 of the file):
@@ -97,15 +100,23 @@ func decodeIndex(b []byte) ([]indexPack, error) {
 	return packs, nil
 }
 
-// Index is every index file of a repository, in memory: where each blob is.
+// Index is every index file of a repository, in memory: where each blob is. It is compact
+// (see doc.go, "Memory"): one fixed-size entry per blob location, sorted by blob ID, found by
+// a table of the ID's first 16 bits and a binary search in its bucket, without a map. It is
+// not changed once built (a commit makes the Local read it again), so any number of
+// goroutines may use it.
 type Index struct {
 	// Files are the index files read (their IDs).
 	Files []ID
 	packs []packInfo
 	// entries holds every blob location, duplicates included (a blob stored by two
-	// concurrent backups); byID points at the first.
+	// concurrent backups), sorted by ID; equal IDs stay in the order they were listed, and
+	// the first is the one read.
 	entries []blobEntry
-	byID    map[ID]int32
+	// bucket[b] is the first entry whose ID begins with the 16 bits b; bucket[65536] is
+	// len(entries).
+	bucket  []int32
+	blobs   int // distinct IDs
 	packPos map[ID]int32
 }
 
@@ -127,7 +138,35 @@ type blobEntry struct {
 }
 
 func newIndex() *Index {
-	return &Index{byID: map[ID]int32{}, packPos: map[ID]int32{}}
+	return &Index{packPos: map[ID]int32{}}
+}
+
+// bytesPerEntry is what one blob location takes in memory (an entry and no more: the bucket
+// table and the pack list are per repository and per pack).
+const bytesPerEntry = int(unsafe.Sizeof(blobEntry{}))
+
+// memory is what the index's entries and bucket table take.
+func (idx *Index) memory() int64 {
+	return int64(cap(idx.entries))*int64(bytesPerEntry) + int64(cap(idx.bucket))*4
+}
+
+// build sorts the entries and makes the bucket table, once every pack is added.
+func (idx *Index) build() {
+	slices.SortStableFunc(idx.entries, func(a, b blobEntry) int { return bytes.Compare(a.id[:], b.id[:]) })
+	idx.bucket = make([]int32, 1<<16+1)
+	idx.blobs = 0
+	b := 0
+	for n, e := range idx.entries {
+		for p := int(e.id[0])<<8 | int(e.id[1]); b <= p; b++ {
+			idx.bucket[b] = int32(n)
+		}
+		if n == 0 || idx.entries[n-1].id != e.id {
+			idx.blobs++
+		}
+	}
+	for ; b <= 1<<16; b++ {
+		idx.bucket[b] = int32(len(idx.entries))
+	}
 }
 
 // IndexProblem is an index file that could not be used.
@@ -148,6 +187,14 @@ func loadIndex(dir string) (*Index, []IndexProblem, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("listing the index: %w", err)
 	}
+	// The entries are allocated once: a file of n bytes lists at most n/packEntryLen blobs.
+	var most int64
+	for _, e := range entries {
+		if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() {
+			most += fi.Size() / packEntryLen
+		}
+	}
+	idx.entries = make([]blobEntry, 0, most)
 	var problems []IndexProblem
 	for _, e := range entries {
 		if !e.Type().IsRegular() {
@@ -177,6 +224,7 @@ func loadIndex(dir string) (*Index, []IndexProblem, error) {
 			idx.addPack(p, id)
 		}
 	}
+	idx.build()
 	return idx, problems, nil
 }
 
@@ -189,36 +237,61 @@ func (idx *Index) addPack(p indexPack, file ID) {
 	idx.packs = append(idx.packs, packInfo{id: p.ID, size: p.Size, file: file})
 	idx.packPos[p.ID] = pos
 	for _, e := range p.Entries {
-		n := int32(len(idx.entries))
 		idx.entries = append(idx.entries, blobEntry{id: e.ID, pack: pos, offset: e.Offset, length: e.Length, raw: e.Raw, typ: e.Type})
-		if _, dup := idx.byID[e.ID]; !dup {
-			idx.byID[e.ID] = n
-		}
 	}
 }
 
-// lookup returns the entry number of a blob, or -1.
+// lookup returns the entry number of a blob (its first listing), or -1.
 func (idx *Index) lookup(id ID) int32 {
-	if n, ok := idx.byID[id]; ok {
-		return n
+	if len(idx.entries) == 0 {
+		return -1
+	}
+	b := int(id[0])<<8 | int(id[1])
+	lo, hi := int(idx.bucket[b]), int(idx.bucket[b+1])
+	for lo < hi { // the first entry not below id
+		mid := int(uint(lo+hi) >> 1)
+		if bytes.Compare(idx.entries[mid].id[:], id[:]) < 0 {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	if lo < len(idx.entries) && idx.entries[lo].id == id {
+		return int32(lo)
 	}
 	return -1
 }
 
+// first reports whether entry n is the first listing of its blob (the one read).
+func (idx *Index) first(n int32) bool { return n == 0 || idx.entries[n-1].id != idx.entries[n].id }
+
 // Has reports whether the index lists the blob.
-func (idx *Index) Has(id ID) bool { _, ok := idx.byID[id]; return ok }
+func (idx *Index) Has(id ID) bool { return idx.lookup(id) >= 0 }
+
+// Length returns the stored (compressed) length of a blob.
+func (idx *Index) Length(id ID) (uint32, bool) {
+	n := idx.lookup(id)
+	if n < 0 {
+		return 0, false
+	}
+	return idx.entries[n].length, true
+}
 
 // Blobs is the number of distinct blobs.
-func (idx *Index) Blobs() int { return len(idx.byID) }
+func (idx *Index) Blobs() int { return idx.blobs }
 
 // Packs is the number of packs.
 func (idx *Index) Packs() int { return len(idx.packs) }
 
-// packEntries returns the entries of each pack, in pack order, as the pack lists them.
+// packEntries returns the entries of each pack, in pack order, as the pack lists them (by
+// offset).
 func (idx *Index) packEntries() [][]int32 {
 	out := make([][]int32, len(idx.packs))
 	for n, e := range idx.entries {
 		out[e.pack] = append(out[e.pack], int32(n))
+	}
+	for _, es := range out {
+		slices.SortFunc(es, func(a, b int32) int { return cmp.Compare(idx.entries[a].offset, idx.entries[b].offset) })
 	}
 	return out
 }

@@ -39,6 +39,15 @@ type Config struct {
 	Format  int       `json:"format"`
 	ID      string    `json:"id"`
 	Created time.Time `json:"created"`
+	// Compression is how backups compress the blobs they add (see Compression); absent in
+	// repositories made before the setting, which then use DefaultCompression. It changes
+	// only what is written: every blob is a zstd frame, whichever setting wrote it.
+	Compression Compression `json:"compression,omitempty"`
+}
+
+// InitOptions are the settings Init writes into a new repository's config.
+type InitOptions struct {
+	Compression Compression // "" is DefaultCompression
 }
 
 // Local is a repository in a local directory.
@@ -55,8 +64,15 @@ type Local struct {
 
 var _ Repository = (*Local)(nil)
 
-// Init creates a repository in dir, which must be absent or empty.
-func Init(dir string) (*Local, error) {
+// Init creates a repository in dir, which must be absent or empty, with the default settings.
+func Init(dir string) (*Local, error) { return InitWith(dir, InitOptions{}) }
+
+// InitWith creates a repository in dir, which must be absent or empty.
+func InitWith(dir string, o InitOptions) (*Local, error) {
+	compression, err := ParseCompression(string(o.Compression))
+	if err != nil {
+		return nil, err
+	}
 	if dir == "" {
 		return nil, errors.New("no repository path given")
 	}
@@ -88,7 +104,7 @@ func Init(dir string) (*Local, error) {
 			return nil, err
 		}
 	}
-	cfg := Config{Format: FormatVersion, ID: randomHex(16), Created: time.Now().UTC()}
+	cfg := Config{Format: FormatVersion, ID: randomHex(16), Created: time.Now().UTC(), Compression: compression}
 	data, err := json.MarshalIndent(cfg, "", "  ")
 	if err != nil {
 		return nil, err
@@ -120,6 +136,9 @@ func Open(dir string) (*Local, error) {
 
 // openLocal opens the repository in dir, whose config is cfg, whatever its format.
 func openLocal(dir string, cfg Config) (*Local, error) {
+	if _, err := ParseCompression(string(cfg.Compression)); err != nil {
+		return nil, fmt.Errorf("repository %s: %s: %v", dir, configFile, err)
+	}
 	for _, sub := range repoDirs {
 		if fi, err := os.Stat(filepath.Join(dir, sub)); err != nil || !fi.IsDir() {
 			return nil, fmt.Errorf("repository %s is damaged: its %s/ directory is missing", dir, sub)
@@ -157,6 +176,12 @@ func (l *Local) SetLogger(logger hclog.Logger) {
 // Location is the repository directory.
 func (l *Local) Location() string { return l.dir }
 
+// Compression is how backups into this repository compress new blobs.
+func (l *Local) Compression() Compression {
+	c, _ := ParseCompression(string(l.cfg.Compression)) // checked by Open
+	return c
+}
+
 // Config returns the repository's config.json.
 func (l *Local) Config() Config { return l.cfg }
 
@@ -188,18 +213,10 @@ func (l *Local) dropIndex() {
 	l.mu.Unlock()
 }
 
-// addToIndex adds a committed backup's packs to the cached index, if it is loaded.
-func (l *Local) addToIndex(file ID, packs []indexPack) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.idx == nil {
-		return
-	}
-	l.idx.Files = append(l.idx.Files, file)
-	for _, p := range packs {
-		l.idx.addPack(p, file)
-	}
-}
+// addToIndex is told that a committed backup wrote the index file file: the cached index,
+// if loaded, is dropped, and read again (with it) when next needed. An Index never changes
+// once built, so the writers and readers that hold the old one go on safely.
+func (l *Local) addToIndex(file ID, packs []indexPack) { l.dropIndex() }
 
 // Snapshots returns the snapshots whose files verify, oldest first (ScanSnapshots). Each
 // one that does not is left out with a warning naming it: it never hides the others.

@@ -112,7 +112,7 @@ func (l *Local) Prune(ctx context.Context, dryRun bool, without ...string) (*Pru
 		var n int
 		for _, e := range byPack[pos] {
 			be := idx.entries[e]
-			if used[be.id] && idx.byID[be.id] == e {
+			if used[be.id] && idx.first(e) {
 				n++
 			}
 		}
@@ -138,7 +138,7 @@ func (l *Local) Prune(ctx context.Context, dryRun bool, without ...string) (*Pru
 		}
 	}
 	for e, be := range idx.entries {
-		if used[be.id] && idx.byID[be.id] == int32(e) {
+		if used[be.id] && idx.first(int32(e)) {
 			rep.BlobsKept++
 		} else {
 			rep.BlobsRemoved++
@@ -171,7 +171,7 @@ func (l *Local) Prune(ctx context.Context, dryRun bool, without ...string) (*Pru
 		}
 		for _, pos := range rewrite {
 			for _, e := range byPack[pos] {
-				if be := idx.entries[e]; used[be.id] && idx.byID[be.id] == e {
+				if be := idx.entries[e]; used[be.id] && idx.first(e) {
 					rep.PackBytesAfter += int64(be.length)
 				}
 			}
@@ -287,7 +287,7 @@ func (l *Local) copyBlobs(ctx context.Context, r *blobReader, idx *Index, rewrit
 		}
 		for _, e := range byPack[pos] {
 			be := idx.entries[e]
-			if !used[be.id] || idx.byID[be.id] != e {
+			if !used[be.id] || !idx.first(e) {
 				continue
 			}
 			if err := ctx.Err(); err != nil {

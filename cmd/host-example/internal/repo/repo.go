@@ -34,7 +34,9 @@ type StreamWriter interface {
 	// ID is the id the snapshot will have.
 	ID() string
 	// Append stores one record (Progress records are ignored). The writer does not keep rec
-	// after it returns. The caller passes only records a shared.StreamChecker accepted: the
+	// after it returns. Storing goes on behind it (Local stores through a pipeline): an error
+	// storing one record is returned by a later Append or by Commit, which then records
+	// nothing. The caller passes only records a shared.StreamChecker accepted: the
 	// stream's rules are the kernel's, the writer only stores (and adds the record to the
 	// stream's page map, whose size follows the pages that arrived).
 	Append(rec *shared.Record) error

@@ -399,6 +399,7 @@ func TestAbortLeavesNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	w.(*localWriter).pipe.drain()
 	if es := dirEntries(t, filepath.Join(r.Location(), "data")); len(es) == 0 {
 		t.Fatal("no pack was finished before the abort; the test needs one")
 	}

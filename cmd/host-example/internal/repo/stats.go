@@ -24,6 +24,13 @@ type Stats struct {
 	// LogicalBytes is the sum of the snapshots' logical sizes: what storing each stream
 	// uncompressed would take.
 	LogicalBytes int64 `json:"logical_bytes"`
+	// Compression is the repository's setting for new blobs.
+	Compression Compression `json:"compression"`
+	// IndexMemory is what the in-memory index of this repository takes (every blob location
+	// and the bucket table); IndexBytesPerBlob that per blob location. Every backup, restore,
+	// check and prune holds it: it is the host's memory that grows with the repository.
+	IndexMemory       int64 `json:"index_memory"`
+	IndexBytesPerBlob int   `json:"index_bytes_per_blob"`
 	// DedupRatio is LogicalBytes / PackBytes (deduplication and compression together).
 	DedupRatio float64 `json:"dedup_ratio"`
 	// PerSnapshot, oldest first.
@@ -57,7 +64,8 @@ func (l *Local) Stats(ctx context.Context) (*Stats, error) {
 	if err != nil {
 		return nil, err
 	}
-	st := &Stats{Snapshots: len(snaps), Packs: len(packs), IndexFiles: len(idx.Files), Blobs: idx.Blobs()}
+	st := &Stats{Snapshots: len(snaps), Packs: len(packs), IndexFiles: len(idx.Files), Blobs: idx.Blobs(),
+		Compression: l.Compression(), IndexMemory: idx.memory(), IndexBytesPerBlob: bytesPerEntry}
 	for _, size := range packs {
 		st.PackBytes += size
 	}
@@ -66,8 +74,10 @@ func (l *Local) Stats(ctx context.Context) (*Stats, error) {
 			st.IndexBytes += fi.Size()
 		}
 	}
-	for _, e := range idx.byID {
-		be := idx.entries[e]
+	for e, be := range idx.entries {
+		if !idx.first(int32(e)) {
+			continue
+		}
 		st.BlobBytes += int64(be.length)
 		st.RawBytes += int64(be.raw)
 	}

@@ -97,6 +97,15 @@ func setPayload(r *shared.Record, data []byte) {
 
 // appendItem encodes rec (whose payload is described by size, piece and blobs) onto b.
 func appendItem(b []byte, rec *shared.Record, size uint64, piece uint32, blobs []ID) []byte {
+	b = appendItemHead(b, rec, size, piece)
+	for _, id := range blobs {
+		b = append(b, id[:]...)
+	}
+	return b
+}
+
+// appendItemHead appends rec's item up to its blob IDs.
+func appendItemHead(b []byte, rec *shared.Record, size uint64, piece uint32) []byte {
 	at := len(b)
 	b = append(b, 0, 0, 0, 0)
 	b = shared.AppendRecord(b, withoutPayload(rec))
@@ -105,11 +114,7 @@ func appendItem(b []byte, rec *shared.Record, size uint64, piece uint32, blobs [
 		return b
 	}
 	b = binary.BigEndian.AppendUint64(b, size)
-	b = binary.BigEndian.AppendUint32(b, piece)
-	for _, id := range blobs {
-		b = append(b, id[:]...)
-	}
-	return b
+	return binary.BigEndian.AppendUint32(b, piece)
 }
 
 // pieces is the number of blobs a payload of size bytes in pieces of piece bytes takes.

@@ -10,7 +10,6 @@ import (
 	"runtime"
 	"sync"
 
-	"github.com/klauspost/compress/zstd"
 	"github.com/pagetrack/pagetrack/shared"
 )
 
@@ -31,19 +30,29 @@ func (l *Local) NewStream(ctx context.Context) (StreamWriter, error) {
 		own.Unlock()
 		return nil, err
 	}
-	w := &localWriter{repo: l, id: NewID(), idx: idx, fresh: map[ID]uint32{}, pm: NewPageMap(), lock: own}
-	for i := 0; i < compressors; i++ {
-		enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))
-		if err != nil {
-			own.Unlock()
-			return nil, err
-		}
-		w.encs = append(w.encs, enc)
+	w, err := l.newBlobWriter(idx)
+	if err != nil {
+		own.Unlock()
+		return nil, err
+	}
+	w.id, w.pm, w.lock = NewID(), NewPageMap(), own
+	if w.pipe, err = startStorePipeline(w, compressors); err != nil {
+		own.Unlock()
+		return nil, err
 	}
 	return w, nil
 }
 
-// compressors is the number of goroutines that compress the new pages of one batch.
+// newBlobWriter returns a writer of new blobs into packs, with the repository's compression.
+func (l *Local) newBlobWriter(idx *Index) (*localWriter, error) {
+	enc, err := newBlobEncoder(l.Compression())
+	if err != nil {
+		return nil, err
+	}
+	return &localWriter{repo: l, idx: idx, fresh: map[ID]uint32{}, pendingRefs: map[ID]int64{}, enc: enc}, nil
+}
+
+// compressors is the number of goroutines that hash and compress a stream's payloads.
 var compressors = min(runtime.GOMAXPROCS(0), 4)
 
 type localWriter struct {
@@ -51,16 +60,24 @@ type localWriter struct {
 	id   string
 	idx  *Index
 	lock *Lock // taken by NewStream, or nil
+	pipe *storePipeline
 
-	encs  []*zstd.Encoder // one per compressor
+	enc   *blobEncoder // for blobs the writer's own goroutine stores (record-list chunks)
 	comp  []byte
-	ibuf  []byte
 	pack  *packWriter
-	packs []indexPack   // finished packs, moved into data/
-	fresh map[ID]uint32 // blobs this backup stored: compressed length
-	pm    *PageMap
-	chunk treeChunker
-	tree  []ID
+	packs []indexPack // finished packs, moved into data/
+	// fresh holds the blobs this writer stores: their compressed length once stored, 0 while
+	// a pipeline worker that claimed them compresses them. One map serves both, under
+	// freshMu (workers claim while the committer stores): it grows by one entry per new
+	// blob of the backup.
+	freshMu sync.Mutex
+	fresh   map[ID]uint32
+	// pendingRefs counts references to blobs a later record of the stream stores (a worker
+	// of that record claimed them first): their length is counted once they are stored.
+	pendingRefs map[ID]int64
+	pm          *PageMap
+	chunk       treeChunker
+	tree        []ID
 
 	stored, added, logical int64
 
@@ -77,12 +94,17 @@ func (w *localWriter) ID() string { return w.id }
 
 func (w *localWriter) PageMap() *PageMap { return w.pm }
 
+// Append maps the record and hands it to the pipeline, which stores it in order; an error
+// the pipeline met storing an earlier record is returned here (or by Commit).
 func (w *localWriter) Append(rec *shared.Record) error {
 	if w.done {
 		return errors.New("stream is already closed")
 	}
 	if w.failed != nil {
 		return w.failed
+	}
+	if err := w.pipe.failure(); err != nil {
+		return w.fail(err)
 	}
 	if rec.Progress != nil {
 		return nil
@@ -97,33 +119,20 @@ func (w *localWriter) Append(rec *shared.Record) error {
 		w.trailer = &c
 	}
 	if err := w.pm.Add(rec); err != nil {
-		return fmt.Errorf("the stream cannot be mapped: %w", err)
+		return w.fail(fmt.Errorf("the stream cannot be mapped: %w", err))
 	}
-	var blobs []ID
-	var size uint64
+	var data []byte
 	var piece uint32
+	typ := BlobData
 	if hasPayload(rec) {
-		data := payloadOf(rec)
-		size = uint64(len(data))
-		typ := BlobData
+		data = payloadOf(rec)
 		if rec.Pages != nil {
 			typ, piece = BlobPage, w.pm.File(rec.Pages.FileIndex).PageSize
 		} else {
 			piece = uint32(min(len(data), maxDataBlob))
 		}
-		var err error
-		if blobs, err = w.savePieces(typ, data, int(piece)); err != nil {
-			return w.fail(err)
-		}
-		w.logical += int64(size)
 	}
-	w.ibuf = appendItem(w.ibuf[:0], rec, size, piece, blobs)
-	w.logical += int64(len(w.ibuf))
-	if chunk := w.chunk.add(w.ibuf); chunk != nil {
-		if err := w.saveTree(chunk); err != nil {
-			return w.fail(err)
-		}
-	}
+	w.pipe.add(rec, typ, data, piece)
 	return nil
 }
 
@@ -135,81 +144,76 @@ func (w *localWriter) fail(err error) error {
 	return w.failed
 }
 
-// savePieces stores data cut into pieces of piece bytes, each blob unless the repository or
-// this backup has it already, and returns their IDs. The new blobs are compressed in
-// parallel; they are stored in order.
+// savePieces stores data cut into pieces of piece bytes on the caller's goroutine, each blob
+// unless the repository or this writer has it already, and returns their IDs (the archive's
+// segments; streams go through the pipeline).
 func (w *localWriter) savePieces(t BlobType, data []byte, piece int) ([]ID, error) {
-	if len(data) == 0 {
-		return nil, nil
-	}
-	n := (len(data) + piece - 1) / piece
-	ids := make([]ID, n)
-	var todo []int // pieces to store: new, and first of their content in data
-	pending := map[ID]bool{}
-	for k := range ids {
-		p := data[k*piece : min((k+1)*piece, len(data))]
-		ids[k] = Hash(p)
-		if w.has(ids[k]) || pending[ids[k]] {
-			continue
-		}
-		pending[ids[k]] = true
-		todo = append(todo, k)
-	}
-	comp := make([][]byte, len(todo))
-	var wg sync.WaitGroup
-	workers := min(len(w.encs), len(todo))
-	for g := 0; g < workers; g++ {
-		wg.Add(1)
-		go func(g int) {
-			defer wg.Done()
-			for i := g; i < len(todo); i += workers {
-				k := todo[i]
-				comp[i] = w.encs[g].EncodeAll(data[k*piece:min((k+1)*piece, len(data))], nil)
-			}
-		}(g)
-	}
-	wg.Wait()
-	for i, k := range todo {
-		if err := w.store(t, ids[k], comp[i], min(piece, len(data)-k*piece)); err != nil {
+	var ids []ID
+	for off := 0; off < len(data); off += piece {
+		id, err := w.save(t, data[off:min(off+piece, len(data))])
+		if err != nil {
 			return nil, err
 		}
-	}
-	for _, id := range ids {
-		w.stored += int64(w.length(id))
+		ids = append(ids, id)
 	}
 	return ids, nil
 }
 
 // has reports whether the repository or this backup stores the blob id.
 func (w *localWriter) has(id ID) bool {
-	if _, ok := w.fresh[id]; ok {
+	if _, ok := w.freshLength(id); ok {
 		return true
 	}
-	return w.idx.lookup(id) >= 0
+	return w.idx.Has(id)
 }
 
-// length is the compressed length of a stored blob.
-func (w *localWriter) length(id ID) uint32 {
-	if n, ok := w.fresh[id]; ok {
-		return n
+// ref counts one reference of the record list to the blob id in stored_bytes.
+func (w *localWriter) ref(id ID) {
+	n, mine := w.freshLength(id)
+	if !mine {
+		n, _ = w.idx.Length(id)
 	}
-	return w.idx.entries[w.idx.lookup(id)].length
+	if n > 0 {
+		w.stored += int64(n)
+	} else {
+		w.pendingRefs[id]++ // claimed by a later record, stored with it
+	}
+}
+
+// freshLength returns the length of a blob this writer stored (0 while it is claimed and not
+// stored yet), and whether the writer has it at all.
+func (w *localWriter) freshLength(id ID) (uint32, bool) {
+	w.freshMu.Lock()
+	defer w.freshMu.Unlock()
+	n, ok := w.fresh[id]
+	return n, ok
+}
+
+// claim reports whether no one claimed the new blob id yet, and claims it for the caller.
+func (w *localWriter) claim(id ID) bool {
+	w.freshMu.Lock()
+	defer w.freshMu.Unlock()
+	if _, ok := w.fresh[id]; ok {
+		return false
+	}
+	w.fresh[id] = 0
+	return true
 }
 
 // save stores one blob unless the repository or this backup has it already.
 func (w *localWriter) save(t BlobType, data []byte) (ID, error) {
 	id := Hash(data)
 	if !w.has(id) {
-		w.comp = w.encs[0].EncodeAll(data, w.comp[:0])
+		w.comp = w.enc.encode(w.comp[:0], data)
 		if err := w.store(t, id, w.comp, len(data)); err != nil {
 			return id, err
 		}
 	}
-	w.stored += int64(w.length(id))
+	w.ref(id)
 	return id, nil
 }
 
-// store appends a new compressed blob to the current pack (comp is copied).
+// store appends a new blob's stored form to the current pack (comp is copied).
 func (w *localWriter) store(t BlobType, id ID, comp []byte, raw int) error {
 	if w.pack == nil {
 		p, err := newPackWriter(w.repo.dir)
@@ -222,8 +226,14 @@ func (w *localWriter) store(t BlobType, id ID, comp []byte, raw int) error {
 		return err
 	}
 	n := uint32(len(comp))
+	w.freshMu.Lock()
 	w.fresh[id] = n
+	w.freshMu.Unlock()
 	w.added += int64(n)
+	if refs := w.pendingRefs[id]; refs > 0 {
+		w.stored += refs * int64(n)
+		delete(w.pendingRefs, id)
+	}
 	if w.pack.full() {
 		return w.finishPack()
 	}
@@ -262,6 +272,15 @@ func (w *localWriter) Commit(snap *Snapshot) (err error) {
 	if w.failed != nil {
 		w.Abort()
 		return w.failed
+	}
+	if err := w.pipe.finish(); err != nil {
+		w.fail(err)
+		w.Abort()
+		return w.failed
+	}
+	if len(w.pendingRefs) > 0 {
+		w.Abort()
+		return fmt.Errorf("snapshot %s is not recorded: its record list refers to %d blob(s) the backup never stored", w.id, len(w.pendingRefs))
 	}
 	defer func() {
 		switch {
@@ -336,6 +355,10 @@ func (w *localWriter) Abort() error {
 	}
 	w.done = true
 	defer w.lock.Unlock()
+	if w.pipe != nil {
+		w.pipe.stop()
+		w.pipe.finish()
+	}
 	if w.pack != nil {
 		w.pack.discard()
 		w.pack = nil
@@ -356,6 +379,10 @@ func (w *localWriter) Abort() error {
 // tests can go on in the same process.
 func (w *localWriter) crashed() {
 	w.done = true
+	if w.pipe != nil {
+		w.pipe.stop()
+		w.pipe.finish()
+	}
 	if w.pack != nil && w.pack.f != nil {
 		w.pack.f.Close()
 	}
