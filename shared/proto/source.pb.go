@@ -464,7 +464,11 @@ type BackupRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Config *Config                `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
 	// Set for an incremental: the base snapshot's source state.
-	Base          *BaseSnapshot `protobuf:"bytes,2,opt,name=base,proto3" json:"base,omitempty"`
+	Base *BaseSnapshot `protobuf:"bytes,2,opt,name=base,proto3" json:"base,omitempty"`
+	// BackupFrames only (issue 11): the unix socket the plugin sends the frames over, and the
+	// random token it writes first on it. Unset: the frames travel in the call's messages.
+	BulkSocket    string `protobuf:"bytes,40,opt,name=bulk_socket,json=bulkSocket,proto3" json:"bulk_socket,omitempty"`
+	BulkToken     []byte `protobuf:"bytes,41,opt,name=bulk_token,json=bulkToken,proto3" json:"bulk_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -509,6 +513,20 @@ func (x *BackupRequest) GetConfig() *Config {
 func (x *BackupRequest) GetBase() *BaseSnapshot {
 	if x != nil {
 		return x.Base
+	}
+	return nil
+}
+
+func (x *BackupRequest) GetBulkSocket() string {
+	if x != nil {
+		return x.BulkSocket
+	}
+	return ""
+}
+
+func (x *BackupRequest) GetBulkToken() []byte {
+	if x != nil {
+		return x.BulkToken
 	}
 	return nil
 }
@@ -2134,6 +2152,61 @@ func (x *Trailer) GetBinlogWritten() uint64 {
 	return 0
 }
 
+// FrameBatch carries whole frames: a big-endian u32 length n (1..shared.MaxRecordBytes) and
+// n bytes of one record's shared codec encoding, repeated; a frame never spans two batches.
+type FrameBatch struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Frames []byte                 `protobuf:"bytes,1,opt,name=frames,proto3" json:"frames,omitempty"`
+	// RestoreFrames: only in the first message.
+	Restore       *RestoreRequest `protobuf:"bytes,2,opt,name=restore,proto3" json:"restore,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FrameBatch) Reset() {
+	*x = FrameBatch{}
+	mi := &file_source_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FrameBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FrameBatch) ProtoMessage() {}
+
+func (x *FrameBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_source_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FrameBatch.ProtoReflect.Descriptor instead.
+func (*FrameBatch) Descriptor() ([]byte, []int) {
+	return file_source_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *FrameBatch) GetFrames() []byte {
+	if x != nil {
+		return x.Frames
+	}
+	return nil
+}
+
+func (x *FrameBatch) GetRestore() *RestoreRequest {
+	if x != nil {
+		return x.Restore
+	}
+	return nil
+}
+
 type ArchiveRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Config        *Config                `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
@@ -2145,7 +2218,7 @@ type ArchiveRequest struct {
 
 func (x *ArchiveRequest) Reset() {
 	*x = ArchiveRequest{}
-	mi := &file_source_proto_msgTypes[28]
+	mi := &file_source_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2157,7 +2230,7 @@ func (x *ArchiveRequest) String() string {
 func (*ArchiveRequest) ProtoMessage() {}
 
 func (x *ArchiveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[28]
+	mi := &file_source_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2170,7 +2243,7 @@ func (x *ArchiveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArchiveRequest.ProtoReflect.Descriptor instead.
 func (*ArchiveRequest) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{28}
+	return file_source_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ArchiveRequest) GetConfig() *Config {
@@ -2207,7 +2280,7 @@ type ArchivePoint struct {
 
 func (x *ArchivePoint) Reset() {
 	*x = ArchivePoint{}
-	mi := &file_source_proto_msgTypes[29]
+	mi := &file_source_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2219,7 +2292,7 @@ func (x *ArchivePoint) String() string {
 func (*ArchivePoint) ProtoMessage() {}
 
 func (x *ArchivePoint) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[29]
+	mi := &file_source_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2232,7 +2305,7 @@ func (x *ArchivePoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArchivePoint.ProtoReflect.Descriptor instead.
 func (*ArchivePoint) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{29}
+	return file_source_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ArchivePoint) GetGtids() string {
@@ -2285,7 +2358,7 @@ type ArchiveTransaction struct {
 
 func (x *ArchiveTransaction) Reset() {
 	*x = ArchiveTransaction{}
-	mi := &file_source_proto_msgTypes[30]
+	mi := &file_source_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2297,7 +2370,7 @@ func (x *ArchiveTransaction) String() string {
 func (*ArchiveTransaction) ProtoMessage() {}
 
 func (x *ArchiveTransaction) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[30]
+	mi := &file_source_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2310,7 +2383,7 @@ func (x *ArchiveTransaction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArchiveTransaction.ProtoReflect.Descriptor instead.
 func (*ArchiveTransaction) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{30}
+	return file_source_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ArchiveTransaction) GetGtid() string {
@@ -2374,7 +2447,7 @@ type ArchiveSegmentHead struct {
 
 func (x *ArchiveSegmentHead) Reset() {
 	*x = ArchiveSegmentHead{}
-	mi := &file_source_proto_msgTypes[31]
+	mi := &file_source_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2386,7 +2459,7 @@ func (x *ArchiveSegmentHead) String() string {
 func (*ArchiveSegmentHead) ProtoMessage() {}
 
 func (x *ArchiveSegmentHead) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[31]
+	mi := &file_source_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2399,7 +2472,7 @@ func (x *ArchiveSegmentHead) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArchiveSegmentHead.ProtoReflect.Descriptor instead.
 func (*ArchiveSegmentHead) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{31}
+	return file_source_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ArchiveSegmentHead) GetFormat() uint32 {
@@ -2494,7 +2567,7 @@ type ArchiveChunk struct {
 
 func (x *ArchiveChunk) Reset() {
 	*x = ArchiveChunk{}
-	mi := &file_source_proto_msgTypes[32]
+	mi := &file_source_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2506,7 +2579,7 @@ func (x *ArchiveChunk) String() string {
 func (*ArchiveChunk) ProtoMessage() {}
 
 func (x *ArchiveChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[32]
+	mi := &file_source_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2519,7 +2592,7 @@ func (x *ArchiveChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArchiveChunk.ProtoReflect.Descriptor instead.
 func (*ArchiveChunk) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{32}
+	return file_source_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ArchiveChunk) GetStarted() bool {
@@ -2566,7 +2639,7 @@ type ArchiveLagResult struct {
 
 func (x *ArchiveLagResult) Reset() {
 	*x = ArchiveLagResult{}
-	mi := &file_source_proto_msgTypes[33]
+	mi := &file_source_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2578,7 +2651,7 @@ func (x *ArchiveLagResult) String() string {
 func (*ArchiveLagResult) ProtoMessage() {}
 
 func (x *ArchiveLagResult) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[33]
+	mi := &file_source_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2591,7 +2664,7 @@ func (x *ArchiveLagResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArchiveLagResult.ProtoReflect.Descriptor instead.
 func (*ArchiveLagResult) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{33}
+	return file_source_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ArchiveLagResult) GetServerFile() string {
@@ -2679,10 +2752,14 @@ const file_source_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\v2\x1a.pagetrack.source.v1.ValueR\x05value:\x028\x01\"L\n" +
 	"\x15ValidateConfigRequest\x123\n" +
 	"\x06config\x18\x01 \x01(\v2\x1b.pagetrack.source.v1.ConfigR\x06config\"\x18\n" +
-	"\x16ValidateConfigResponse\"{\n" +
+	"\x16ValidateConfigResponse\"\xbb\x01\n" +
 	"\rBackupRequest\x123\n" +
 	"\x06config\x18\x01 \x01(\v2\x1b.pagetrack.source.v1.ConfigR\x06config\x125\n" +
-	"\x04base\x18\x02 \x01(\v2!.pagetrack.source.v1.BaseSnapshotR\x04base\"$\n" +
+	"\x04base\x18\x02 \x01(\v2!.pagetrack.source.v1.BaseSnapshotR\x04base\x12\x1f\n" +
+	"\vbulk_socket\x18( \x01(\tR\n" +
+	"bulkSocket\x12\x1d\n" +
+	"\n" +
+	"bulk_token\x18) \x01(\fR\tbulkToken\"$\n" +
 	"\fBaseSnapshot\x12\x14\n" +
 	"\x05state\x18\x01 \x01(\fR\x05state\"`\n" +
 	"\fPurgeRequest\x123\n" +
@@ -2834,7 +2911,11 @@ const file_source_proto_rawDesc = "" +
 	"\fsource_state\x18\x18 \x01(\fR\vsourceState\x12\x1f\n" +
 	"\vbinlog_from\x18\x19 \x01(\x04R\n" +
 	"binlogFrom\x12%\n" +
-	"\x0ebinlog_written\x18\x1a \x01(\x04R\rbinlogWritten\"\x99\x01\n" +
+	"\x0ebinlog_written\x18\x1a \x01(\x04R\rbinlogWritten\"c\n" +
+	"\n" +
+	"FrameBatch\x12\x16\n" +
+	"\x06frames\x18\x01 \x01(\fR\x06frames\x12=\n" +
+	"\arestore\x18\x02 \x01(\v2#.pagetrack.source.v1.RestoreRequestR\arestore\"\x99\x01\n" +
 	"\x0eArchiveRequest\x123\n" +
 	"\x06config\x18\x01 \x01(\v2\x1b.pagetrack.source.v1.ConfigR\x06config\x125\n" +
 	"\x04from\x18\x02 \x01(\v2!.pagetrack.source.v1.ArchivePointR\x04from\x12\x1b\n" +
@@ -2889,7 +2970,7 @@ const file_source_proto_rawDesc = "" +
 	"\x15ATTR_TYPE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10ATTR_TYPE_STRING\x10\x01\x12\x11\n" +
 	"\rATTR_TYPE_INT\x10\x02\x12\x12\n" +
-	"\x0eATTR_TYPE_BOOL\x10\x032\xc3\x05\n" +
+	"\x0eATTR_TYPE_BOOL\x10\x032\xf2\x06\n" +
 	"\x06Source\x12Q\n" +
 	"\x06Schema\x12\".pagetrack.source.v1.SchemaRequest\x1a#.pagetrack.source.v1.SchemaResponse\x12i\n" +
 	"\x0eValidateConfig\x12*.pagetrack.source.v1.ValidateConfigRequest\x1a+.pagetrack.source.v1.ValidateConfigResponse\x12K\n" +
@@ -2900,7 +2981,9 @@ const file_source_proto_rawDesc = "" +
 	"CheckPages\x12&.pagetrack.source.v1.CheckPagesRequest\x1a%.pagetrack.source.v1.CheckPagesResult\x12S\n" +
 	"\aArchive\x12#.pagetrack.source.v1.ArchiveRequest\x1a!.pagetrack.source.v1.ArchiveChunk0\x01\x12X\n" +
 	"\n" +
-	"ArchiveLag\x12#.pagetrack.source.v1.ArchiveRequest\x1a%.pagetrack.source.v1.ArchiveLagResultB6Z4github.com/pagetrack/pagetrack/shared/proto;sourcev1b\x06proto3"
+	"ArchiveLag\x12#.pagetrack.source.v1.ArchiveRequest\x1a%.pagetrack.source.v1.ArchiveLagResult\x12U\n" +
+	"\fBackupFrames\x12\".pagetrack.source.v1.BackupRequest\x1a\x1f.pagetrack.source.v1.FrameBatch0\x01\x12V\n" +
+	"\rRestoreFrames\x12\x1f.pagetrack.source.v1.FrameBatch\x1a\".pagetrack.source.v1.RestoreResult(\x01B6Z4github.com/pagetrack/pagetrack/shared/proto;sourcev1b\x06proto3"
 
 var (
 	file_source_proto_rawDescOnce sync.Once
@@ -2915,7 +2998,7 @@ func file_source_proto_rawDescGZIP() []byte {
 }
 
 var file_source_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_source_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
+var file_source_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_source_proto_goTypes = []any{
 	(AttrType)(0),                  // 0: pagetrack.source.v1.AttrType
 	(*SchemaRequest)(nil),          // 1: pagetrack.source.v1.SchemaRequest
@@ -2946,19 +3029,20 @@ var file_source_proto_goTypes = []any{
 	(*FileChunk)(nil),              // 26: pagetrack.source.v1.FileChunk
 	(*Progress)(nil),               // 27: pagetrack.source.v1.Progress
 	(*Trailer)(nil),                // 28: pagetrack.source.v1.Trailer
-	(*ArchiveRequest)(nil),         // 29: pagetrack.source.v1.ArchiveRequest
-	(*ArchivePoint)(nil),           // 30: pagetrack.source.v1.ArchivePoint
-	(*ArchiveTransaction)(nil),     // 31: pagetrack.source.v1.ArchiveTransaction
-	(*ArchiveSegmentHead)(nil),     // 32: pagetrack.source.v1.ArchiveSegmentHead
-	(*ArchiveChunk)(nil),           // 33: pagetrack.source.v1.ArchiveChunk
-	(*ArchiveLagResult)(nil),       // 34: pagetrack.source.v1.ArchiveLagResult
-	nil,                            // 35: pagetrack.source.v1.Config.ValuesEntry
-	(*timestamppb.Timestamp)(nil),  // 36: google.protobuf.Timestamp
+	(*FrameBatch)(nil),             // 29: pagetrack.source.v1.FrameBatch
+	(*ArchiveRequest)(nil),         // 30: pagetrack.source.v1.ArchiveRequest
+	(*ArchivePoint)(nil),           // 31: pagetrack.source.v1.ArchivePoint
+	(*ArchiveTransaction)(nil),     // 32: pagetrack.source.v1.ArchiveTransaction
+	(*ArchiveSegmentHead)(nil),     // 33: pagetrack.source.v1.ArchiveSegmentHead
+	(*ArchiveChunk)(nil),           // 34: pagetrack.source.v1.ArchiveChunk
+	(*ArchiveLagResult)(nil),       // 35: pagetrack.source.v1.ArchiveLagResult
+	nil,                            // 36: pagetrack.source.v1.Config.ValuesEntry
+	(*timestamppb.Timestamp)(nil),  // 37: google.protobuf.Timestamp
 }
 var file_source_proto_depIdxs = []int32{
 	3,  // 0: pagetrack.source.v1.SchemaResponse.attributes:type_name -> pagetrack.source.v1.Attribute
 	0,  // 1: pagetrack.source.v1.Attribute.type:type_name -> pagetrack.source.v1.AttrType
-	35, // 2: pagetrack.source.v1.Config.values:type_name -> pagetrack.source.v1.Config.ValuesEntry
+	36, // 2: pagetrack.source.v1.Config.values:type_name -> pagetrack.source.v1.Config.ValuesEntry
 	5,  // 3: pagetrack.source.v1.ValidateConfigRequest.config:type_name -> pagetrack.source.v1.Config
 	5,  // 4: pagetrack.source.v1.BackupRequest.config:type_name -> pagetrack.source.v1.Config
 	9,  // 5: pagetrack.source.v1.BackupRequest.base:type_name -> pagetrack.source.v1.BaseSnapshot
@@ -2975,39 +3059,44 @@ var file_source_proto_depIdxs = []int32{
 	26, // 16: pagetrack.source.v1.Record.file:type_name -> pagetrack.source.v1.FileChunk
 	27, // 17: pagetrack.source.v1.Record.progress:type_name -> pagetrack.source.v1.Progress
 	28, // 18: pagetrack.source.v1.Record.trailer:type_name -> pagetrack.source.v1.Trailer
-	36, // 19: pagetrack.source.v1.Header.started_at:type_name -> google.protobuf.Timestamp
+	37, // 19: pagetrack.source.v1.Header.started_at:type_name -> google.protobuf.Timestamp
 	21, // 20: pagetrack.source.v1.Header.locations:type_name -> pagetrack.source.v1.Location
-	36, // 21: pagetrack.source.v1.Trailer.finished_at:type_name -> google.protobuf.Timestamp
-	5,  // 22: pagetrack.source.v1.ArchiveRequest.config:type_name -> pagetrack.source.v1.Config
-	30, // 23: pagetrack.source.v1.ArchiveRequest.from:type_name -> pagetrack.source.v1.ArchivePoint
-	31, // 24: pagetrack.source.v1.ArchivePoint.last:type_name -> pagetrack.source.v1.ArchiveTransaction
-	36, // 25: pagetrack.source.v1.ArchiveTransaction.commit:type_name -> google.protobuf.Timestamp
-	36, // 26: pagetrack.source.v1.ArchiveSegmentHead.first_commit:type_name -> google.protobuf.Timestamp
-	36, // 27: pagetrack.source.v1.ArchiveSegmentHead.last_commit:type_name -> google.protobuf.Timestamp
-	31, // 28: pagetrack.source.v1.ArchiveSegmentHead.last:type_name -> pagetrack.source.v1.ArchiveTransaction
-	32, // 29: pagetrack.source.v1.ArchiveChunk.head:type_name -> pagetrack.source.v1.ArchiveSegmentHead
-	4,  // 30: pagetrack.source.v1.Config.ValuesEntry.value:type_name -> pagetrack.source.v1.Value
-	1,  // 31: pagetrack.source.v1.Source.Schema:input_type -> pagetrack.source.v1.SchemaRequest
-	6,  // 32: pagetrack.source.v1.Source.ValidateConfig:input_type -> pagetrack.source.v1.ValidateConfigRequest
-	8,  // 33: pagetrack.source.v1.Source.Backup:input_type -> pagetrack.source.v1.BackupRequest
-	17, // 34: pagetrack.source.v1.Source.Restore:input_type -> pagetrack.source.v1.RestoreMessage
-	10, // 35: pagetrack.source.v1.Source.Purge:input_type -> pagetrack.source.v1.PurgeRequest
-	12, // 36: pagetrack.source.v1.Source.CheckPages:input_type -> pagetrack.source.v1.CheckPagesRequest
-	29, // 37: pagetrack.source.v1.Source.Archive:input_type -> pagetrack.source.v1.ArchiveRequest
-	29, // 38: pagetrack.source.v1.Source.ArchiveLag:input_type -> pagetrack.source.v1.ArchiveRequest
-	2,  // 39: pagetrack.source.v1.Source.Schema:output_type -> pagetrack.source.v1.SchemaResponse
-	7,  // 40: pagetrack.source.v1.Source.ValidateConfig:output_type -> pagetrack.source.v1.ValidateConfigResponse
-	19, // 41: pagetrack.source.v1.Source.Backup:output_type -> pagetrack.source.v1.Record
-	18, // 42: pagetrack.source.v1.Source.Restore:output_type -> pagetrack.source.v1.RestoreResult
-	11, // 43: pagetrack.source.v1.Source.Purge:output_type -> pagetrack.source.v1.PurgeResult
-	13, // 44: pagetrack.source.v1.Source.CheckPages:output_type -> pagetrack.source.v1.CheckPagesResult
-	33, // 45: pagetrack.source.v1.Source.Archive:output_type -> pagetrack.source.v1.ArchiveChunk
-	34, // 46: pagetrack.source.v1.Source.ArchiveLag:output_type -> pagetrack.source.v1.ArchiveLagResult
-	39, // [39:47] is the sub-list for method output_type
-	31, // [31:39] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	37, // 21: pagetrack.source.v1.Trailer.finished_at:type_name -> google.protobuf.Timestamp
+	15, // 22: pagetrack.source.v1.FrameBatch.restore:type_name -> pagetrack.source.v1.RestoreRequest
+	5,  // 23: pagetrack.source.v1.ArchiveRequest.config:type_name -> pagetrack.source.v1.Config
+	31, // 24: pagetrack.source.v1.ArchiveRequest.from:type_name -> pagetrack.source.v1.ArchivePoint
+	32, // 25: pagetrack.source.v1.ArchivePoint.last:type_name -> pagetrack.source.v1.ArchiveTransaction
+	37, // 26: pagetrack.source.v1.ArchiveTransaction.commit:type_name -> google.protobuf.Timestamp
+	37, // 27: pagetrack.source.v1.ArchiveSegmentHead.first_commit:type_name -> google.protobuf.Timestamp
+	37, // 28: pagetrack.source.v1.ArchiveSegmentHead.last_commit:type_name -> google.protobuf.Timestamp
+	32, // 29: pagetrack.source.v1.ArchiveSegmentHead.last:type_name -> pagetrack.source.v1.ArchiveTransaction
+	33, // 30: pagetrack.source.v1.ArchiveChunk.head:type_name -> pagetrack.source.v1.ArchiveSegmentHead
+	4,  // 31: pagetrack.source.v1.Config.ValuesEntry.value:type_name -> pagetrack.source.v1.Value
+	1,  // 32: pagetrack.source.v1.Source.Schema:input_type -> pagetrack.source.v1.SchemaRequest
+	6,  // 33: pagetrack.source.v1.Source.ValidateConfig:input_type -> pagetrack.source.v1.ValidateConfigRequest
+	8,  // 34: pagetrack.source.v1.Source.Backup:input_type -> pagetrack.source.v1.BackupRequest
+	17, // 35: pagetrack.source.v1.Source.Restore:input_type -> pagetrack.source.v1.RestoreMessage
+	10, // 36: pagetrack.source.v1.Source.Purge:input_type -> pagetrack.source.v1.PurgeRequest
+	12, // 37: pagetrack.source.v1.Source.CheckPages:input_type -> pagetrack.source.v1.CheckPagesRequest
+	30, // 38: pagetrack.source.v1.Source.Archive:input_type -> pagetrack.source.v1.ArchiveRequest
+	30, // 39: pagetrack.source.v1.Source.ArchiveLag:input_type -> pagetrack.source.v1.ArchiveRequest
+	8,  // 40: pagetrack.source.v1.Source.BackupFrames:input_type -> pagetrack.source.v1.BackupRequest
+	29, // 41: pagetrack.source.v1.Source.RestoreFrames:input_type -> pagetrack.source.v1.FrameBatch
+	2,  // 42: pagetrack.source.v1.Source.Schema:output_type -> pagetrack.source.v1.SchemaResponse
+	7,  // 43: pagetrack.source.v1.Source.ValidateConfig:output_type -> pagetrack.source.v1.ValidateConfigResponse
+	19, // 44: pagetrack.source.v1.Source.Backup:output_type -> pagetrack.source.v1.Record
+	18, // 45: pagetrack.source.v1.Source.Restore:output_type -> pagetrack.source.v1.RestoreResult
+	11, // 46: pagetrack.source.v1.Source.Purge:output_type -> pagetrack.source.v1.PurgeResult
+	13, // 47: pagetrack.source.v1.Source.CheckPages:output_type -> pagetrack.source.v1.CheckPagesResult
+	34, // 48: pagetrack.source.v1.Source.Archive:output_type -> pagetrack.source.v1.ArchiveChunk
+	35, // 49: pagetrack.source.v1.Source.ArchiveLag:output_type -> pagetrack.source.v1.ArchiveLagResult
+	29, // 50: pagetrack.source.v1.Source.BackupFrames:output_type -> pagetrack.source.v1.FrameBatch
+	18, // 51: pagetrack.source.v1.Source.RestoreFrames:output_type -> pagetrack.source.v1.RestoreResult
+	42, // [42:52] is the sub-list for method output_type
+	32, // [32:42] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_source_proto_init() }
@@ -3040,7 +3129,7 @@ func file_source_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_source_proto_rawDesc), len(file_source_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   35,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
