@@ -265,7 +265,7 @@ type conn struct {
 	server *plugin.GRPCServer    // to stop the plugin side
 }
 
-func connect(t *testing.T, l link, impl shared.Source) *conn {
+func connect(t testing.TB, l link, impl shared.Source) *conn {
 	t.Helper()
 	var p plugin.Plugin = &shared.SourcePlugin{Impl: impl}
 	if l.oldPlugin {

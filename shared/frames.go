@@ -201,8 +201,12 @@ type truncatedFrames struct{ *StreamError }
 
 func (e *truncatedFrames) Unwrap() error { return e.StreamError }
 
-// connReaderArena is the size of the buffers a connReader reads into.
-const connReaderArena = 4 << 20
+// connReaderArena is the size of the buffers a connReader reads into, after a first one of
+// connReaderFirstArena.
+const (
+	connReaderArena      = 4 << 20
+	connReaderFirstArena = 64 << 10
+)
 
 // connReader yields the records of a frame stream read from r (the bulk socket). It reads
 // as much as the connection holds into an arena and decodes frames where they lie; a
@@ -256,7 +260,11 @@ func (c *connReader) fill(want int) error {
 	if len(c.arena)-c.pos < want {
 		// Too little room: a fresh arena (the old one may back returned records), with the
 		// unread tail, a part of one frame, moved over.
-		arena := make([]byte, max(connReaderArena, want))
+		size := connReaderArena
+		if c.arena == nil {
+			size = connReaderFirstArena // a short stream (an incremental of a few pages) stays small
+		}
+		arena := make([]byte, max(size, want))
 		c.end = copy(arena, c.arena[c.pos:c.end])
 		c.arena, c.pos = arena, 0
 	}
