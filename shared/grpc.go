@@ -20,7 +20,8 @@ import (
 	sourcev1 "github.com/pagetrack/pagetrack/shared/proto"
 )
 
-// MaxRecordBytes bounds one Record on the wire: its protobuf encoding never exceeds it. A
+// MaxRecordBytes bounds one Record on the wire: its protobuf encoding (records wire) or its
+// codec encoding (frames wire) never exceeds it. A
 // plugin's server refuses to send a larger record and fails the backup with an Internal error
 // that says so; a host's client refuses to send one on restore.
 const MaxRecordBytes = 1 << 20
