@@ -178,16 +178,28 @@ func (s *gRPCServer) sendFrames(ctx context.Context, records RecordStream, w *fr
 // ready: small records travel together, none waits for a later one. recvErr is the error
 // records ended with, after what came before it was sent; err any other (the writer's, ctx's,
 // a record that cannot be framed). A record with no field set is refused with the stream
-// kernel's error, or with passInvalid sent as invalidRecordFrame for the receiver to refuse.
-func pumpFrames(ctx context.Context, records RecordStream, w *frameWriter, passInvalid bool) (recvErr, err error) {
+// kernel's error on the plugin's side; on the host's side (a restore) it is sent as
+// invalidRecordFrame for the plugin's StreamChecker to refuse.
+//
+// On the host's side it returns only once the reader is done with records, which the caller
+// may close then; a plugin's source may block in Recv past its context, so there it does not
+// wait.
+func pumpFrames(ctx context.Context, records RecordStream, w *frameWriter, hostSide bool) (recvErr, err error) {
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel() // stops the reader when the writer gives up
+	readerDone := make(chan struct{})
+	defer func() {
+		cancel() // stops the reader when the writer gives up
+		if hostSide {
+			<-readerDone
+		}
+	}()
 	type next struct {
 		r   *Record
 		err error
 	}
 	ahead := make(chan next, 8)
 	go func() {
+		defer close(readerDone)
 		for {
 			r, err := records.Recv()
 			select {
@@ -219,7 +231,7 @@ func pumpFrames(ctx context.Context, records RecordStream, w *frameWriter, passI
 			return n.err, nil
 		case n.r.Kind() != RecordInvalid:
 			err = w.add(n.r)
-		case passInvalid:
+		case hostSide:
 			err = w.addFrame(invalidRecordFrame)
 		default:
 			return nil, &StreamError{Index: w.n + 1, Kind: RecordInvalid, Rule: ruleOneField}
