@@ -65,21 +65,22 @@
 //
 // Why a socket and not only batched messages: measured with BenchmarkWire (the transport
 // alone, 1 GiB of pre-built page batches from memory, both ends in one process over
-// go-plugin's unix socket, on this 2-core machine at load average 16-27 from other work, so
-// the CPU per GiB is the comparable figure, not the wall rate):
+// go-plugin's unix socket) on this 2-core machine while other work kept its load average at
+// 16-27, so wall rates are low and vary; the CPU both ends spend per GiB is the comparable
+// figure, cleanest with GOMAXPROCS=1 (-cpu 1: no runtime spinning between the two ends):
 //
-//	record size  wire     rate       CPU (both ends) per GiB
-//	960 KiB      records  305-339 MB/s  1.36-1.81 s
-//	960 KiB      frames   365 MB/s      1.58 s
-//	960 KiB      bulk     692-751 MB/s  1.02-1.03 s
-//	16 KiB       records  244-246 MB/s  2.22-2.47 s
-//	16 KiB       frames   205-213 MB/s  1.87-2.50 s
-//	16 KiB       bulk     323-436 MB/s  1.18-1.41 s
+//	record size  wire     CPU per GiB, -cpu 1  rate, -cpu 1  rate, -cpu 2 (3 runs)
+//	960 KiB      records  0.95 s               379 MB/s      305-406 MB/s
+//	960 KiB      frames   0.95 s               297 MB/s      365-545 MB/s
+//	960 KiB      bulk     0.47 s               498 MB/s      640-751 MB/s
+//	16 KiB       records  2.11 s                89 MB/s      243-246 MB/s
+//	16 KiB       frames   1.63 s               119 MB/s      205-360 MB/s
+//	16 KiB       bulk     0.79 s               337 MB/s      323-436 MB/s
 //
 // Frames in gRPC messages save the per-field conversion but keep gRPC's copies (marshal, HTTP/2
 // framing in 16 KiB frames with flow control, a fresh buffer per received message); the socket
-// leaves one kernel copy each way and a few large syscalls, and doubles the rate on the same
-// CPU. Of the socket's remaining CPU, a profile shows about a third in the read and write
+// leaves one kernel copy each way and a few large syscalls: half the CPU of either gRPC form
+// for page batches, a third for single pages. Of the socket's remaining CPU, a profile shows about a third in the read and write
 // syscalls and a third in zeroing fresh receive buffers (memclr, madvise): the receiver never
 // reuses a buffer, because a consumer may keep records past the next Recv. A consumer that
 // handed buffers back could save that third; the contract does not offer it yet. go-plugin's

@@ -15,7 +15,10 @@ import (
 // each wire. Besides MB/s each reports cpu-s/GiB: the process's CPU time (both ends) per GiB
 // of page data, which on two cores bounds the rate as much as the wall time does.
 //
-//	go test -run '^$' -bench 'Wire' -benchtime 2x ./shared/
+//	go test -run '^$' -bench 'Wire' -benchtime 3x -cpu 1,2 ./shared/
+//
+// With -cpu 1 the CPU figure is the work alone; with 2 it includes the runtime's spinning
+// between the two ends and, on a busy machine, contention.
 func BenchmarkWire(b *testing.B) {
 	for _, size := range []struct {
 		name  string
