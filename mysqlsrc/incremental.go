@@ -378,7 +378,7 @@ func (b *backup) planIncremental(files []*tablespaceFile, p *trackingPlan, chang
 		f.incremental = true
 		bf, _ := p.base.file(f.rel)
 		kept := min(f.pages, bf.SizePages) // pages the base chain holds
-		if p.method == shared.MethodPageTracking || p.method == methodRedoBitmap {
+		if p.method == shared.MethodPageTracking || p.method == shared.MethodRedoBitmap {
 			tracked = append(tracked, trackedFile{f, kept})
 		} else {
 			for _, r := range split(f, 0, kept) {

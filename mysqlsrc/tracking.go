@@ -189,7 +189,8 @@ func serverStarted(ctx context.Context, q querier) (int64, error) {
 	return started, nil
 }
 
-// Purge drops the server's page tracking data below the retention floor.
+// Purge drops the change tracking data below the retention floor: the redo tracker's bitmap
+// files (with tracking_dir) and the server's page tracking data.
 func (s *Source) Purge(ctx context.Context, req *shared.PurgeRequest) (*shared.PurgeResult, error) {
 	o, err := parseOptions(req.Config)
 	if err != nil {
@@ -198,6 +199,26 @@ func (s *Source) Purge(ctx context.Context, req *shared.PurgeRequest) (*shared.P
 	if req.FloorLSN == 0 {
 		return nil, shared.InvalidConfig("purge needs a retention floor LSN above 0")
 	}
+	if o.trackingDir == "" {
+		return s.purgeComponent(ctx, o, req)
+	}
+	bm, err := purgeBitmaps(o.trackingDir, req.FloorLSN, s.log)
+	if err != nil {
+		return nil, err
+	}
+	res, err := s.purgeComponent(ctx, o, req)
+	if err != nil {
+		return nil, fmt.Errorf("%s; then: %w", bm.message, err)
+	}
+	res.Message = bm.message + "; " + res.Message
+	if res.PurgedUpTo == 0 {
+		res.PurgedUpTo = bm.purgedUpTo
+	}
+	return res, nil
+}
+
+// purgeComponent drops component_mysqlbackup's tracking data below the floor.
+func (s *Source) purgeComponent(ctx context.Context, o *options, req *shared.PurgeRequest) (*shared.PurgeResult, error) {
 	db, info, err := open(ctx, o)
 	if err != nil {
 		return nil, err

@@ -14,7 +14,10 @@
 // server's binary log continuously, for point-in-time recovery: archive.go; a segment's wire
 // form is ArchiveChunk messages of at most MaxPayloadBytes of data, see source.proto; the one
 // contiguity rule of an archive is ArchivePoint.Next / Continue, and GTIDSet is the GTID set
-// arithmetic both sides use). The gRPC client always has
+// arithmetic both sides use), and Tracker (run a change tracker beside the server as a
+// long-lived service, streaming its status, and list the pages it recorded as changed, as
+// XtraDB's INNODB_CHANGED_PAGES rows: track.go; incrementals from it have MethodRedoBitmap).
+// The gRPC client always has
 // them and returns ErrUnsupported when the plugin does not serve one (gRPC Unimplemented), so
 // a host goes on without it and says what it did not check.
 //

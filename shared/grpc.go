@@ -158,7 +158,11 @@ func (c *gRPCClient) callContext(ctx context.Context) (_ context.Context, releas
 	ctx, cancel := context.WithCancel(ctx)
 	stop := func() bool { return false }
 	if c.doneCtx != nil {
-		stop = context.AfterFunc(c.doneCtx, cancel)
+		if c.doneCtx.Err() != nil {
+			cancel() // now: AfterFunc would cancel from a goroutine of its own, maybe too late
+		} else {
+			stop = context.AfterFunc(c.doneCtx, cancel)
+		}
 	}
 	return ctx, func() {
 		stop()

@@ -347,4 +347,7 @@ const (
 	MethodFull         = "full"
 	MethodPageTracking = "page-tracking"
 	MethodLSNScan      = "lsn-scan"
+	// MethodRedoBitmap: the changed pages came from a redo tracker's changed-page bitmaps
+	// (the Tracker capability).
+	MethodRedoBitmap = "redo-bitmap"
 )

@@ -2758,6 +2758,430 @@ func (x *ArchiveLagResult) GetExpiryHeadroomMs() int64 {
 	return 0
 }
 
+type TrackRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Config        *Config                `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	IntervalMs    int64                  `protobuf:"varint,2,opt,name=interval_ms,json=intervalMs,proto3" json:"interval_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TrackRequest) Reset() {
+	*x = TrackRequest{}
+	mi := &file_source_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TrackRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TrackRequest) ProtoMessage() {}
+
+func (x *TrackRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_source_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TrackRequest.ProtoReflect.Descriptor instead.
+func (*TrackRequest) Descriptor() ([]byte, []int) {
+	return file_source_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *TrackRequest) GetConfig() *Config {
+	if x != nil {
+		return x.Config
+	}
+	return nil
+}
+
+func (x *TrackRequest) GetIntervalMs() int64 {
+	if x != nil {
+		return x.IntervalMs
+	}
+	return 0
+}
+
+type TrackGap struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kind          string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	Start         uint64                 `protobuf:"varint,2,opt,name=start,proto3" json:"start,omitempty"`
+	End           uint64                 `protobuf:"varint,3,opt,name=end,proto3" json:"end,omitempty"`
+	Reason        string                 `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	At            *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TrackGap) Reset() {
+	*x = TrackGap{}
+	mi := &file_source_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TrackGap) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TrackGap) ProtoMessage() {}
+
+func (x *TrackGap) ProtoReflect() protoreflect.Message {
+	mi := &file_source_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TrackGap.ProtoReflect.Descriptor instead.
+func (*TrackGap) Descriptor() ([]byte, []int) {
+	return file_source_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *TrackGap) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *TrackGap) GetStart() uint64 {
+	if x != nil {
+		return x.Start
+	}
+	return 0
+}
+
+func (x *TrackGap) GetEnd() uint64 {
+	if x != nil {
+		return x.End
+	}
+	return 0
+}
+
+func (x *TrackGap) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *TrackGap) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+type TrackStatus struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	TrackedLsn       uint64                 `protobuf:"varint,1,opt,name=tracked_lsn,json=trackedLsn,proto3" json:"tracked_lsn,omitempty"`
+	FirstLsn         uint64                 `protobuf:"varint,2,opt,name=first_lsn,json=firstLsn,proto3" json:"first_lsn,omitempty"`
+	CheckpointLsn    uint64                 `protobuf:"varint,3,opt,name=checkpoint_lsn,json=checkpointLsn,proto3" json:"checkpoint_lsn,omitempty"`
+	WrittenLsn       uint64                 `protobuf:"varint,4,opt,name=written_lsn,json=writtenLsn,proto3" json:"written_lsn,omitempty"`
+	MaxTrackedLsnAge uint64                 `protobuf:"varint,5,opt,name=max_tracked_lsn_age,json=maxTrackedLsnAge,proto3" json:"max_tracked_lsn_age,omitempty"`
+	RedoLoggingOff   bool                   `protobuf:"varint,6,opt,name=redo_logging_off,json=redoLoggingOff,proto3" json:"redo_logging_off,omitempty"`
+	Gaps             []*TrackGap            `protobuf:"bytes,7,rep,name=gaps,proto3" json:"gaps,omitempty"`
+	Files            []string               `protobuf:"bytes,8,rep,name=files,proto3" json:"files,omitempty"`
+	LastError        string                 `protobuf:"bytes,9,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	Polls            uint64                 `protobuf:"varint,10,opt,name=polls,proto3" json:"polls,omitempty"`
+	At               *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *TrackStatus) Reset() {
+	*x = TrackStatus{}
+	mi := &file_source_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TrackStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TrackStatus) ProtoMessage() {}
+
+func (x *TrackStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_source_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TrackStatus.ProtoReflect.Descriptor instead.
+func (*TrackStatus) Descriptor() ([]byte, []int) {
+	return file_source_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *TrackStatus) GetTrackedLsn() uint64 {
+	if x != nil {
+		return x.TrackedLsn
+	}
+	return 0
+}
+
+func (x *TrackStatus) GetFirstLsn() uint64 {
+	if x != nil {
+		return x.FirstLsn
+	}
+	return 0
+}
+
+func (x *TrackStatus) GetCheckpointLsn() uint64 {
+	if x != nil {
+		return x.CheckpointLsn
+	}
+	return 0
+}
+
+func (x *TrackStatus) GetWrittenLsn() uint64 {
+	if x != nil {
+		return x.WrittenLsn
+	}
+	return 0
+}
+
+func (x *TrackStatus) GetMaxTrackedLsnAge() uint64 {
+	if x != nil {
+		return x.MaxTrackedLsnAge
+	}
+	return 0
+}
+
+func (x *TrackStatus) GetRedoLoggingOff() bool {
+	if x != nil {
+		return x.RedoLoggingOff
+	}
+	return false
+}
+
+func (x *TrackStatus) GetGaps() []*TrackGap {
+	if x != nil {
+		return x.Gaps
+	}
+	return nil
+}
+
+func (x *TrackStatus) GetFiles() []string {
+	if x != nil {
+		return x.Files
+	}
+	return nil
+}
+
+func (x *TrackStatus) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *TrackStatus) GetPolls() uint64 {
+	if x != nil {
+		return x.Polls
+	}
+	return 0
+}
+
+func (x *TrackStatus) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+type ChangedPagesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Config        *Config                `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	Since         uint64                 `protobuf:"varint,2,opt,name=since,proto3" json:"since,omitempty"`
+	Until         uint64                 `protobuf:"varint,3,opt,name=until,proto3" json:"until,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChangedPagesRequest) Reset() {
+	*x = ChangedPagesRequest{}
+	mi := &file_source_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChangedPagesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChangedPagesRequest) ProtoMessage() {}
+
+func (x *ChangedPagesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_source_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChangedPagesRequest.ProtoReflect.Descriptor instead.
+func (*ChangedPagesRequest) Descriptor() ([]byte, []int) {
+	return file_source_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *ChangedPagesRequest) GetConfig() *Config {
+	if x != nil {
+		return x.Config
+	}
+	return nil
+}
+
+func (x *ChangedPagesRequest) GetSince() uint64 {
+	if x != nil {
+		return x.Since
+	}
+	return 0
+}
+
+func (x *ChangedPagesRequest) GetUntil() uint64 {
+	if x != nil {
+		return x.Until
+	}
+	return 0
+}
+
+type ChangedPagesRow struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SpaceId       uint32                 `protobuf:"varint,1,opt,name=space_id,json=spaceId,proto3" json:"space_id,omitempty"`
+	PageId        uint32                 `protobuf:"varint,2,opt,name=page_id,json=pageId,proto3" json:"page_id,omitempty"`
+	StartLsn      uint64                 `protobuf:"varint,3,opt,name=start_lsn,json=startLsn,proto3" json:"start_lsn,omitempty"`
+	EndLsn        uint64                 `protobuf:"varint,4,opt,name=end_lsn,json=endLsn,proto3" json:"end_lsn,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChangedPagesRow) Reset() {
+	*x = ChangedPagesRow{}
+	mi := &file_source_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChangedPagesRow) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChangedPagesRow) ProtoMessage() {}
+
+func (x *ChangedPagesRow) ProtoReflect() protoreflect.Message {
+	mi := &file_source_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChangedPagesRow.ProtoReflect.Descriptor instead.
+func (*ChangedPagesRow) Descriptor() ([]byte, []int) {
+	return file_source_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *ChangedPagesRow) GetSpaceId() uint32 {
+	if x != nil {
+		return x.SpaceId
+	}
+	return 0
+}
+
+func (x *ChangedPagesRow) GetPageId() uint32 {
+	if x != nil {
+		return x.PageId
+	}
+	return 0
+}
+
+func (x *ChangedPagesRow) GetStartLsn() uint64 {
+	if x != nil {
+		return x.StartLsn
+	}
+	return 0
+}
+
+func (x *ChangedPagesRow) GetEndLsn() uint64 {
+	if x != nil {
+		return x.EndLsn
+	}
+	return 0
+}
+
+type ChangedPagesBatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rows          []*ChangedPagesRow     `protobuf:"bytes,1,rep,name=rows,proto3" json:"rows,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChangedPagesBatch) Reset() {
+	*x = ChangedPagesBatch{}
+	mi := &file_source_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChangedPagesBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChangedPagesBatch) ProtoMessage() {}
+
+func (x *ChangedPagesBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_source_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChangedPagesBatch.ProtoReflect.Descriptor instead.
+func (*ChangedPagesBatch) Descriptor() ([]byte, []int) {
+	return file_source_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *ChangedPagesBatch) GetRows() []*ChangedPagesRow {
+	if x != nil {
+		return x.Rows
+	}
+	return nil
+}
+
 var File_source_proto protoreflect.FileDescriptor
 
 const file_source_proto_rawDesc = "" +
@@ -3005,12 +3429,49 @@ const file_source_proto_rawDesc = "" +
 	"\voldest_file\x18\x06 \x01(\tR\n" +
 	"oldestFile\x121\n" +
 	"\x15resume_file_on_server\x18\a \x01(\bR\x12resumeFileOnServer\x12,\n" +
-	"\x12expiry_headroom_ms\x18\b \x01(\x03R\x10expiryHeadroomMs*b\n" +
+	"\x12expiry_headroom_ms\x18\b \x01(\x03R\x10expiryHeadroomMs\"d\n" +
+	"\fTrackRequest\x123\n" +
+	"\x06config\x18\x01 \x01(\v2\x1b.pagetrack.source.v1.ConfigR\x06config\x12\x1f\n" +
+	"\vinterval_ms\x18\x02 \x01(\x03R\n" +
+	"intervalMs\"\x8a\x01\n" +
+	"\bTrackGap\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x14\n" +
+	"\x05start\x18\x02 \x01(\x04R\x05start\x12\x10\n" +
+	"\x03end\x18\x03 \x01(\x04R\x03end\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x12*\n" +
+	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\x96\x03\n" +
+	"\vTrackStatus\x12\x1f\n" +
+	"\vtracked_lsn\x18\x01 \x01(\x04R\n" +
+	"trackedLsn\x12\x1b\n" +
+	"\tfirst_lsn\x18\x02 \x01(\x04R\bfirstLsn\x12%\n" +
+	"\x0echeckpoint_lsn\x18\x03 \x01(\x04R\rcheckpointLsn\x12\x1f\n" +
+	"\vwritten_lsn\x18\x04 \x01(\x04R\n" +
+	"writtenLsn\x12-\n" +
+	"\x13max_tracked_lsn_age\x18\x05 \x01(\x04R\x10maxTrackedLsnAge\x12(\n" +
+	"\x10redo_logging_off\x18\x06 \x01(\bR\x0eredoLoggingOff\x121\n" +
+	"\x04gaps\x18\a \x03(\v2\x1d.pagetrack.source.v1.TrackGapR\x04gaps\x12\x14\n" +
+	"\x05files\x18\b \x03(\tR\x05files\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\t \x01(\tR\tlastError\x12\x14\n" +
+	"\x05polls\x18\n" +
+	" \x01(\x04R\x05polls\x12*\n" +
+	"\x02at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"v\n" +
+	"\x13ChangedPagesRequest\x123\n" +
+	"\x06config\x18\x01 \x01(\v2\x1b.pagetrack.source.v1.ConfigR\x06config\x12\x14\n" +
+	"\x05since\x18\x02 \x01(\x04R\x05since\x12\x14\n" +
+	"\x05until\x18\x03 \x01(\x04R\x05until\"{\n" +
+	"\x0fChangedPagesRow\x12\x19\n" +
+	"\bspace_id\x18\x01 \x01(\rR\aspaceId\x12\x17\n" +
+	"\apage_id\x18\x02 \x01(\rR\x06pageId\x12\x1b\n" +
+	"\tstart_lsn\x18\x03 \x01(\x04R\bstartLsn\x12\x17\n" +
+	"\aend_lsn\x18\x04 \x01(\x04R\x06endLsn\"M\n" +
+	"\x11ChangedPagesBatch\x128\n" +
+	"\x04rows\x18\x01 \x03(\v2$.pagetrack.source.v1.ChangedPagesRowR\x04rows*b\n" +
 	"\bAttrType\x12\x19\n" +
 	"\x15ATTR_TYPE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10ATTR_TYPE_STRING\x10\x01\x12\x11\n" +
 	"\rATTR_TYPE_INT\x10\x02\x12\x12\n" +
-	"\x0eATTR_TYPE_BOOL\x10\x032\xf2\x06\n" +
+	"\x0eATTR_TYPE_BOOL\x10\x032\xa6\b\n" +
 	"\x06Source\x12Q\n" +
 	"\x06Schema\x12\".pagetrack.source.v1.SchemaRequest\x1a#.pagetrack.source.v1.SchemaResponse\x12i\n" +
 	"\x0eValidateConfig\x12*.pagetrack.source.v1.ValidateConfigRequest\x1a+.pagetrack.source.v1.ValidateConfigResponse\x12K\n" +
@@ -3023,7 +3484,9 @@ const file_source_proto_rawDesc = "" +
 	"\n" +
 	"ArchiveLag\x12#.pagetrack.source.v1.ArchiveRequest\x1a%.pagetrack.source.v1.ArchiveLagResult\x12U\n" +
 	"\fBackupFrames\x12\".pagetrack.source.v1.BackupRequest\x1a\x1f.pagetrack.source.v1.FrameBatch0\x01\x12V\n" +
-	"\rRestoreFrames\x12\x1f.pagetrack.source.v1.FrameBatch\x1a\".pagetrack.source.v1.RestoreResult(\x01B6Z4github.com/pagetrack/pagetrack/shared/proto;sourcev1b\x06proto3"
+	"\rRestoreFrames\x12\x1f.pagetrack.source.v1.FrameBatch\x1a\".pagetrack.source.v1.RestoreResult(\x01\x12N\n" +
+	"\x05Track\x12!.pagetrack.source.v1.TrackRequest\x1a .pagetrack.source.v1.TrackStatus0\x01\x12b\n" +
+	"\fChangedPages\x12(.pagetrack.source.v1.ChangedPagesRequest\x1a&.pagetrack.source.v1.ChangedPagesBatch0\x01B6Z4github.com/pagetrack/pagetrack/shared/proto;sourcev1b\x06proto3"
 
 var (
 	file_source_proto_rawDescOnce sync.Once
@@ -3038,7 +3501,7 @@ func file_source_proto_rawDescGZIP() []byte {
 }
 
 var file_source_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_source_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_source_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_source_proto_goTypes = []any{
 	(AttrType)(0),                  // 0: pagetrack.source.v1.AttrType
 	(*SchemaRequest)(nil),          // 1: pagetrack.source.v1.SchemaRequest
@@ -3076,13 +3539,19 @@ var file_source_proto_goTypes = []any{
 	(*ArchiveSegmentHead)(nil),     // 33: pagetrack.source.v1.ArchiveSegmentHead
 	(*ArchiveChunk)(nil),           // 34: pagetrack.source.v1.ArchiveChunk
 	(*ArchiveLagResult)(nil),       // 35: pagetrack.source.v1.ArchiveLagResult
-	nil,                            // 36: pagetrack.source.v1.Config.ValuesEntry
-	(*timestamppb.Timestamp)(nil),  // 37: google.protobuf.Timestamp
+	(*TrackRequest)(nil),           // 36: pagetrack.source.v1.TrackRequest
+	(*TrackGap)(nil),               // 37: pagetrack.source.v1.TrackGap
+	(*TrackStatus)(nil),            // 38: pagetrack.source.v1.TrackStatus
+	(*ChangedPagesRequest)(nil),    // 39: pagetrack.source.v1.ChangedPagesRequest
+	(*ChangedPagesRow)(nil),        // 40: pagetrack.source.v1.ChangedPagesRow
+	(*ChangedPagesBatch)(nil),      // 41: pagetrack.source.v1.ChangedPagesBatch
+	nil,                            // 42: pagetrack.source.v1.Config.ValuesEntry
+	(*timestamppb.Timestamp)(nil),  // 43: google.protobuf.Timestamp
 }
 var file_source_proto_depIdxs = []int32{
 	3,  // 0: pagetrack.source.v1.SchemaResponse.attributes:type_name -> pagetrack.source.v1.Attribute
 	0,  // 1: pagetrack.source.v1.Attribute.type:type_name -> pagetrack.source.v1.AttrType
-	36, // 2: pagetrack.source.v1.Config.values:type_name -> pagetrack.source.v1.Config.ValuesEntry
+	42, // 2: pagetrack.source.v1.Config.values:type_name -> pagetrack.source.v1.Config.ValuesEntry
 	5,  // 3: pagetrack.source.v1.ValidateConfigRequest.config:type_name -> pagetrack.source.v1.Config
 	5,  // 4: pagetrack.source.v1.BackupRequest.config:type_name -> pagetrack.source.v1.Config
 	9,  // 5: pagetrack.source.v1.BackupRequest.base:type_name -> pagetrack.source.v1.BaseSnapshot
@@ -3099,44 +3568,54 @@ var file_source_proto_depIdxs = []int32{
 	26, // 16: pagetrack.source.v1.Record.file:type_name -> pagetrack.source.v1.FileChunk
 	27, // 17: pagetrack.source.v1.Record.progress:type_name -> pagetrack.source.v1.Progress
 	28, // 18: pagetrack.source.v1.Record.trailer:type_name -> pagetrack.source.v1.Trailer
-	37, // 19: pagetrack.source.v1.Header.started_at:type_name -> google.protobuf.Timestamp
+	43, // 19: pagetrack.source.v1.Header.started_at:type_name -> google.protobuf.Timestamp
 	21, // 20: pagetrack.source.v1.Header.locations:type_name -> pagetrack.source.v1.Location
-	37, // 21: pagetrack.source.v1.Trailer.finished_at:type_name -> google.protobuf.Timestamp
+	43, // 21: pagetrack.source.v1.Trailer.finished_at:type_name -> google.protobuf.Timestamp
 	15, // 22: pagetrack.source.v1.FrameBatch.restore:type_name -> pagetrack.source.v1.RestoreRequest
 	5,  // 23: pagetrack.source.v1.ArchiveRequest.config:type_name -> pagetrack.source.v1.Config
 	31, // 24: pagetrack.source.v1.ArchiveRequest.from:type_name -> pagetrack.source.v1.ArchivePoint
 	32, // 25: pagetrack.source.v1.ArchivePoint.last:type_name -> pagetrack.source.v1.ArchiveTransaction
-	37, // 26: pagetrack.source.v1.ArchiveTransaction.commit:type_name -> google.protobuf.Timestamp
-	37, // 27: pagetrack.source.v1.ArchiveSegmentHead.first_commit:type_name -> google.protobuf.Timestamp
-	37, // 28: pagetrack.source.v1.ArchiveSegmentHead.last_commit:type_name -> google.protobuf.Timestamp
+	43, // 26: pagetrack.source.v1.ArchiveTransaction.commit:type_name -> google.protobuf.Timestamp
+	43, // 27: pagetrack.source.v1.ArchiveSegmentHead.first_commit:type_name -> google.protobuf.Timestamp
+	43, // 28: pagetrack.source.v1.ArchiveSegmentHead.last_commit:type_name -> google.protobuf.Timestamp
 	32, // 29: pagetrack.source.v1.ArchiveSegmentHead.last:type_name -> pagetrack.source.v1.ArchiveTransaction
 	33, // 30: pagetrack.source.v1.ArchiveChunk.head:type_name -> pagetrack.source.v1.ArchiveSegmentHead
-	4,  // 31: pagetrack.source.v1.Config.ValuesEntry.value:type_name -> pagetrack.source.v1.Value
-	1,  // 32: pagetrack.source.v1.Source.Schema:input_type -> pagetrack.source.v1.SchemaRequest
-	6,  // 33: pagetrack.source.v1.Source.ValidateConfig:input_type -> pagetrack.source.v1.ValidateConfigRequest
-	8,  // 34: pagetrack.source.v1.Source.Backup:input_type -> pagetrack.source.v1.BackupRequest
-	17, // 35: pagetrack.source.v1.Source.Restore:input_type -> pagetrack.source.v1.RestoreMessage
-	10, // 36: pagetrack.source.v1.Source.Purge:input_type -> pagetrack.source.v1.PurgeRequest
-	12, // 37: pagetrack.source.v1.Source.CheckPages:input_type -> pagetrack.source.v1.CheckPagesRequest
-	30, // 38: pagetrack.source.v1.Source.Archive:input_type -> pagetrack.source.v1.ArchiveRequest
-	30, // 39: pagetrack.source.v1.Source.ArchiveLag:input_type -> pagetrack.source.v1.ArchiveRequest
-	8,  // 40: pagetrack.source.v1.Source.BackupFrames:input_type -> pagetrack.source.v1.BackupRequest
-	29, // 41: pagetrack.source.v1.Source.RestoreFrames:input_type -> pagetrack.source.v1.FrameBatch
-	2,  // 42: pagetrack.source.v1.Source.Schema:output_type -> pagetrack.source.v1.SchemaResponse
-	7,  // 43: pagetrack.source.v1.Source.ValidateConfig:output_type -> pagetrack.source.v1.ValidateConfigResponse
-	19, // 44: pagetrack.source.v1.Source.Backup:output_type -> pagetrack.source.v1.Record
-	18, // 45: pagetrack.source.v1.Source.Restore:output_type -> pagetrack.source.v1.RestoreResult
-	11, // 46: pagetrack.source.v1.Source.Purge:output_type -> pagetrack.source.v1.PurgeResult
-	13, // 47: pagetrack.source.v1.Source.CheckPages:output_type -> pagetrack.source.v1.CheckPagesResult
-	34, // 48: pagetrack.source.v1.Source.Archive:output_type -> pagetrack.source.v1.ArchiveChunk
-	35, // 49: pagetrack.source.v1.Source.ArchiveLag:output_type -> pagetrack.source.v1.ArchiveLagResult
-	29, // 50: pagetrack.source.v1.Source.BackupFrames:output_type -> pagetrack.source.v1.FrameBatch
-	18, // 51: pagetrack.source.v1.Source.RestoreFrames:output_type -> pagetrack.source.v1.RestoreResult
-	42, // [42:52] is the sub-list for method output_type
-	32, // [32:42] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	5,  // 31: pagetrack.source.v1.TrackRequest.config:type_name -> pagetrack.source.v1.Config
+	43, // 32: pagetrack.source.v1.TrackGap.at:type_name -> google.protobuf.Timestamp
+	37, // 33: pagetrack.source.v1.TrackStatus.gaps:type_name -> pagetrack.source.v1.TrackGap
+	43, // 34: pagetrack.source.v1.TrackStatus.at:type_name -> google.protobuf.Timestamp
+	5,  // 35: pagetrack.source.v1.ChangedPagesRequest.config:type_name -> pagetrack.source.v1.Config
+	40, // 36: pagetrack.source.v1.ChangedPagesBatch.rows:type_name -> pagetrack.source.v1.ChangedPagesRow
+	4,  // 37: pagetrack.source.v1.Config.ValuesEntry.value:type_name -> pagetrack.source.v1.Value
+	1,  // 38: pagetrack.source.v1.Source.Schema:input_type -> pagetrack.source.v1.SchemaRequest
+	6,  // 39: pagetrack.source.v1.Source.ValidateConfig:input_type -> pagetrack.source.v1.ValidateConfigRequest
+	8,  // 40: pagetrack.source.v1.Source.Backup:input_type -> pagetrack.source.v1.BackupRequest
+	17, // 41: pagetrack.source.v1.Source.Restore:input_type -> pagetrack.source.v1.RestoreMessage
+	10, // 42: pagetrack.source.v1.Source.Purge:input_type -> pagetrack.source.v1.PurgeRequest
+	12, // 43: pagetrack.source.v1.Source.CheckPages:input_type -> pagetrack.source.v1.CheckPagesRequest
+	30, // 44: pagetrack.source.v1.Source.Archive:input_type -> pagetrack.source.v1.ArchiveRequest
+	30, // 45: pagetrack.source.v1.Source.ArchiveLag:input_type -> pagetrack.source.v1.ArchiveRequest
+	8,  // 46: pagetrack.source.v1.Source.BackupFrames:input_type -> pagetrack.source.v1.BackupRequest
+	29, // 47: pagetrack.source.v1.Source.RestoreFrames:input_type -> pagetrack.source.v1.FrameBatch
+	36, // 48: pagetrack.source.v1.Source.Track:input_type -> pagetrack.source.v1.TrackRequest
+	39, // 49: pagetrack.source.v1.Source.ChangedPages:input_type -> pagetrack.source.v1.ChangedPagesRequest
+	2,  // 50: pagetrack.source.v1.Source.Schema:output_type -> pagetrack.source.v1.SchemaResponse
+	7,  // 51: pagetrack.source.v1.Source.ValidateConfig:output_type -> pagetrack.source.v1.ValidateConfigResponse
+	19, // 52: pagetrack.source.v1.Source.Backup:output_type -> pagetrack.source.v1.Record
+	18, // 53: pagetrack.source.v1.Source.Restore:output_type -> pagetrack.source.v1.RestoreResult
+	11, // 54: pagetrack.source.v1.Source.Purge:output_type -> pagetrack.source.v1.PurgeResult
+	13, // 55: pagetrack.source.v1.Source.CheckPages:output_type -> pagetrack.source.v1.CheckPagesResult
+	34, // 56: pagetrack.source.v1.Source.Archive:output_type -> pagetrack.source.v1.ArchiveChunk
+	35, // 57: pagetrack.source.v1.Source.ArchiveLag:output_type -> pagetrack.source.v1.ArchiveLagResult
+	29, // 58: pagetrack.source.v1.Source.BackupFrames:output_type -> pagetrack.source.v1.FrameBatch
+	18, // 59: pagetrack.source.v1.Source.RestoreFrames:output_type -> pagetrack.source.v1.RestoreResult
+	38, // 60: pagetrack.source.v1.Source.Track:output_type -> pagetrack.source.v1.TrackStatus
+	41, // 61: pagetrack.source.v1.Source.ChangedPages:output_type -> pagetrack.source.v1.ChangedPagesBatch
+	50, // [50:62] is the sub-list for method output_type
+	38, // [38:50] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_source_proto_init() }
@@ -3169,7 +3648,7 @@ func file_source_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_source_proto_rawDesc), len(file_source_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   36,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -36,6 +36,8 @@ const (
 	Source_ArchiveLag_FullMethodName     = "/pagetrack.source.v1.Source/ArchiveLag"
 	Source_BackupFrames_FullMethodName   = "/pagetrack.source.v1.Source/BackupFrames"
 	Source_RestoreFrames_FullMethodName  = "/pagetrack.source.v1.Source/RestoreFrames"
+	Source_Track_FullMethodName          = "/pagetrack.source.v1.Source/Track"
+	Source_ChangedPages_FullMethodName   = "/pagetrack.source.v1.Source/ChangedPages"
 )
 
 // SourceClient is the client API for Source service.
@@ -78,6 +80,13 @@ type SourceClient interface {
 	// RestoreFrames is Restore with frames: the first FrameBatch carries restore and no frames,
 	// every following one frames only.
 	RestoreFrames(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[FrameBatch, RestoreResult], error)
+	// Track runs the source's change tracker until the call is cancelled and streams its status
+	// (shared.Tracker). Optional: a plugin without it answers UNIMPLEMENTED. The first status is
+	// sent once the tracker started (so refusals arrive before it).
+	Track(ctx context.Context, in *TrackRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[TrackStatus], error)
+	// ChangedPages lists the pages the tracker recorded as changed in [since, until), in
+	// batches of at most shared.MaxChangedPagesBatch rows. Optional, as Track.
+	ChangedPages(ctx context.Context, in *ChangedPagesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ChangedPagesBatch], error)
 }
 
 type sourceClient struct {
@@ -221,6 +230,44 @@ func (c *sourceClient) RestoreFrames(ctx context.Context, opts ...grpc.CallOptio
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Source_RestoreFramesClient = grpc.ClientStreamingClient[FrameBatch, RestoreResult]
 
+func (c *sourceClient) Track(ctx context.Context, in *TrackRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[TrackStatus], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Source_ServiceDesc.Streams[5], Source_Track_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[TrackRequest, TrackStatus]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Source_TrackClient = grpc.ServerStreamingClient[TrackStatus]
+
+func (c *sourceClient) ChangedPages(ctx context.Context, in *ChangedPagesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ChangedPagesBatch], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Source_ServiceDesc.Streams[6], Source_ChangedPages_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ChangedPagesRequest, ChangedPagesBatch]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Source_ChangedPagesClient = grpc.ServerStreamingClient[ChangedPagesBatch]
+
 // SourceServer is the server API for Source service.
 // All implementations must embed UnimplementedSourceServer
 // for forward compatibility.
@@ -261,6 +308,13 @@ type SourceServer interface {
 	// RestoreFrames is Restore with frames: the first FrameBatch carries restore and no frames,
 	// every following one frames only.
 	RestoreFrames(grpc.ClientStreamingServer[FrameBatch, RestoreResult]) error
+	// Track runs the source's change tracker until the call is cancelled and streams its status
+	// (shared.Tracker). Optional: a plugin without it answers UNIMPLEMENTED. The first status is
+	// sent once the tracker started (so refusals arrive before it).
+	Track(*TrackRequest, grpc.ServerStreamingServer[TrackStatus]) error
+	// ChangedPages lists the pages the tracker recorded as changed in [since, until), in
+	// batches of at most shared.MaxChangedPagesBatch rows. Optional, as Track.
+	ChangedPages(*ChangedPagesRequest, grpc.ServerStreamingServer[ChangedPagesBatch]) error
 	mustEmbedUnimplementedSourceServer()
 }
 
@@ -300,6 +354,12 @@ func (UnimplementedSourceServer) BackupFrames(*BackupRequest, grpc.ServerStreami
 }
 func (UnimplementedSourceServer) RestoreFrames(grpc.ClientStreamingServer[FrameBatch, RestoreResult]) error {
 	return status.Error(codes.Unimplemented, "method RestoreFrames not implemented")
+}
+func (UnimplementedSourceServer) Track(*TrackRequest, grpc.ServerStreamingServer[TrackStatus]) error {
+	return status.Error(codes.Unimplemented, "method Track not implemented")
+}
+func (UnimplementedSourceServer) ChangedPages(*ChangedPagesRequest, grpc.ServerStreamingServer[ChangedPagesBatch]) error {
+	return status.Error(codes.Unimplemented, "method ChangedPages not implemented")
 }
 func (UnimplementedSourceServer) mustEmbedUnimplementedSourceServer() {}
 func (UnimplementedSourceServer) testEmbeddedByValue()                {}
@@ -459,6 +519,28 @@ func _Source_RestoreFrames_Handler(srv interface{}, stream grpc.ServerStream) er
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Source_RestoreFramesServer = grpc.ClientStreamingServer[FrameBatch, RestoreResult]
 
+func _Source_Track_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(TrackRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(SourceServer).Track(m, &grpc.GenericServerStream[TrackRequest, TrackStatus]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Source_TrackServer = grpc.ServerStreamingServer[TrackStatus]
+
+func _Source_ChangedPages_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ChangedPagesRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(SourceServer).ChangedPages(m, &grpc.GenericServerStream[ChangedPagesRequest, ChangedPagesBatch]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Source_ChangedPagesServer = grpc.ServerStreamingServer[ChangedPagesBatch]
+
 // Source_ServiceDesc is the grpc.ServiceDesc for Source service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -512,6 +594,16 @@ var Source_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "RestoreFrames",
 			Handler:       _Source_RestoreFrames_Handler,
 			ClientStreams: true,
+		},
+		{
+			StreamName:    "Track",
+			Handler:       _Source_Track_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "ChangedPages",
+			Handler:       _Source_ChangedPages_Handler,
+			ServerStreams: true,
 		},
 	},
 	Metadata: "source.proto",
