@@ -164,7 +164,10 @@
 // Header.StreamFormat versions the codec and the digest together. The Trailer's BinlogFrom
 // and BinlogWritten are an optional tail of the Trailer in every format (encoded only when
 // either is non-zero, after the digest; the Trailer is outside the digest), so every stored
-// stream encodes and reads as before and no format bump was needed. The Header's encryption
+// stream encodes and reads as before and no format bump was needed. A second optional tail
+// follows it (CheckpointWaitMicros, PagesBeforeBase, PagesBeforeBaseSkipped: encoded only
+// when one is non-zero, the first tail then encoded too, zeros or not); a present tail of
+// only zeros is refused, so the encoding stays canonical. The Header's encryption
 // fields (MasterKeys, RedoEncryption, BinlogHeaderBytes) are likewise an optional tail of the
 // Header in every format, encoded only when one is non-empty (codec.go): a Header without
 // encryption encodes and digests as before; testdata/stream-v2-encrypted.golden pins one with

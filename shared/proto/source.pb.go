@@ -1971,8 +1971,12 @@ type Trailer struct {
 	SourceState       []byte                 `protobuf:"bytes,24,opt,name=source_state,json=sourceState,proto3" json:"source_state,omitempty"`
 	BinlogFrom        uint64                 `protobuf:"varint,25,opt,name=binlog_from,json=binlogFrom,proto3" json:"binlog_from,omitempty"`
 	BinlogWritten     uint64                 `protobuf:"varint,26,opt,name=binlog_written,json=binlogWritten,proto3" json:"binlog_written,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Issue 11, incrementals (fields 40-44): see shared.Trailer.
+	CheckpointWaitMicros   uint64 `protobuf:"varint,40,opt,name=checkpoint_wait_micros,json=checkpointWaitMicros,proto3" json:"checkpoint_wait_micros,omitempty"`
+	PagesBeforeBase        uint64 `protobuf:"varint,41,opt,name=pages_before_base,json=pagesBeforeBase,proto3" json:"pages_before_base,omitempty"`
+	PagesBeforeBaseSkipped uint64 `protobuf:"varint,42,opt,name=pages_before_base_skipped,json=pagesBeforeBaseSkipped,proto3" json:"pages_before_base_skipped,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
 }
 
 func (x *Trailer) Reset() {
@@ -2183,6 +2187,27 @@ func (x *Trailer) GetBinlogFrom() uint64 {
 func (x *Trailer) GetBinlogWritten() uint64 {
 	if x != nil {
 		return x.BinlogWritten
+	}
+	return 0
+}
+
+func (x *Trailer) GetCheckpointWaitMicros() uint64 {
+	if x != nil {
+		return x.CheckpointWaitMicros
+	}
+	return 0
+}
+
+func (x *Trailer) GetPagesBeforeBase() uint64 {
+	if x != nil {
+		return x.PagesBeforeBase
+	}
+	return 0
+}
+
+func (x *Trailer) GetPagesBeforeBaseSkipped() uint64 {
+	if x != nil {
+		return x.PagesBeforeBaseSkipped
 	}
 	return 0
 }
@@ -3336,7 +3361,7 @@ const file_source_proto_rawDesc = "" +
 	"\n" +
 	"bytes_done\x18\x04 \x01(\x04R\tbytesDone\x12\x1f\n" +
 	"\vbytes_total\x18\x05 \x01(\x04R\n" +
-	"bytesTotal\"\xdd\x06\n" +
+	"bytesTotal\"\xfa\a\n" +
 	"\aTrailer\x12\x17\n" +
 	"\aend_lsn\x18\x01 \x01(\x04R\x06endLsn\x12%\n" +
 	"\x0echeckpoint_lsn\x18\x02 \x01(\x04R\rcheckpointLsn\x12 \n" +
@@ -3375,7 +3400,10 @@ const file_source_proto_rawDesc = "" +
 	"\fsource_state\x18\x18 \x01(\fR\vsourceState\x12\x1f\n" +
 	"\vbinlog_from\x18\x19 \x01(\x04R\n" +
 	"binlogFrom\x12%\n" +
-	"\x0ebinlog_written\x18\x1a \x01(\x04R\rbinlogWritten\"c\n" +
+	"\x0ebinlog_written\x18\x1a \x01(\x04R\rbinlogWritten\x124\n" +
+	"\x16checkpoint_wait_micros\x18( \x01(\x04R\x14checkpointWaitMicros\x12*\n" +
+	"\x11pages_before_base\x18) \x01(\x04R\x0fpagesBeforeBase\x129\n" +
+	"\x19pages_before_base_skipped\x18* \x01(\x04R\x16pagesBeforeBaseSkipped\"c\n" +
 	"\n" +
 	"FrameBatch\x12\x16\n" +
 	"\x06frames\x18\x01 \x01(\fR\x06frames\x12=\n" +
