@@ -29,7 +29,18 @@ func dispense(t *testing.T) shared.Source {
 }
 
 // TestSuiteThroughPlugin runs the behavioural suite against mysqlsrc dispensed through the
-// plugin boundary; mysqlsrc's own tests run it in process.
-func TestSuiteThroughPlugin(t *testing.T) { sourcetest.Run(t, dispense) }
+// plugin boundary; mysqlsrc's own tests run it in process. It runs on the frames wire a host
+// uses by default (backups over the bulk socket, restores in frame batches; shared's tests
+// run the old wire): the suite's restores prove that wire restores exactly.
+func TestSuiteThroughPlugin(t *testing.T) {
+	var src shared.Source
+	sourcetest.Run(t, func(t *testing.T) shared.Source {
+		src = dispense(t)
+		return src
+	})
+	if w := shared.LastWire(src); w != shared.WireBulk && w != shared.WireFrames {
+		t.Errorf("the suite's last backup or restore went over the %s wire, want the frames wire", w)
+	}
+}
 
 func TestRedoOverrunThroughPlugin(t *testing.T) { sourcetest.RunRedoOverrun(t, dispense) }

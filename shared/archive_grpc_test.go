@@ -52,7 +52,7 @@ func (f *archiveFake) ArchiveLag(_ context.Context, req *shared.ArchiveRequest) 
 // chunks; a refusal arrives from Archive itself with its kind; a plugin without the
 // capability is ErrUnsupported; a segment whose length disagrees with its data never arrives.
 func TestArchiveGRPC(t *testing.T) {
-	both(t, func(t *testing.T, multiplex bool) {
+	both(t, func(t *testing.T, l link) {
 		ctx := context.Background()
 		big := bytes.Repeat([]byte("binlog"), shared.MaxPayloadBytes/3)
 		commit := time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC)
@@ -62,7 +62,7 @@ func TestArchiveGRPC(t *testing.T) {
 			{Format: 1, File: "binlog.000002", Start: 4 + uint64(len(big)), End: 10 + uint64(len(big)), Data: []byte("rotate"), FormatDescription: []byte{1, 2, 3}, FileEnd: true},
 		}
 		f := &archiveFake{segs: segs, lag: &shared.ArchiveLag{ServerFile: "binlog.000003", ServerPos: 900, Bytes: 12, Seconds: 1.5, ExpireSeconds: 86400, OldestFile: "binlog.000001", ResumeFileOnServer: true, ExpiryHeadroom: time.Hour}}
-		c := connect(t, multiplex, f)
+		c := connect(t, l, f)
 		ar, ok := c.src.(shared.Archiver)
 		if !ok {
 			t.Fatalf("the dispensed client %T is not an Archiver", c.src)
@@ -115,7 +115,7 @@ func TestArchiveGRPC(t *testing.T) {
 			t.Errorf("a segment shorter than its positions arrived: %v, %v", s, err)
 		}
 
-		plain := connect(t, multiplex, &fake{})
+		plain := connect(t, l, &fake{})
 		if _, err := plain.src.(shared.Archiver).Archive(ctx, req); !errors.Is(err, shared.ErrUnsupported) {
 			t.Errorf("a plugin without the capability: %v, want ErrUnsupported", err)
 		}

@@ -271,11 +271,13 @@ type conn struct {
 	server *plugin.GRPCServer    // to stop the plugin side
 }
 
-func connect(t *testing.T, multiplex bool, impl shared.Source) *conn {
+func connect(t testing.TB, l link, impl shared.Source) *conn {
 	t.Helper()
-	client, server := plugin.TestPluginGRPCConn(t, multiplex, map[string]plugin.Plugin{
-		shared.PluginName: &shared.SourcePlugin{Impl: impl},
-	})
+	var p plugin.Plugin = &shared.SourcePlugin{Impl: impl}
+	if l.oldPlugin {
+		p = &shared.OldSourcePlugin{Impl: impl}
+	}
+	client, server := plugin.TestPluginGRPCConn(t, l.multiplex, map[string]plugin.Plugin{shared.PluginName: p})
 	t.Cleanup(func() {
 		server.Stop()
 		_ = client.Close()
@@ -288,15 +290,52 @@ func connect(t *testing.T, multiplex bool, impl shared.Source) *conn {
 	if !ok {
 		t.Fatalf("dispensed %T, not a shared.Source", raw)
 	}
+	if !shared.SetWire(src, l.wire) {
+		t.Fatalf("cannot set the wire of a %T", src)
+	}
 	return &conn{src: src, raw: sourcev1.NewSourceClient(client.Conn), client: client, server: server}
 }
 
-// both runs f over a plain and over a multiplexed connection.
-func both(t *testing.T, f func(t *testing.T, multiplex bool)) {
-	for _, m := range []struct {
-		name      string
-		multiplex bool
-	}{{"plain", false}, {"multiplex", true}} {
-		t.Run(m.name, func(t *testing.T) { f(t, m.multiplex) })
+// link is how a test's host and plugin are connected: go-plugin's multiplexing, the wire
+// the host asks for, and whether the plugin predates the frames wire.
+type link struct {
+	multiplex bool
+	wire      shared.Wire
+	oldPlugin bool
+}
+
+// wantWire is the wire a backup or restore over l must have used.
+func (l link) wantWire(restore bool) shared.Wire {
+	switch {
+	case l.oldPlugin || l.wire == shared.WireRecords:
+		return shared.WireRecords
+	case restore || l.wire == shared.WireFrames:
+		return shared.WireFrames
+	}
+	return shared.WireBulk
+}
+
+// both runs f over every link: plain and multiplexed connections, each wire, and a plugin
+// without the frames wire that a host on WireAuto must fall back from.
+func both(t *testing.T, f func(t *testing.T, l link)) {
+	for _, l := range []link{
+		{wire: shared.WireAuto},
+		{wire: shared.WireFrames},
+		{wire: shared.WireRecords},
+		{oldPlugin: true},
+		{multiplex: true, wire: shared.WireAuto},
+		{multiplex: true, wire: shared.WireFrames},
+		{multiplex: true, wire: shared.WireRecords},
+		{multiplex: true, oldPlugin: true},
+	} {
+		name := "plain"
+		if l.multiplex {
+			name = "multiplex"
+		}
+		name += "/" + l.wire.String()
+		if l.oldPlugin {
+			name += "/old-plugin"
+		}
+		t.Run(name, func(t *testing.T) { f(t, l) })
 	}
 }

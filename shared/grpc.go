@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -19,7 +20,8 @@ import (
 	sourcev1 "github.com/pagetrack/pagetrack/shared/proto"
 )
 
-// MaxRecordBytes bounds one Record on the wire: its protobuf encoding never exceeds it. A
+// MaxRecordBytes bounds one Record on the wire: its protobuf encoding (records wire) or its
+// codec encoding (frames wire) never exceeds it. A
 // plugin's server refuses to send a larger record and fails the backup with an Internal error
 // that says so; a host's client refuses to send one on restore.
 const MaxRecordBytes = 1 << 20
@@ -139,6 +141,10 @@ type gRPCClient struct {
 	conn   *grpc.ClientConn
 	// doneCtx is cancelled by go-plugin when the plugin process exits.
 	doneCtx context.Context
+
+	wire     atomic.Int32 // the Wire to use (SetWire); WireAuto by default
+	used     atomic.Int32 // the Wire of the last backup or restore (LastWire)
+	noFrames atomic.Bool  // the plugin answered UNIMPLEMENTED to a frames call
 }
 
 var (
@@ -152,7 +158,11 @@ func (c *gRPCClient) callContext(ctx context.Context) (_ context.Context, releas
 	ctx, cancel := context.WithCancel(ctx)
 	stop := func() bool { return false }
 	if c.doneCtx != nil {
-		stop = context.AfterFunc(c.doneCtx, cancel)
+		if c.doneCtx.Err() != nil {
+			cancel() // now: AfterFunc would cancel from a goroutine of its own, maybe too late
+		} else {
+			stop = context.AfterFunc(c.doneCtx, cancel)
+		}
 	}
 	return ctx, func() {
 		stop()
@@ -237,11 +247,25 @@ func (c *gRPCClient) Backup(ctx context.Context, req *BackupRequest) (RecordStre
 	if err != nil {
 		return nil, err
 	}
-	cctx, release := c.callContext(ctx)
 	preq := &sourcev1.BackupRequest{Config: pcfg}
 	if req.Base != nil {
 		preq.Base = &sourcev1.BaseSnapshot{State: req.Base.State}
 	}
+	if wire := c.framesWire(); wire != WireRecords {
+		var rs RecordStream
+		s, err := c.backupFrames(ctx, preq, wire)
+		if err == nil {
+			c.used.Store(int32(s.wire))
+			rs, err = s.start()
+		}
+		if !errors.Is(err, errNoFrames) {
+			return rs, err
+		}
+		c.noFrames.Store(true)
+		preq.BulkSocket, preq.BulkToken = "", nil
+	}
+	c.used.Store(int32(WireRecords))
+	cctx, release := c.callContext(ctx)
 	stream, err := c.client.Backup(cctx, preq)
 	if err != nil {
 		release()
@@ -299,6 +323,15 @@ func (c *gRPCClient) Restore(ctx context.Context, req *RestoreRequest, records R
 	if req == nil || records == nil {
 		return nil, InvalidConfig("Restore needs a RestoreRequest and a RecordStream")
 	}
+	if wire := c.framesWire(); wire != WireRecords {
+		c.used.Store(int32(WireFrames))
+		res, err := c.restoreFrames(ctx, req, records)
+		if !errors.Is(err, errNoFrames) {
+			return res, err
+		}
+		c.noFrames.Store(true)
+	}
+	c.used.Store(int32(WireRecords))
 	cctx, release := c.callContext(ctx)
 	defer release()
 	stream, err := c.client.Restore(cctx)

@@ -23,7 +23,7 @@ import (
 )
 
 func TestRoundTrip(t *testing.T) {
-	both(t, func(t *testing.T, multiplex bool) {
+	both(t, func(t *testing.T, l link) {
 		ctx := context.Background()
 		var (
 			mu          sync.Mutex
@@ -34,7 +34,7 @@ func TestRoundTrip(t *testing.T) {
 			wantResult  = &shared.RestoreResult{Files: 3, Pages: 2, Bytes: 17000, Verified: true, TablesChecked: 12, RecoveredTo: 1240000, ServerOptions: []string{"innodb_undo_directory=/r/undo", "log_bin=/r/binlog"}, OptionFile: "/r/pagetrack-restore.cnf"}
 			cfgWithNull = shared.Config{"label": nil, "parallel": int64(-3), "verify": false, "dsn": ""}
 		)
-		c := connect(t, multiplex, &fake{
+		c := connect(t, l, &fake{
 			validate: func(_ context.Context, cfg shared.Config) error {
 				mu.Lock()
 				defer mu.Unlock()
@@ -94,6 +94,9 @@ func TestRoundTrip(t *testing.T) {
 			}
 			compareRecords(t, got, normalized(allRecords()))
 			checkDigest(t, got)
+			if w := shared.LastWire(c.src); w != l.wantWire(false) {
+				t.Errorf("the backup went over the %s wire, want %s", w, l.wantWire(false))
+			}
 		})
 
 		t.Run("Restore", func(t *testing.T) {
@@ -110,6 +113,9 @@ func TestRoundTrip(t *testing.T) {
 			if !reflect.DeepEqual(res, wantResult) {
 				t.Errorf("RestoreResult: got %+v, want %+v", res, wantResult)
 			}
+			if w := shared.LastWire(c.src); w != l.wantWire(true) {
+				t.Errorf("the restore went over the %s wire, want %s", w, l.wantWire(true))
+			}
 		})
 
 		t.Run("ZeroValues", func(t *testing.T) {
@@ -120,7 +126,7 @@ func TestRoundTrip(t *testing.T) {
 				{Trailer: &shared.Trailer{}},
 			}
 			gotBackup = nil
-			c := connect(t, multiplex, &fake{backup: func(context.Context, *shared.BackupRequest) (shared.RecordStream, error) {
+			c := connect(t, l, &fake{backup: func(context.Context, *shared.BackupRequest) (shared.RecordStream, error) {
 				return sliceStream(recs), nil
 			}})
 			s, err := c.src.Backup(ctx, &shared.BackupRequest{})
@@ -171,9 +177,9 @@ func checkDigest(t *testing.T, recs []*shared.Record) {
 
 func TestBackupStreamsLargeBackupInBoundedRecords(t *testing.T) {
 	const total = 50 << 20
-	both(t, func(t *testing.T, multiplex bool) {
+	both(t, func(t *testing.T, l link) {
 		sent := sha256.New()
-		c := connect(t, multiplex, &fake{backup: func(context.Context, *shared.BackupRequest) (shared.RecordStream, error) {
+		c := connect(t, l, &fake{backup: func(context.Context, *shared.BackupRequest) (shared.RecordStream, error) {
 			rnd := rand.New(rand.NewSource(1))
 			left, page := total, uint64(0)
 			return streamFunc(func() (*shared.Record, error) {
@@ -222,8 +228,8 @@ func TestBackupStreamsLargeBackupInBoundedRecords(t *testing.T) {
 }
 
 func TestRecvReturnsBareEOF(t *testing.T) {
-	both(t, func(t *testing.T, multiplex bool) {
-		c := connect(t, multiplex, &fake{backup: func(context.Context, *shared.BackupRequest) (shared.RecordStream, error) {
+	both(t, func(t *testing.T, l link) {
+		c := connect(t, l, &fake{backup: func(context.Context, *shared.BackupRequest) (shared.RecordStream, error) {
 			return sliceStream(allRecords()[:1]), nil
 		}})
 		s, err := c.src.Backup(context.Background(), &shared.BackupRequest{})
@@ -240,7 +246,7 @@ func TestRecvReturnsBareEOF(t *testing.T) {
 		}
 
 		// An empty stream: Backup succeeds, the first Recv is io.EOF.
-		c = connect(t, multiplex, &fake{backup: func(context.Context, *shared.BackupRequest) (shared.RecordStream, error) {
+		c = connect(t, l, &fake{backup: func(context.Context, *shared.BackupRequest) (shared.RecordStream, error) {
 			return sliceStream(nil), nil
 		}})
 		s, err = c.src.Backup(context.Background(), &shared.BackupRequest{})
@@ -270,12 +276,12 @@ func TestErrorMapping(t *testing.T) {
 		{"deadline", fmt.Errorf("waiting for the backup lock: %w", context.DeadlineExceeded), codes.DeadlineExceeded, context.DeadlineExceeded},
 		{"other", errors.New("disk on fire"), codes.Internal, nil},
 	}
-	both(t, func(t *testing.T, multiplex bool) {
+	both(t, func(t *testing.T, l link) {
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
 				ctx := context.Background()
 				header := allRecords()[:1]
-				c := connect(t, multiplex, &fake{
+				c := connect(t, l, &fake{
 					schemaErr: tc.err,
 					validate:  func(context.Context, shared.Config) error { return tc.err },
 					backup: func(_ context.Context, req *shared.BackupRequest) (shared.RecordStream, error) {
@@ -357,8 +363,8 @@ func TestErrorMapping(t *testing.T) {
 }
 
 func TestCallerCancelReturnsContextError(t *testing.T) {
-	both(t, func(t *testing.T, multiplex bool) {
-		c := connect(t, multiplex, &fake{validate: func(ctx context.Context, _ shared.Config) error {
+	both(t, func(t *testing.T, l link) {
+		c := connect(t, l, &fake{validate: func(ctx context.Context, _ shared.Config) error {
 			<-ctx.Done()
 			return ctx.Err()
 		}})
@@ -389,7 +395,7 @@ func TestSecretsAreRedacted(t *testing.T) {
 			t.Errorf("%s: non-secret value redacted = %v, want %v: %q", what, got, labelRedacted, msg)
 		}
 	}
-	both(t, func(t *testing.T, multiplex bool) {
+	both(t, func(t *testing.T, l link) {
 		for _, schemaFails := range []bool{false, true} {
 			t.Run(fmt.Sprintf("schemaFails=%v", schemaFails), func(t *testing.T) {
 				ctx := context.Background()
@@ -406,7 +412,7 @@ func TestSecretsAreRedacted(t *testing.T) {
 					// Without a schema every string value of the config is treated as secret.
 					f.schemaErr = errors.New("schema unavailable")
 				}
-				c := connect(t, multiplex, f)
+				c := connect(t, l, f)
 
 				err := c.src.ValidateConfig(ctx, cfg)
 				mustNotLeak(t, "ValidateConfig", err, schemaFails)
@@ -431,10 +437,10 @@ func TestSecretsAreRedacted(t *testing.T) {
 }
 
 func TestOversizedRecordIsRefused(t *testing.T) {
-	both(t, func(t *testing.T, multiplex bool) {
+	both(t, func(t *testing.T, l link) {
 		ctx := context.Background()
 		huge := &shared.Record{Pages: &shared.PageBatch{FileIndex: 1, Data: make([]byte, shared.MaxRecordBytes)}}
-		c := connect(t, multiplex, &fake{
+		c := connect(t, l, &fake{
 			backup: func(context.Context, *shared.BackupRequest) (shared.RecordStream, error) {
 				return sliceStream([]*shared.Record{allRecords()[0], huge}), nil
 			},
@@ -476,9 +482,9 @@ func TestOversizedRecordIsRefused(t *testing.T) {
 }
 
 func TestMalformedRecordIsRefused(t *testing.T) {
-	both(t, func(t *testing.T, multiplex bool) {
+	both(t, func(t *testing.T, l link) {
 		two := &shared.Record{Header: &shared.Header{}, Trailer: &shared.Trailer{}}
-		c := connect(t, multiplex, &fake{backup: func(context.Context, *shared.BackupRequest) (shared.RecordStream, error) {
+		c := connect(t, l, &fake{backup: func(context.Context, *shared.BackupRequest) (shared.RecordStream, error) {
 			return sliceStream([]*shared.Record{{}}), nil
 		}, restore: func(_ context.Context, _ *shared.RestoreRequest, records shared.RecordStream) (*shared.RestoreResult, error) {
 			_, err := shared.CheckStream(records)
@@ -502,12 +508,12 @@ func TestMalformedRecordIsRefused(t *testing.T) {
 // Cancelling the host's context stops the plugin's send loop, even for a RecordStream that
 // never looks at its context.
 func TestBackupCancelStopsServerLoop(t *testing.T) {
-	both(t, func(t *testing.T, multiplex bool) {
+	both(t, func(t *testing.T, l link) {
 		var (
 			produced atomic.Int64
 			implCtx  = make(chan context.Context, 1)
 		)
-		c := connect(t, multiplex, &fake{backup: func(ctx context.Context, _ *shared.BackupRequest) (shared.RecordStream, error) {
+		c := connect(t, l, &fake{backup: func(ctx context.Context, _ *shared.BackupRequest) (shared.RecordStream, error) {
 			implCtx <- ctx
 			return streamFunc(func() (*shared.Record, error) {
 				produced.Add(1)
@@ -553,11 +559,11 @@ func TestBackupCancelStopsServerLoop(t *testing.T) {
 }
 
 func TestRestoreStream(t *testing.T) {
-	both(t, func(t *testing.T, multiplex bool) {
+	both(t, func(t *testing.T, l link) {
 		ctx := context.Background()
 
 		t.Run("PluginRefusesBeforeReading", func(t *testing.T) {
-			c := connect(t, multiplex, &fake{restore: func(context.Context, *shared.RestoreRequest, shared.RecordStream) (*shared.RestoreResult, error) {
+			c := connect(t, l, &fake{restore: func(context.Context, *shared.RestoreRequest, shared.RecordStream) (*shared.RestoreResult, error) {
 				return nil, shared.Precondition("target dir /x is not empty")
 			}})
 			_, err := c.src.Restore(ctx, &shared.RestoreRequest{TargetDir: "/x"}, endless())
@@ -567,7 +573,7 @@ func TestRestoreStream(t *testing.T) {
 		})
 
 		t.Run("PluginFinishesEarly", func(t *testing.T) {
-			c := connect(t, multiplex, &fake{restore: func(_ context.Context, _ *shared.RestoreRequest, records shared.RecordStream) (*shared.RestoreResult, error) {
+			c := connect(t, l, &fake{restore: func(_ context.Context, _ *shared.RestoreRequest, records shared.RecordStream) (*shared.RestoreResult, error) {
 				_, err := records.Recv()
 				return &shared.RestoreResult{Files: 1}, err
 			}})
@@ -579,7 +585,7 @@ func TestRestoreStream(t *testing.T) {
 
 		t.Run("HostStreamFails", func(t *testing.T) {
 			pluginSaw, reading := make(chan error, 1), make(chan struct{})
-			c := connect(t, multiplex, &fake{restore: func(_ context.Context, _ *shared.RestoreRequest, records shared.RecordStream) (*shared.RestoreResult, error) {
+			c := connect(t, l, &fake{restore: func(_ context.Context, _ *shared.RestoreRequest, records shared.RecordStream) (*shared.RestoreResult, error) {
 				_, err := records.Recv()
 				close(reading)
 				if err == nil {
@@ -612,7 +618,7 @@ func TestRestoreStream(t *testing.T) {
 		})
 
 		t.Run("RawProtocolErrors", func(t *testing.T) {
-			c := connect(t, multiplex, &fake{restore: func(context.Context, *shared.RestoreRequest, shared.RecordStream) (*shared.RestoreResult, error) {
+			c := connect(t, l, &fake{restore: func(context.Context, *shared.RestoreRequest, shared.RecordStream) (*shared.RestoreResult, error) {
 				return &shared.RestoreResult{}, nil
 			}})
 			rs, err := c.raw.Restore(ctx)

@@ -28,12 +28,12 @@ func (f *pageFake) CheckPages(ctx context.Context, req *shared.CheckPagesRequest
 // CheckPages crosses the plugin boundary with its request and result intact; a plugin without
 // the capability answers Unimplemented, which the host sees as ErrUnsupported.
 func TestCheckPages(t *testing.T) {
-	both(t, func(t *testing.T, multiplex bool) {
+	both(t, func(t *testing.T, l link) {
 		ctx := context.Background()
 		pages := append(bytes.Repeat([]byte{1}, 1024), bytes.Repeat([]byte{2}, 1024)...)
 		var got *shared.CheckPagesRequest
 		want := &shared.CheckPagesResult{Failures: []shared.PageFailure{{Index: 1, Reason: "checksum mismatch"}}}
-		c := connect(t, multiplex, &pageFake{check: func(_ context.Context, req *shared.CheckPagesRequest) (*shared.CheckPagesResult, error) {
+		c := connect(t, l, &pageFake{check: func(_ context.Context, req *shared.CheckPagesRequest) (*shared.CheckPagesResult, error) {
 			got = req
 			return want, nil
 		}})
@@ -75,10 +75,10 @@ func TestCheckPages(t *testing.T) {
 }
 
 func TestCheckPagesUnsupported(t *testing.T) {
-	both(t, func(t *testing.T, multiplex bool) {
+	both(t, func(t *testing.T, l link) {
 		ctx := context.Background()
 		req := &shared.CheckPagesRequest{PageSize: 1024, Pages: make([]byte, 1024)}
-		without := connect(t, multiplex, &fake{})
+		without := connect(t, l, &fake{})
 		if _, err := without.raw.CheckPages(ctx, &sourcev1.CheckPagesRequest{PageSize: 1024, Pages: make([]byte, 1024)}); status.Code(err) != codes.Unimplemented {
 			t.Errorf("server without the capability: %v, want Unimplemented", err)
 		}
@@ -87,7 +87,7 @@ func TestCheckPagesUnsupported(t *testing.T) {
 			t.Errorf("client: %v, want ErrUnsupported", err)
 		}
 		// An implementation may decline at run time too.
-		declines := connect(t, multiplex, &pageFake{check: func(context.Context, *shared.CheckPagesRequest) (*shared.CheckPagesResult, error) {
+		declines := connect(t, l, &pageFake{check: func(context.Context, *shared.CheckPagesRequest) (*shared.CheckPagesResult, error) {
 			return nil, fmt.Errorf("%w: no page format loaded", shared.ErrUnsupported)
 		}})
 		if _, err := declines.src.(shared.PageChecker).CheckPages(ctx, req); !errors.Is(err, shared.ErrUnsupported) {

@@ -121,9 +121,9 @@ func TestHandshakeWithPluginProcess(t *testing.T) {
 
 func TestShutdown(t *testing.T) {
 	ctx := context.Background()
-	both(t, func(t *testing.T, multiplex bool) {
+	both(t, func(t *testing.T, l link) {
 		t.Run("ServerStopped", func(t *testing.T) {
-			c := connect(t, multiplex, &fake{validate: func(context.Context, shared.Config) error { return nil }})
+			c := connect(t, l, &fake{validate: func(context.Context, shared.Config) error { return nil }})
 			if err := c.src.ValidateConfig(ctx, nil); err != nil {
 				t.Fatal(err)
 			}
@@ -137,7 +137,7 @@ func TestShutdown(t *testing.T) {
 		})
 
 		t.Run("ConnectionClosed", func(t *testing.T) {
-			c := connect(t, multiplex, &fake{})
+			c := connect(t, l, &fake{})
 			// The gRPC connection only: GRPCClient.Close would also stop the server from its own
 			// goroutine, racing with the cleanup's Stop inside go-plugin.
 			_ = c.client.Conn.Close()
@@ -150,7 +150,7 @@ func TestShutdown(t *testing.T) {
 		})
 
 		t.Run("StoppedMidBackup", func(t *testing.T) {
-			c := connect(t, multiplex, &fake{backup: func(ctx context.Context, _ *shared.BackupRequest) (shared.RecordStream, error) {
+			c := connect(t, l, &fake{backup: func(ctx context.Context, _ *shared.BackupRequest) (shared.RecordStream, error) {
 				first := true
 				return streamFunc(func() (*shared.Record, error) {
 					if first {
@@ -183,7 +183,7 @@ func TestShutdown(t *testing.T) {
 			// go-plugin cancels the context it hands to GRPCClient when the plugin process
 			// exits; a call in flight then ends with ErrPluginShutdown, as do later ones.
 			started := make(chan struct{})
-			c := connect(t, multiplex, &fake{backup: func(ctx context.Context, _ *shared.BackupRequest) (shared.RecordStream, error) {
+			c := connect(t, l, &fake{backup: func(ctx context.Context, _ *shared.BackupRequest) (shared.RecordStream, error) {
 				return streamFunc(func() (*shared.Record, error) {
 					close(started)
 					<-ctx.Done()

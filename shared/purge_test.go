@@ -10,7 +10,7 @@ import (
 )
 
 func TestPurgeRoundTrip(t *testing.T) {
-	both(t, func(t *testing.T, multiplex bool) {
+	both(t, func(t *testing.T, l link) {
 		var got *shared.PurgeRequest
 		f := &fake{purge: func(_ context.Context, req *shared.PurgeRequest) (*shared.PurgeResult, error) {
 			got = req
@@ -19,7 +19,7 @@ func TestPurgeRoundTrip(t *testing.T) {
 			}
 			return &shared.PurgeResult{PurgedUpTo: req.FloorLSN - 1, Message: "purged 1 file"}, nil
 		}}
-		c := connect(t, multiplex, f)
+		c := connect(t, l, f)
 		cfg := shared.Config{"dsn": "u:hunter2@tcp(x)/", "datadir": "/d"}
 		res, err := c.src.Purge(context.Background(), &shared.PurgeRequest{Config: cfg, FloorLSN: 9007199254740993})
 		if err != nil {

@@ -67,7 +67,7 @@ func (f *trackFake) ChangedPages(_ context.Context, req *shared.ChangedPagesRequ
 // MaxChangedPagesBatch); a refusal arrives from Track itself with its kind; a plugin without
 // the capability is ErrUnsupported.
 func TestTrackGRPC(t *testing.T) {
-	both(t, func(t *testing.T, multiplex bool) {
+	both(t, func(t *testing.T, l link) {
 		ctx := context.Background()
 		at := time.Date(2026, 12, 5, 4, 0, 0, 0, time.UTC)
 		statuses := []*shared.TrackStatus{
@@ -79,7 +79,7 @@ func TestTrackGRPC(t *testing.T) {
 			rows = append(rows, shared.ChangedPage{SpaceID: uint32(i % 7), PageID: uint32(i), StartLSN: 100, EndLSN: 200})
 		}
 		f := &trackFake{statuses: statuses, rows: rows}
-		c := connect(t, multiplex, f)
+		c := connect(t, l, f)
 		tr, ok := c.src.(shared.Tracker)
 		if !ok {
 			t.Fatalf("the dispensed client %T is not a Tracker", c.src)
@@ -142,7 +142,7 @@ func TestTrackGRPC(t *testing.T) {
 			t.Errorf("a row with an empty LSN range arrived: %v", err)
 		}
 
-		plain := connect(t, multiplex, &fake{})
+		plain := connect(t, l, &fake{})
 		if _, err := plain.src.(shared.Tracker).Track(ctx, req); !errors.Is(err, shared.ErrUnsupported) {
 			t.Errorf("Track on a plugin without the capability: %v, want ErrUnsupported", err)
 		}

@@ -464,7 +464,11 @@ type BackupRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Config *Config                `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
 	// Set for an incremental: the base snapshot's source state.
-	Base          *BaseSnapshot `protobuf:"bytes,2,opt,name=base,proto3" json:"base,omitempty"`
+	Base *BaseSnapshot `protobuf:"bytes,2,opt,name=base,proto3" json:"base,omitempty"`
+	// BackupFrames only (issue 11): the unix socket the plugin sends the frames over, and the
+	// random token it writes first on it. Unset: the frames travel in the call's messages.
+	BulkSocket    string `protobuf:"bytes,40,opt,name=bulk_socket,json=bulkSocket,proto3" json:"bulk_socket,omitempty"`
+	BulkToken     []byte `protobuf:"bytes,41,opt,name=bulk_token,json=bulkToken,proto3" json:"bulk_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -509,6 +513,20 @@ func (x *BackupRequest) GetConfig() *Config {
 func (x *BackupRequest) GetBase() *BaseSnapshot {
 	if x != nil {
 		return x.Base
+	}
+	return nil
+}
+
+func (x *BackupRequest) GetBulkSocket() string {
+	if x != nil {
+		return x.BulkSocket
+	}
+	return ""
+}
+
+func (x *BackupRequest) GetBulkToken() []byte {
+	if x != nil {
+		return x.BulkToken
 	}
 	return nil
 }
@@ -2212,6 +2230,61 @@ func (x *Trailer) GetPagesBeforeBaseSkipped() uint64 {
 	return 0
 }
 
+// FrameBatch carries whole frames: a big-endian u32 length n (1..shared.MaxRecordBytes) and
+// n bytes of one record's shared codec encoding, repeated; a frame never spans two batches.
+type FrameBatch struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Frames []byte                 `protobuf:"bytes,1,opt,name=frames,proto3" json:"frames,omitempty"`
+	// RestoreFrames: only in the first message.
+	Restore       *RestoreRequest `protobuf:"bytes,2,opt,name=restore,proto3" json:"restore,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FrameBatch) Reset() {
+	*x = FrameBatch{}
+	mi := &file_source_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FrameBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FrameBatch) ProtoMessage() {}
+
+func (x *FrameBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_source_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FrameBatch.ProtoReflect.Descriptor instead.
+func (*FrameBatch) Descriptor() ([]byte, []int) {
+	return file_source_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *FrameBatch) GetFrames() []byte {
+	if x != nil {
+		return x.Frames
+	}
+	return nil
+}
+
+func (x *FrameBatch) GetRestore() *RestoreRequest {
+	if x != nil {
+		return x.Restore
+	}
+	return nil
+}
+
 type ArchiveRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Config        *Config                `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
@@ -2223,7 +2296,7 @@ type ArchiveRequest struct {
 
 func (x *ArchiveRequest) Reset() {
 	*x = ArchiveRequest{}
-	mi := &file_source_proto_msgTypes[28]
+	mi := &file_source_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2235,7 +2308,7 @@ func (x *ArchiveRequest) String() string {
 func (*ArchiveRequest) ProtoMessage() {}
 
 func (x *ArchiveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[28]
+	mi := &file_source_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2248,7 +2321,7 @@ func (x *ArchiveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArchiveRequest.ProtoReflect.Descriptor instead.
 func (*ArchiveRequest) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{28}
+	return file_source_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ArchiveRequest) GetConfig() *Config {
@@ -2285,7 +2358,7 @@ type ArchivePoint struct {
 
 func (x *ArchivePoint) Reset() {
 	*x = ArchivePoint{}
-	mi := &file_source_proto_msgTypes[29]
+	mi := &file_source_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2297,7 +2370,7 @@ func (x *ArchivePoint) String() string {
 func (*ArchivePoint) ProtoMessage() {}
 
 func (x *ArchivePoint) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[29]
+	mi := &file_source_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2310,7 +2383,7 @@ func (x *ArchivePoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArchivePoint.ProtoReflect.Descriptor instead.
 func (*ArchivePoint) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{29}
+	return file_source_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ArchivePoint) GetGtids() string {
@@ -2363,7 +2436,7 @@ type ArchiveTransaction struct {
 
 func (x *ArchiveTransaction) Reset() {
 	*x = ArchiveTransaction{}
-	mi := &file_source_proto_msgTypes[30]
+	mi := &file_source_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2375,7 +2448,7 @@ func (x *ArchiveTransaction) String() string {
 func (*ArchiveTransaction) ProtoMessage() {}
 
 func (x *ArchiveTransaction) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[30]
+	mi := &file_source_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2388,7 +2461,7 @@ func (x *ArchiveTransaction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArchiveTransaction.ProtoReflect.Descriptor instead.
 func (*ArchiveTransaction) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{30}
+	return file_source_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ArchiveTransaction) GetGtid() string {
@@ -2452,7 +2525,7 @@ type ArchiveSegmentHead struct {
 
 func (x *ArchiveSegmentHead) Reset() {
 	*x = ArchiveSegmentHead{}
-	mi := &file_source_proto_msgTypes[31]
+	mi := &file_source_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2464,7 +2537,7 @@ func (x *ArchiveSegmentHead) String() string {
 func (*ArchiveSegmentHead) ProtoMessage() {}
 
 func (x *ArchiveSegmentHead) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[31]
+	mi := &file_source_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2477,7 +2550,7 @@ func (x *ArchiveSegmentHead) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArchiveSegmentHead.ProtoReflect.Descriptor instead.
 func (*ArchiveSegmentHead) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{31}
+	return file_source_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ArchiveSegmentHead) GetFormat() uint32 {
@@ -2572,7 +2645,7 @@ type ArchiveChunk struct {
 
 func (x *ArchiveChunk) Reset() {
 	*x = ArchiveChunk{}
-	mi := &file_source_proto_msgTypes[32]
+	mi := &file_source_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2584,7 +2657,7 @@ func (x *ArchiveChunk) String() string {
 func (*ArchiveChunk) ProtoMessage() {}
 
 func (x *ArchiveChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[32]
+	mi := &file_source_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2597,7 +2670,7 @@ func (x *ArchiveChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArchiveChunk.ProtoReflect.Descriptor instead.
 func (*ArchiveChunk) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{32}
+	return file_source_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ArchiveChunk) GetStarted() bool {
@@ -2644,7 +2717,7 @@ type ArchiveLagResult struct {
 
 func (x *ArchiveLagResult) Reset() {
 	*x = ArchiveLagResult{}
-	mi := &file_source_proto_msgTypes[33]
+	mi := &file_source_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2656,7 +2729,7 @@ func (x *ArchiveLagResult) String() string {
 func (*ArchiveLagResult) ProtoMessage() {}
 
 func (x *ArchiveLagResult) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[33]
+	mi := &file_source_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2669,7 +2742,7 @@ func (x *ArchiveLagResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArchiveLagResult.ProtoReflect.Descriptor instead.
 func (*ArchiveLagResult) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{33}
+	return file_source_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ArchiveLagResult) GetServerFile() string {
@@ -2738,7 +2811,7 @@ type TrackRequest struct {
 
 func (x *TrackRequest) Reset() {
 	*x = TrackRequest{}
-	mi := &file_source_proto_msgTypes[34]
+	mi := &file_source_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2750,7 +2823,7 @@ func (x *TrackRequest) String() string {
 func (*TrackRequest) ProtoMessage() {}
 
 func (x *TrackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[34]
+	mi := &file_source_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2763,7 +2836,7 @@ func (x *TrackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrackRequest.ProtoReflect.Descriptor instead.
 func (*TrackRequest) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{34}
+	return file_source_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *TrackRequest) GetConfig() *Config {
@@ -2793,7 +2866,7 @@ type TrackGap struct {
 
 func (x *TrackGap) Reset() {
 	*x = TrackGap{}
-	mi := &file_source_proto_msgTypes[35]
+	mi := &file_source_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2805,7 +2878,7 @@ func (x *TrackGap) String() string {
 func (*TrackGap) ProtoMessage() {}
 
 func (x *TrackGap) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[35]
+	mi := &file_source_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2818,7 +2891,7 @@ func (x *TrackGap) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrackGap.ProtoReflect.Descriptor instead.
 func (*TrackGap) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{35}
+	return file_source_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *TrackGap) GetKind() string {
@@ -2875,7 +2948,7 @@ type TrackStatus struct {
 
 func (x *TrackStatus) Reset() {
 	*x = TrackStatus{}
-	mi := &file_source_proto_msgTypes[36]
+	mi := &file_source_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2887,7 +2960,7 @@ func (x *TrackStatus) String() string {
 func (*TrackStatus) ProtoMessage() {}
 
 func (x *TrackStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[36]
+	mi := &file_source_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2900,7 +2973,7 @@ func (x *TrackStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrackStatus.ProtoReflect.Descriptor instead.
 func (*TrackStatus) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{36}
+	return file_source_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *TrackStatus) GetTrackedLsn() uint64 {
@@ -2991,7 +3064,7 @@ type ChangedPagesRequest struct {
 
 func (x *ChangedPagesRequest) Reset() {
 	*x = ChangedPagesRequest{}
-	mi := &file_source_proto_msgTypes[37]
+	mi := &file_source_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3003,7 +3076,7 @@ func (x *ChangedPagesRequest) String() string {
 func (*ChangedPagesRequest) ProtoMessage() {}
 
 func (x *ChangedPagesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[37]
+	mi := &file_source_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3016,7 +3089,7 @@ func (x *ChangedPagesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangedPagesRequest.ProtoReflect.Descriptor instead.
 func (*ChangedPagesRequest) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{37}
+	return file_source_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ChangedPagesRequest) GetConfig() *Config {
@@ -3052,7 +3125,7 @@ type ChangedPagesRow struct {
 
 func (x *ChangedPagesRow) Reset() {
 	*x = ChangedPagesRow{}
-	mi := &file_source_proto_msgTypes[38]
+	mi := &file_source_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3064,7 +3137,7 @@ func (x *ChangedPagesRow) String() string {
 func (*ChangedPagesRow) ProtoMessage() {}
 
 func (x *ChangedPagesRow) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[38]
+	mi := &file_source_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3077,7 +3150,7 @@ func (x *ChangedPagesRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangedPagesRow.ProtoReflect.Descriptor instead.
 func (*ChangedPagesRow) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{38}
+	return file_source_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ChangedPagesRow) GetSpaceId() uint32 {
@@ -3117,7 +3190,7 @@ type ChangedPagesBatch struct {
 
 func (x *ChangedPagesBatch) Reset() {
 	*x = ChangedPagesBatch{}
-	mi := &file_source_proto_msgTypes[39]
+	mi := &file_source_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3129,7 +3202,7 @@ func (x *ChangedPagesBatch) String() string {
 func (*ChangedPagesBatch) ProtoMessage() {}
 
 func (x *ChangedPagesBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[39]
+	mi := &file_source_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3142,7 +3215,7 @@ func (x *ChangedPagesBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangedPagesBatch.ProtoReflect.Descriptor instead.
 func (*ChangedPagesBatch) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{39}
+	return file_source_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ChangedPagesBatch) GetRows() []*ChangedPagesRow {
@@ -3181,10 +3254,14 @@ const file_source_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\v2\x1a.pagetrack.source.v1.ValueR\x05value:\x028\x01\"L\n" +
 	"\x15ValidateConfigRequest\x123\n" +
 	"\x06config\x18\x01 \x01(\v2\x1b.pagetrack.source.v1.ConfigR\x06config\"\x18\n" +
-	"\x16ValidateConfigResponse\"{\n" +
+	"\x16ValidateConfigResponse\"\xbb\x01\n" +
 	"\rBackupRequest\x123\n" +
 	"\x06config\x18\x01 \x01(\v2\x1b.pagetrack.source.v1.ConfigR\x06config\x125\n" +
-	"\x04base\x18\x02 \x01(\v2!.pagetrack.source.v1.BaseSnapshotR\x04base\"$\n" +
+	"\x04base\x18\x02 \x01(\v2!.pagetrack.source.v1.BaseSnapshotR\x04base\x12\x1f\n" +
+	"\vbulk_socket\x18( \x01(\tR\n" +
+	"bulkSocket\x12\x1d\n" +
+	"\n" +
+	"bulk_token\x18) \x01(\fR\tbulkToken\"$\n" +
 	"\fBaseSnapshot\x12\x14\n" +
 	"\x05state\x18\x01 \x01(\fR\x05state\"`\n" +
 	"\fPurgeRequest\x123\n" +
@@ -3347,7 +3424,11 @@ const file_source_proto_rawDesc = "" +
 	"\x0ebinlog_written\x18\x1a \x01(\x04R\rbinlogWritten\x124\n" +
 	"\x16checkpoint_wait_micros\x18( \x01(\x04R\x14checkpointWaitMicros\x12*\n" +
 	"\x11pages_before_base\x18) \x01(\x04R\x0fpagesBeforeBase\x129\n" +
-	"\x19pages_before_base_skipped\x18* \x01(\x04R\x16pagesBeforeBaseSkipped\"\x99\x01\n" +
+	"\x19pages_before_base_skipped\x18* \x01(\x04R\x16pagesBeforeBaseSkipped\"c\n" +
+	"\n" +
+	"FrameBatch\x12\x16\n" +
+	"\x06frames\x18\x01 \x01(\fR\x06frames\x12=\n" +
+	"\arestore\x18\x02 \x01(\v2#.pagetrack.source.v1.RestoreRequestR\arestore\"\x99\x01\n" +
 	"\x0eArchiveRequest\x123\n" +
 	"\x06config\x18\x01 \x01(\v2\x1b.pagetrack.source.v1.ConfigR\x06config\x125\n" +
 	"\x04from\x18\x02 \x01(\v2!.pagetrack.source.v1.ArchivePointR\x04from\x12\x1b\n" +
@@ -3439,7 +3520,7 @@ const file_source_proto_rawDesc = "" +
 	"\x15ATTR_TYPE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10ATTR_TYPE_STRING\x10\x01\x12\x11\n" +
 	"\rATTR_TYPE_INT\x10\x02\x12\x12\n" +
-	"\x0eATTR_TYPE_BOOL\x10\x032\xf7\x06\n" +
+	"\x0eATTR_TYPE_BOOL\x10\x032\xa6\b\n" +
 	"\x06Source\x12Q\n" +
 	"\x06Schema\x12\".pagetrack.source.v1.SchemaRequest\x1a#.pagetrack.source.v1.SchemaResponse\x12i\n" +
 	"\x0eValidateConfig\x12*.pagetrack.source.v1.ValidateConfigRequest\x1a+.pagetrack.source.v1.ValidateConfigResponse\x12K\n" +
@@ -3450,7 +3531,9 @@ const file_source_proto_rawDesc = "" +
 	"CheckPages\x12&.pagetrack.source.v1.CheckPagesRequest\x1a%.pagetrack.source.v1.CheckPagesResult\x12S\n" +
 	"\aArchive\x12#.pagetrack.source.v1.ArchiveRequest\x1a!.pagetrack.source.v1.ArchiveChunk0\x01\x12X\n" +
 	"\n" +
-	"ArchiveLag\x12#.pagetrack.source.v1.ArchiveRequest\x1a%.pagetrack.source.v1.ArchiveLagResult\x12N\n" +
+	"ArchiveLag\x12#.pagetrack.source.v1.ArchiveRequest\x1a%.pagetrack.source.v1.ArchiveLagResult\x12U\n" +
+	"\fBackupFrames\x12\".pagetrack.source.v1.BackupRequest\x1a\x1f.pagetrack.source.v1.FrameBatch0\x01\x12V\n" +
+	"\rRestoreFrames\x12\x1f.pagetrack.source.v1.FrameBatch\x1a\".pagetrack.source.v1.RestoreResult(\x01\x12N\n" +
 	"\x05Track\x12!.pagetrack.source.v1.TrackRequest\x1a .pagetrack.source.v1.TrackStatus0\x01\x12b\n" +
 	"\fChangedPages\x12(.pagetrack.source.v1.ChangedPagesRequest\x1a&.pagetrack.source.v1.ChangedPagesBatch0\x01B6Z4github.com/pagetrack/pagetrack/shared/proto;sourcev1b\x06proto3"
 
@@ -3467,7 +3550,7 @@ func file_source_proto_rawDescGZIP() []byte {
 }
 
 var file_source_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_source_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
+var file_source_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_source_proto_goTypes = []any{
 	(AttrType)(0),                  // 0: pagetrack.source.v1.AttrType
 	(*SchemaRequest)(nil),          // 1: pagetrack.source.v1.SchemaRequest
@@ -3498,25 +3581,26 @@ var file_source_proto_goTypes = []any{
 	(*FileChunk)(nil),              // 26: pagetrack.source.v1.FileChunk
 	(*Progress)(nil),               // 27: pagetrack.source.v1.Progress
 	(*Trailer)(nil),                // 28: pagetrack.source.v1.Trailer
-	(*ArchiveRequest)(nil),         // 29: pagetrack.source.v1.ArchiveRequest
-	(*ArchivePoint)(nil),           // 30: pagetrack.source.v1.ArchivePoint
-	(*ArchiveTransaction)(nil),     // 31: pagetrack.source.v1.ArchiveTransaction
-	(*ArchiveSegmentHead)(nil),     // 32: pagetrack.source.v1.ArchiveSegmentHead
-	(*ArchiveChunk)(nil),           // 33: pagetrack.source.v1.ArchiveChunk
-	(*ArchiveLagResult)(nil),       // 34: pagetrack.source.v1.ArchiveLagResult
-	(*TrackRequest)(nil),           // 35: pagetrack.source.v1.TrackRequest
-	(*TrackGap)(nil),               // 36: pagetrack.source.v1.TrackGap
-	(*TrackStatus)(nil),            // 37: pagetrack.source.v1.TrackStatus
-	(*ChangedPagesRequest)(nil),    // 38: pagetrack.source.v1.ChangedPagesRequest
-	(*ChangedPagesRow)(nil),        // 39: pagetrack.source.v1.ChangedPagesRow
-	(*ChangedPagesBatch)(nil),      // 40: pagetrack.source.v1.ChangedPagesBatch
-	nil,                            // 41: pagetrack.source.v1.Config.ValuesEntry
-	(*timestamppb.Timestamp)(nil),  // 42: google.protobuf.Timestamp
+	(*FrameBatch)(nil),             // 29: pagetrack.source.v1.FrameBatch
+	(*ArchiveRequest)(nil),         // 30: pagetrack.source.v1.ArchiveRequest
+	(*ArchivePoint)(nil),           // 31: pagetrack.source.v1.ArchivePoint
+	(*ArchiveTransaction)(nil),     // 32: pagetrack.source.v1.ArchiveTransaction
+	(*ArchiveSegmentHead)(nil),     // 33: pagetrack.source.v1.ArchiveSegmentHead
+	(*ArchiveChunk)(nil),           // 34: pagetrack.source.v1.ArchiveChunk
+	(*ArchiveLagResult)(nil),       // 35: pagetrack.source.v1.ArchiveLagResult
+	(*TrackRequest)(nil),           // 36: pagetrack.source.v1.TrackRequest
+	(*TrackGap)(nil),               // 37: pagetrack.source.v1.TrackGap
+	(*TrackStatus)(nil),            // 38: pagetrack.source.v1.TrackStatus
+	(*ChangedPagesRequest)(nil),    // 39: pagetrack.source.v1.ChangedPagesRequest
+	(*ChangedPagesRow)(nil),        // 40: pagetrack.source.v1.ChangedPagesRow
+	(*ChangedPagesBatch)(nil),      // 41: pagetrack.source.v1.ChangedPagesBatch
+	nil,                            // 42: pagetrack.source.v1.Config.ValuesEntry
+	(*timestamppb.Timestamp)(nil),  // 43: google.protobuf.Timestamp
 }
 var file_source_proto_depIdxs = []int32{
 	3,  // 0: pagetrack.source.v1.SchemaResponse.attributes:type_name -> pagetrack.source.v1.Attribute
 	0,  // 1: pagetrack.source.v1.Attribute.type:type_name -> pagetrack.source.v1.AttrType
-	41, // 2: pagetrack.source.v1.Config.values:type_name -> pagetrack.source.v1.Config.ValuesEntry
+	42, // 2: pagetrack.source.v1.Config.values:type_name -> pagetrack.source.v1.Config.ValuesEntry
 	5,  // 3: pagetrack.source.v1.ValidateConfigRequest.config:type_name -> pagetrack.source.v1.Config
 	5,  // 4: pagetrack.source.v1.BackupRequest.config:type_name -> pagetrack.source.v1.Config
 	9,  // 5: pagetrack.source.v1.BackupRequest.base:type_name -> pagetrack.source.v1.BaseSnapshot
@@ -3533,49 +3617,54 @@ var file_source_proto_depIdxs = []int32{
 	26, // 16: pagetrack.source.v1.Record.file:type_name -> pagetrack.source.v1.FileChunk
 	27, // 17: pagetrack.source.v1.Record.progress:type_name -> pagetrack.source.v1.Progress
 	28, // 18: pagetrack.source.v1.Record.trailer:type_name -> pagetrack.source.v1.Trailer
-	42, // 19: pagetrack.source.v1.Header.started_at:type_name -> google.protobuf.Timestamp
+	43, // 19: pagetrack.source.v1.Header.started_at:type_name -> google.protobuf.Timestamp
 	21, // 20: pagetrack.source.v1.Header.locations:type_name -> pagetrack.source.v1.Location
-	42, // 21: pagetrack.source.v1.Trailer.finished_at:type_name -> google.protobuf.Timestamp
-	5,  // 22: pagetrack.source.v1.ArchiveRequest.config:type_name -> pagetrack.source.v1.Config
-	30, // 23: pagetrack.source.v1.ArchiveRequest.from:type_name -> pagetrack.source.v1.ArchivePoint
-	31, // 24: pagetrack.source.v1.ArchivePoint.last:type_name -> pagetrack.source.v1.ArchiveTransaction
-	42, // 25: pagetrack.source.v1.ArchiveTransaction.commit:type_name -> google.protobuf.Timestamp
-	42, // 26: pagetrack.source.v1.ArchiveSegmentHead.first_commit:type_name -> google.protobuf.Timestamp
-	42, // 27: pagetrack.source.v1.ArchiveSegmentHead.last_commit:type_name -> google.protobuf.Timestamp
-	31, // 28: pagetrack.source.v1.ArchiveSegmentHead.last:type_name -> pagetrack.source.v1.ArchiveTransaction
-	32, // 29: pagetrack.source.v1.ArchiveChunk.head:type_name -> pagetrack.source.v1.ArchiveSegmentHead
-	5,  // 30: pagetrack.source.v1.TrackRequest.config:type_name -> pagetrack.source.v1.Config
-	42, // 31: pagetrack.source.v1.TrackGap.at:type_name -> google.protobuf.Timestamp
-	36, // 32: pagetrack.source.v1.TrackStatus.gaps:type_name -> pagetrack.source.v1.TrackGap
-	42, // 33: pagetrack.source.v1.TrackStatus.at:type_name -> google.protobuf.Timestamp
-	5,  // 34: pagetrack.source.v1.ChangedPagesRequest.config:type_name -> pagetrack.source.v1.Config
-	39, // 35: pagetrack.source.v1.ChangedPagesBatch.rows:type_name -> pagetrack.source.v1.ChangedPagesRow
-	4,  // 36: pagetrack.source.v1.Config.ValuesEntry.value:type_name -> pagetrack.source.v1.Value
-	1,  // 37: pagetrack.source.v1.Source.Schema:input_type -> pagetrack.source.v1.SchemaRequest
-	6,  // 38: pagetrack.source.v1.Source.ValidateConfig:input_type -> pagetrack.source.v1.ValidateConfigRequest
-	8,  // 39: pagetrack.source.v1.Source.Backup:input_type -> pagetrack.source.v1.BackupRequest
-	17, // 40: pagetrack.source.v1.Source.Restore:input_type -> pagetrack.source.v1.RestoreMessage
-	10, // 41: pagetrack.source.v1.Source.Purge:input_type -> pagetrack.source.v1.PurgeRequest
-	12, // 42: pagetrack.source.v1.Source.CheckPages:input_type -> pagetrack.source.v1.CheckPagesRequest
-	29, // 43: pagetrack.source.v1.Source.Archive:input_type -> pagetrack.source.v1.ArchiveRequest
-	29, // 44: pagetrack.source.v1.Source.ArchiveLag:input_type -> pagetrack.source.v1.ArchiveRequest
-	35, // 45: pagetrack.source.v1.Source.Track:input_type -> pagetrack.source.v1.TrackRequest
-	38, // 46: pagetrack.source.v1.Source.ChangedPages:input_type -> pagetrack.source.v1.ChangedPagesRequest
-	2,  // 47: pagetrack.source.v1.Source.Schema:output_type -> pagetrack.source.v1.SchemaResponse
-	7,  // 48: pagetrack.source.v1.Source.ValidateConfig:output_type -> pagetrack.source.v1.ValidateConfigResponse
-	19, // 49: pagetrack.source.v1.Source.Backup:output_type -> pagetrack.source.v1.Record
-	18, // 50: pagetrack.source.v1.Source.Restore:output_type -> pagetrack.source.v1.RestoreResult
-	11, // 51: pagetrack.source.v1.Source.Purge:output_type -> pagetrack.source.v1.PurgeResult
-	13, // 52: pagetrack.source.v1.Source.CheckPages:output_type -> pagetrack.source.v1.CheckPagesResult
-	33, // 53: pagetrack.source.v1.Source.Archive:output_type -> pagetrack.source.v1.ArchiveChunk
-	34, // 54: pagetrack.source.v1.Source.ArchiveLag:output_type -> pagetrack.source.v1.ArchiveLagResult
-	37, // 55: pagetrack.source.v1.Source.Track:output_type -> pagetrack.source.v1.TrackStatus
-	40, // 56: pagetrack.source.v1.Source.ChangedPages:output_type -> pagetrack.source.v1.ChangedPagesBatch
-	47, // [47:57] is the sub-list for method output_type
-	37, // [37:47] is the sub-list for method input_type
-	37, // [37:37] is the sub-list for extension type_name
-	37, // [37:37] is the sub-list for extension extendee
-	0,  // [0:37] is the sub-list for field type_name
+	43, // 21: pagetrack.source.v1.Trailer.finished_at:type_name -> google.protobuf.Timestamp
+	15, // 22: pagetrack.source.v1.FrameBatch.restore:type_name -> pagetrack.source.v1.RestoreRequest
+	5,  // 23: pagetrack.source.v1.ArchiveRequest.config:type_name -> pagetrack.source.v1.Config
+	31, // 24: pagetrack.source.v1.ArchiveRequest.from:type_name -> pagetrack.source.v1.ArchivePoint
+	32, // 25: pagetrack.source.v1.ArchivePoint.last:type_name -> pagetrack.source.v1.ArchiveTransaction
+	43, // 26: pagetrack.source.v1.ArchiveTransaction.commit:type_name -> google.protobuf.Timestamp
+	43, // 27: pagetrack.source.v1.ArchiveSegmentHead.first_commit:type_name -> google.protobuf.Timestamp
+	43, // 28: pagetrack.source.v1.ArchiveSegmentHead.last_commit:type_name -> google.protobuf.Timestamp
+	32, // 29: pagetrack.source.v1.ArchiveSegmentHead.last:type_name -> pagetrack.source.v1.ArchiveTransaction
+	33, // 30: pagetrack.source.v1.ArchiveChunk.head:type_name -> pagetrack.source.v1.ArchiveSegmentHead
+	5,  // 31: pagetrack.source.v1.TrackRequest.config:type_name -> pagetrack.source.v1.Config
+	43, // 32: pagetrack.source.v1.TrackGap.at:type_name -> google.protobuf.Timestamp
+	37, // 33: pagetrack.source.v1.TrackStatus.gaps:type_name -> pagetrack.source.v1.TrackGap
+	43, // 34: pagetrack.source.v1.TrackStatus.at:type_name -> google.protobuf.Timestamp
+	5,  // 35: pagetrack.source.v1.ChangedPagesRequest.config:type_name -> pagetrack.source.v1.Config
+	40, // 36: pagetrack.source.v1.ChangedPagesBatch.rows:type_name -> pagetrack.source.v1.ChangedPagesRow
+	4,  // 37: pagetrack.source.v1.Config.ValuesEntry.value:type_name -> pagetrack.source.v1.Value
+	1,  // 38: pagetrack.source.v1.Source.Schema:input_type -> pagetrack.source.v1.SchemaRequest
+	6,  // 39: pagetrack.source.v1.Source.ValidateConfig:input_type -> pagetrack.source.v1.ValidateConfigRequest
+	8,  // 40: pagetrack.source.v1.Source.Backup:input_type -> pagetrack.source.v1.BackupRequest
+	17, // 41: pagetrack.source.v1.Source.Restore:input_type -> pagetrack.source.v1.RestoreMessage
+	10, // 42: pagetrack.source.v1.Source.Purge:input_type -> pagetrack.source.v1.PurgeRequest
+	12, // 43: pagetrack.source.v1.Source.CheckPages:input_type -> pagetrack.source.v1.CheckPagesRequest
+	30, // 44: pagetrack.source.v1.Source.Archive:input_type -> pagetrack.source.v1.ArchiveRequest
+	30, // 45: pagetrack.source.v1.Source.ArchiveLag:input_type -> pagetrack.source.v1.ArchiveRequest
+	8,  // 46: pagetrack.source.v1.Source.BackupFrames:input_type -> pagetrack.source.v1.BackupRequest
+	29, // 47: pagetrack.source.v1.Source.RestoreFrames:input_type -> pagetrack.source.v1.FrameBatch
+	36, // 48: pagetrack.source.v1.Source.Track:input_type -> pagetrack.source.v1.TrackRequest
+	39, // 49: pagetrack.source.v1.Source.ChangedPages:input_type -> pagetrack.source.v1.ChangedPagesRequest
+	2,  // 50: pagetrack.source.v1.Source.Schema:output_type -> pagetrack.source.v1.SchemaResponse
+	7,  // 51: pagetrack.source.v1.Source.ValidateConfig:output_type -> pagetrack.source.v1.ValidateConfigResponse
+	19, // 52: pagetrack.source.v1.Source.Backup:output_type -> pagetrack.source.v1.Record
+	18, // 53: pagetrack.source.v1.Source.Restore:output_type -> pagetrack.source.v1.RestoreResult
+	11, // 54: pagetrack.source.v1.Source.Purge:output_type -> pagetrack.source.v1.PurgeResult
+	13, // 55: pagetrack.source.v1.Source.CheckPages:output_type -> pagetrack.source.v1.CheckPagesResult
+	34, // 56: pagetrack.source.v1.Source.Archive:output_type -> pagetrack.source.v1.ArchiveChunk
+	35, // 57: pagetrack.source.v1.Source.ArchiveLag:output_type -> pagetrack.source.v1.ArchiveLagResult
+	29, // 58: pagetrack.source.v1.Source.BackupFrames:output_type -> pagetrack.source.v1.FrameBatch
+	18, // 59: pagetrack.source.v1.Source.RestoreFrames:output_type -> pagetrack.source.v1.RestoreResult
+	38, // 60: pagetrack.source.v1.Source.Track:output_type -> pagetrack.source.v1.TrackStatus
+	41, // 61: pagetrack.source.v1.Source.ChangedPages:output_type -> pagetrack.source.v1.ChangedPagesBatch
+	50, // [50:62] is the sub-list for method output_type
+	38, // [38:50] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_source_proto_init() }
@@ -3608,7 +3697,7 @@ func file_source_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_source_proto_rawDesc), len(file_source_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   41,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

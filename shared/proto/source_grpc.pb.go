@@ -34,6 +34,8 @@ const (
 	Source_CheckPages_FullMethodName     = "/pagetrack.source.v1.Source/CheckPages"
 	Source_Archive_FullMethodName        = "/pagetrack.source.v1.Source/Archive"
 	Source_ArchiveLag_FullMethodName     = "/pagetrack.source.v1.Source/ArchiveLag"
+	Source_BackupFrames_FullMethodName   = "/pagetrack.source.v1.Source/BackupFrames"
+	Source_RestoreFrames_FullMethodName  = "/pagetrack.source.v1.Source/RestoreFrames"
 	Source_Track_FullMethodName          = "/pagetrack.source.v1.Source/Track"
 	Source_ChangedPages_FullMethodName   = "/pagetrack.source.v1.Source/ChangedPages"
 )
@@ -67,6 +69,17 @@ type SourceClient interface {
 	Archive(ctx context.Context, in *ArchiveRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ArchiveChunk], error)
 	// ArchiveLag measures how far an archive ending at the request's point trails the server.
 	ArchiveLag(ctx context.Context, in *ArchiveRequest, opts ...grpc.CallOption) (*ArchiveLagResult, error)
+	// Frames (issue 11): the faster backup wire, see shared/frames.go and shared/doc.go.
+	// BackupFrames takes the same request as Backup and carries the same records, each as a
+	// frame (a big-endian u32 length and the record's shared codec encoding), several small
+	// records to a message. With bulk_socket set the frames go over that unix socket instead
+	// (the plugin connects, writes bulk_token, then the frames, and closes it), and the call
+	// carries no message, only the outcome. A plugin without it answers UNIMPLEMENTED and the
+	// host uses Backup.
+	BackupFrames(ctx context.Context, in *BackupRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[FrameBatch], error)
+	// RestoreFrames is Restore with frames: the first FrameBatch carries restore and no frames,
+	// every following one frames only.
+	RestoreFrames(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[FrameBatch, RestoreResult], error)
 	// Track runs the source's change tracker until the call is cancelled and streams its status
 	// (shared.Tracker). Optional: a plugin without it answers UNIMPLEMENTED. The first status is
 	// sent once the tracker started (so refusals arrive before it).
@@ -185,9 +198,41 @@ func (c *sourceClient) ArchiveLag(ctx context.Context, in *ArchiveRequest, opts 
 	return out, nil
 }
 
+func (c *sourceClient) BackupFrames(ctx context.Context, in *BackupRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[FrameBatch], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Source_ServiceDesc.Streams[3], Source_BackupFrames_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[BackupRequest, FrameBatch]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Source_BackupFramesClient = grpc.ServerStreamingClient[FrameBatch]
+
+func (c *sourceClient) RestoreFrames(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[FrameBatch, RestoreResult], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Source_ServiceDesc.Streams[4], Source_RestoreFrames_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[FrameBatch, RestoreResult]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Source_RestoreFramesClient = grpc.ClientStreamingClient[FrameBatch, RestoreResult]
+
 func (c *sourceClient) Track(ctx context.Context, in *TrackRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[TrackStatus], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &Source_ServiceDesc.Streams[3], Source_Track_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &Source_ServiceDesc.Streams[5], Source_Track_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -206,7 +251,7 @@ type Source_TrackClient = grpc.ServerStreamingClient[TrackStatus]
 
 func (c *sourceClient) ChangedPages(ctx context.Context, in *ChangedPagesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ChangedPagesBatch], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &Source_ServiceDesc.Streams[4], Source_ChangedPages_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &Source_ServiceDesc.Streams[6], Source_ChangedPages_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -252,6 +297,17 @@ type SourceServer interface {
 	Archive(*ArchiveRequest, grpc.ServerStreamingServer[ArchiveChunk]) error
 	// ArchiveLag measures how far an archive ending at the request's point trails the server.
 	ArchiveLag(context.Context, *ArchiveRequest) (*ArchiveLagResult, error)
+	// Frames (issue 11): the faster backup wire, see shared/frames.go and shared/doc.go.
+	// BackupFrames takes the same request as Backup and carries the same records, each as a
+	// frame (a big-endian u32 length and the record's shared codec encoding), several small
+	// records to a message. With bulk_socket set the frames go over that unix socket instead
+	// (the plugin connects, writes bulk_token, then the frames, and closes it), and the call
+	// carries no message, only the outcome. A plugin without it answers UNIMPLEMENTED and the
+	// host uses Backup.
+	BackupFrames(*BackupRequest, grpc.ServerStreamingServer[FrameBatch]) error
+	// RestoreFrames is Restore with frames: the first FrameBatch carries restore and no frames,
+	// every following one frames only.
+	RestoreFrames(grpc.ClientStreamingServer[FrameBatch, RestoreResult]) error
 	// Track runs the source's change tracker until the call is cancelled and streams its status
 	// (shared.Tracker). Optional: a plugin without it answers UNIMPLEMENTED. The first status is
 	// sent once the tracker started (so refusals arrive before it).
@@ -292,6 +348,12 @@ func (UnimplementedSourceServer) Archive(*ArchiveRequest, grpc.ServerStreamingSe
 }
 func (UnimplementedSourceServer) ArchiveLag(context.Context, *ArchiveRequest) (*ArchiveLagResult, error) {
 	return nil, status.Error(codes.Unimplemented, "method ArchiveLag not implemented")
+}
+func (UnimplementedSourceServer) BackupFrames(*BackupRequest, grpc.ServerStreamingServer[FrameBatch]) error {
+	return status.Error(codes.Unimplemented, "method BackupFrames not implemented")
+}
+func (UnimplementedSourceServer) RestoreFrames(grpc.ClientStreamingServer[FrameBatch, RestoreResult]) error {
+	return status.Error(codes.Unimplemented, "method RestoreFrames not implemented")
 }
 func (UnimplementedSourceServer) Track(*TrackRequest, grpc.ServerStreamingServer[TrackStatus]) error {
 	return status.Error(codes.Unimplemented, "method Track not implemented")
@@ -439,6 +501,24 @@ func _Source_ArchiveLag_Handler(srv interface{}, ctx context.Context, dec func(i
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Source_BackupFrames_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(BackupRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(SourceServer).BackupFrames(m, &grpc.GenericServerStream[BackupRequest, FrameBatch]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Source_BackupFramesServer = grpc.ServerStreamingServer[FrameBatch]
+
+func _Source_RestoreFrames_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(SourceServer).RestoreFrames(&grpc.GenericServerStream[FrameBatch, RestoreResult]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Source_RestoreFramesServer = grpc.ClientStreamingServer[FrameBatch, RestoreResult]
+
 func _Source_Track_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(TrackRequest)
 	if err := stream.RecvMsg(m); err != nil {
@@ -504,6 +584,16 @@ var Source_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "Archive",
 			Handler:       _Source_Archive_Handler,
 			ServerStreams: true,
+		},
+		{
+			StreamName:    "BackupFrames",
+			Handler:       _Source_BackupFrames_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "RestoreFrames",
+			Handler:       _Source_RestoreFrames_Handler,
+			ClientStreams: true,
 		},
 		{
 			StreamName:    "Track",
