@@ -34,6 +34,7 @@ const (
 	Source_CheckPages_FullMethodName     = "/pagetrack.source.v1.Source/CheckPages"
 	Source_Archive_FullMethodName        = "/pagetrack.source.v1.Source/Archive"
 	Source_ArchiveLag_FullMethodName     = "/pagetrack.source.v1.Source/ArchiveLag"
+	Source_PointInTime_FullMethodName    = "/pagetrack.source.v1.Source/PointInTime"
 )
 
 // SourceClient is the client API for Source service.
@@ -65,6 +66,11 @@ type SourceClient interface {
 	Archive(ctx context.Context, in *ArchiveRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ArchiveChunk], error)
 	// ArchiveLag measures how far an archive ending at the request's point trails the server.
 	ArchiveLag(ctx context.Context, in *ArchiveRequest, opts ...grpc.CallOption) (*ArchiveLagResult, error)
+	// PointInTime resolves a point against archive segments and, with apply, replays them on a
+	// restored datadir up to it (shared.PointInTimeRestorer). Optional: UNIMPLEMENTED without it.
+	// The first message carries the request; every later one an ArchiveChunk, segments framed
+	// as in Archive (no started message).
+	PointInTime(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[PointInTimeMessage, PointInTimeResult], error)
 }
 
 type sourceClient struct {
@@ -176,6 +182,19 @@ func (c *sourceClient) ArchiveLag(ctx context.Context, in *ArchiveRequest, opts 
 	return out, nil
 }
 
+func (c *sourceClient) PointInTime(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[PointInTimeMessage, PointInTimeResult], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Source_ServiceDesc.Streams[3], Source_PointInTime_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[PointInTimeMessage, PointInTimeResult]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Source_PointInTimeClient = grpc.ClientStreamingClient[PointInTimeMessage, PointInTimeResult]
+
 // SourceServer is the server API for Source service.
 // All implementations must embed UnimplementedSourceServer
 // for forward compatibility.
@@ -205,6 +224,11 @@ type SourceServer interface {
 	Archive(*ArchiveRequest, grpc.ServerStreamingServer[ArchiveChunk]) error
 	// ArchiveLag measures how far an archive ending at the request's point trails the server.
 	ArchiveLag(context.Context, *ArchiveRequest) (*ArchiveLagResult, error)
+	// PointInTime resolves a point against archive segments and, with apply, replays them on a
+	// restored datadir up to it (shared.PointInTimeRestorer). Optional: UNIMPLEMENTED without it.
+	// The first message carries the request; every later one an ArchiveChunk, segments framed
+	// as in Archive (no started message).
+	PointInTime(grpc.ClientStreamingServer[PointInTimeMessage, PointInTimeResult]) error
 	mustEmbedUnimplementedSourceServer()
 }
 
@@ -238,6 +262,9 @@ func (UnimplementedSourceServer) Archive(*ArchiveRequest, grpc.ServerStreamingSe
 }
 func (UnimplementedSourceServer) ArchiveLag(context.Context, *ArchiveRequest) (*ArchiveLagResult, error) {
 	return nil, status.Error(codes.Unimplemented, "method ArchiveLag not implemented")
+}
+func (UnimplementedSourceServer) PointInTime(grpc.ClientStreamingServer[PointInTimeMessage, PointInTimeResult]) error {
+	return status.Error(codes.Unimplemented, "method PointInTime not implemented")
 }
 func (UnimplementedSourceServer) mustEmbedUnimplementedSourceServer() {}
 func (UnimplementedSourceServer) testEmbeddedByValue()                {}
@@ -379,6 +406,13 @@ func _Source_ArchiveLag_Handler(srv interface{}, ctx context.Context, dec func(i
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Source_PointInTime_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(SourceServer).PointInTime(&grpc.GenericServerStream[PointInTimeMessage, PointInTimeResult]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Source_PointInTimeServer = grpc.ClientStreamingServer[PointInTimeMessage, PointInTimeResult]
+
 // Source_ServiceDesc is the grpc.ServiceDesc for Source service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -422,6 +456,11 @@ var Source_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "Archive",
 			Handler:       _Source_Archive_Handler,
 			ServerStreams: true,
+		},
+		{
+			StreamName:    "PointInTime",
+			Handler:       _Source_PointInTime_Handler,
+			ClientStreams: true,
 		},
 	},
 	Metadata: "source.proto",
