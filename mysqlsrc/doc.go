@@ -34,7 +34,9 @@
 // it and checking tables); archive.go (the binlog archiver: following the binlog as a
 // replica), archiveevents.go (cutting the event stream into whole transactions),
 // archiveseg.go (segments and the one contiguity rule, ResumePoint.Next), archivecheck.go
-// (server_id collisions, the resume check against the server, lag).
+// (server_id collisions, the resume check against the server, lag); pointintime.go (a
+// point's resolution against archived transactions) and pitrapply.go (its replay through the
+// restored server's own applier).
 //
 // Measured on MySQL 9.7.4 by this package's tests, beyond the project's facts reference:
 //   - a just-created .ibd has a provisional page 0 on disk (type ALLOCATED, FSP_SIZE 0); its

@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/go-mysql-org/go-mysql/replication"
 
 	"github.com/pagetrack/pagetrack/mysqlsrc/mysqld"
 	"github.com/pagetrack/pagetrack/shared"
@@ -155,6 +159,11 @@ func (r *replay) writeRelayLog(snap shared.GTIDSet) ([]string, error) {
 			cur, curFile = bytes.NewBuffer([]byte{0xfe, 'b', 'i', 'n'}), seg.File
 			if seg.Start != 4 {
 				cur.Write(seg.FormatDescription)
+				pg, err := emptyPreviousGTIDs(seg.FormatDescription, uint64(cur.Len()))
+				if err != nil {
+					return nil, err
+				}
+				cur.Write(pg)
 			}
 		}
 		data := seg.Data
@@ -172,6 +181,34 @@ func (r *replay) writeRelayLog(snap shared.GTIDSet) ([]string, error) {
 		index[i] = "./" + n + "\n"
 	}
 	return names, os.WriteFile(filepath.Join(r.req.TargetDir, relayName+".index"), []byte(strings.Join(index, "")), 0o640)
+}
+
+// emptyPreviousGTIDs is a Previous_gtids event with no GTIDs, to follow fde at offset at in a
+// relay log file: a relay log whose first transaction comes without one is refused as
+// logically corrupted (error 1866, doc.go). It names the previous relay files' GTIDs, which
+// the replay does not use: the applier skips what gtid_executed holds by itself.
+func emptyPreviousGTIDs(fde []byte, at uint64) ([]byte, error) {
+	p := replication.NewBinlogParser()
+	ev, err := p.Parse(fde)
+	if err != nil {
+		return nil, fmt.Errorf("the archive's format description: %v", err)
+	}
+	crc := ev.Event.(*replication.FormatDescriptionEvent).ChecksumAlgorithm == replication.BINLOG_CHECKSUM_ALG_CRC32
+	size := eventHeaderSize + 8
+	if crc {
+		size += 4
+	}
+	b := make([]byte, eventHeaderSize+8, size)
+	copy(b[0:4], fde[0:4]) // the format description's timestamp
+	b[4] = byte(replication.PREVIOUS_GTIDS_EVENT)
+	copy(b[5:9], fde[5:9]) // its server_id
+	binary.LittleEndian.PutUint32(b[9:13], uint32(size))
+	binary.LittleEndian.PutUint32(b[13:17], uint32(at+uint64(size)))
+	// flags 0; body: the number of sids, 0.
+	if crc {
+		b = binary.LittleEndian.AppendUint32(b, crc32.ChecksumIEEE(b))
+	}
+	return b, nil
 }
 
 // replayServerID is a server_id no archived event carries.
@@ -203,7 +240,7 @@ func (r *replay) apply(ctx context.Context, bin *mysqld.Binaries, files []string
 		fmt.Sprintf("--server-id=%d", r.res.ReplayServerID), "--gtid-mode=ON", "--enforce-gtid-consistency=ON",
 		"--relay-log=" + relayName, "--relay-log-index=" + relayName + ".index", "--replica-parallel-workers=1",
 	}, recorded...)
-	r.s.log.Info("starting a server on the restored datadir to replay the archive", "datadir", r.req.TargetDir, "relay_files", len(files), "server_id", r.res.ReplayServerID)
+	r.s.log.Info("starting a server on the restored datadir to replay the archive", "datadir", r.req.TargetDir, "relay_files", len(files), "server_id", fmt.Sprint(r.res.ReplayServerID))
 	proc, err := bin.Start(mysqld.Options{DataDir: r.req.TargetDir, RunDir: runDir, Args: args})
 	if err != nil {
 		return err

@@ -132,7 +132,13 @@ func resolvePoint(base string, txns []archivedTxn, target shared.PointTarget) (s
 		if t.Before(first.commit) {
 			return 0, shared.Precondition(fmt.Sprintf("%s is before the first transaction of the archive chain; %s", stamp(t), span))
 		}
-		if t.After(last.commit) {
+		latest := last.commit
+		for _, x := range txns {
+			if x.commit.After(latest) {
+				latest = x.commit
+			}
+		}
+		if t.After(latest) {
 			return 0, shared.Precondition(fmt.Sprintf("%s is after the last transaction archived, so what committed by then is not known; %s (archive more, or pick an earlier time)", stamp(t), span))
 		}
 		for i, x := range txns {

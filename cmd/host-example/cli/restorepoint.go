@@ -231,14 +231,16 @@ func chainHolds(c *repo.ArchiveChain, t shared.PointTarget) bool {
 		want, _ := shared.ParseGTIDSet(t.ToGTIDs)
 		return end.Contains(want) && !base.Contains(want)
 	default:
-		var first time.Time
+		var first, latest time.Time
 		for _, r := range c.Records {
-			if r.Transactions > 0 {
+			if r.Transactions > 0 && first.IsZero() {
 				first = r.FirstCommit
-				break
+			}
+			if r.Transactions > 0 && r.LastCommit.After(latest) {
+				latest = r.LastCommit
 			}
 		}
-		return !first.IsZero() && c.End.Last != nil && !t.ToTime.Before(first) && !t.ToTime.After(c.End.Last.Commit)
+		return !first.IsZero() && !t.ToTime.Before(first) && !t.ToTime.After(latest)
 	}
 }
 
