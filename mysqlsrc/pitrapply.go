@@ -333,8 +333,17 @@ func waitApplied(ctx context.Context, db *sql.DB, want shared.GTIDSet) error {
 		if errno != 0 {
 			return fmt.Errorf("the applier stopped with error %d: %s", errno, msg)
 		}
-		if state == "OFF" {
-			return fmt.Errorf("the applier stopped before reaching %s", want)
+		if state == "OFF" { // stopped by its UNTIL, perhaps after the wait's round ended
+			var done bool
+			if err := db.QueryRowContext(ctx, "SELECT GTID_SUBSET(?, @@GLOBAL.gtid_executed)", want.String()).Scan(&done); err != nil {
+				return fmt.Errorf("waiting for the replay: %w", err)
+			}
+			if done {
+				return nil
+			}
+			var have string
+			db.QueryRowContext(ctx, "SELECT @@GLOBAL.gtid_executed").Scan(&have)
+			return fmt.Errorf("the applier stopped at %s, before reaching %s", strings.ReplaceAll(have, "\n", ""), want)
 		}
 	}
 }
