@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pagetrack/pagetrack/mysqlsrc/keyring"
 	"github.com/pagetrack/pagetrack/shared"
 )
 
@@ -95,7 +96,12 @@ func (b *backup) run(ctx context.Context, req *shared.BackupRequest) (err error)
 	c := start.Checkpoint
 	log.Info("backup lock held", "checkpoint_lsn", exact(c), "lsn", exact(start.LSN), "method", plan.method)
 
-	follower, err := startRedoFollower(ctx, log, b.o.datadir, b.o.spoolDir, c, b.info.redoCapacity)
+	// Read under the lock: a key rotation before it may have added keys.
+	keys, err := b.loadKeys()
+	if err != nil {
+		return err
+	}
+	follower, err := startRedoFollower(ctx, log, b.o.datadir, b.o.spoolDir, c, b.info.redoCapacity, keys)
 	if err != nil {
 		return err
 	}
@@ -110,20 +116,7 @@ func (b *backup) run(ctx context.Context, req *shared.BackupRequest) (err error)
 		return err
 	}
 	locs.addRestoredDirs(dictFiles)
-	header := &shared.Header{
-		StreamFormat: shared.StreamFormat, ServerVersion: b.info.version, ServerUUID: b.info.uuid,
-		PageSize: b.info.pageSize, CheckpointLSN: c, StartedAt: started,
-		GTIDMode: b.info.gtidMode, LowerCaseTableNames: b.info.lowerCaseTableNames,
-		Locations: locs.list, DataFilePath: b.info.dirs.dataFilePath,
-	}
-	if b.info.binlogBasename != "" {
-		header.BinlogBasename = filepath.Base(b.info.binlogBasename)
-	}
-	if err := b.send(ctx, &shared.Record{Header: header}); err != nil {
-		return err
-	}
-
-	files, err := findTablespaces(b.o.datadir, b.info.pageSize, dictFiles, locs, b.info.dirs.dataFilePath)
+	files, err := findTablespaces(b.o.datadir, b.info.pageSize, dictFiles, locs, b.info.dirs.dataFilePath, keys)
 	if err != nil {
 		return err
 	}
@@ -132,6 +125,30 @@ func (b *backup) run(ctx context.Context, req *shared.BackupRequest) (err error)
 	}
 	dict, err := readDictionary(ctx, lock)
 	if err != nil {
+		return err
+	}
+	binlogEncrypted, err := b.noteBinlogKey(keys, start)
+	if err != nil {
+		return err
+	}
+
+	// The Header goes out once every key the restore needs is known: those of the page 0s
+	// found above, the redo's and the binlog's. A page 0 or binlog copied later that names
+	// another key (a rotation during the backup) fails the backup.
+	header := &shared.Header{
+		StreamFormat: shared.StreamFormat, ServerVersion: b.info.version, ServerUUID: b.info.uuid,
+		PageSize: b.info.pageSize, CheckpointLSN: c, StartedAt: started,
+		GTIDMode: b.info.gtidMode, LowerCaseTableNames: b.info.lowerCaseTableNames,
+		Locations: locs.list, DataFilePath: b.info.dirs.dataFilePath,
+		MasterKeys: keys.freeze(), RedoEncryption: follower.encryption,
+	}
+	if b.info.binlogBasename != "" {
+		header.BinlogBasename = filepath.Base(b.info.binlogBasename)
+	}
+	if binlogEncrypted {
+		header.BinlogHeaderBytes = shared.EncryptedBinlogHeaderBytes
+	}
+	if err := b.send(ctx, &shared.Record{Header: header}); err != nil {
 		return err
 	}
 
@@ -171,7 +188,7 @@ func (b *backup) run(ctx context.Context, req *shared.BackupRequest) (err error)
 	}
 	log.Info("reading tablespaces", "files", len(files), "pages", totalPages, "bytes", exact(totalBytes))
 
-	copier := &pageCopier{emit: b.send, totalPages: totalPages, totalBytes: totalBytes}
+	copier := &pageCopier{emit: b.send, keys: keys, totalPages: totalPages, totalBytes: totalBytes}
 	if err := copier.copyRanges(ctx, ranges, b.o.parallelism); err != nil {
 		return err
 	}
@@ -212,7 +229,7 @@ func (b *backup) run(ctx context.Context, req *shared.BackupRequest) (err error)
 	if err != nil {
 		return err
 	}
-	binlog, err := b.sendBinlog(ctx, plan.base, end)
+	binlog, err := b.sendBinlog(ctx, plan.base, end, keys, binlogEncrypted)
 	if err != nil {
 		return err
 	}
@@ -364,6 +381,42 @@ func (b *backup) sendExtraFiles(ctx context.Context, rels []string) (uint64, err
 		sent++
 	}
 	return sent, nil
+}
+
+func (b *backup) binlogPath(file string) string {
+	return hostPath(filepath.Join(filepath.Dir(b.info.binlogBasename), file), b.info.datadir, b.o.datadir)
+}
+
+// loadKeys reads the keyring_file, if the source names one.
+func (b *backup) loadKeys() (*backupKeys, error) {
+	if b.o.keyringFile == "" {
+		return newBackupKeys(nil), nil
+	}
+	ring, err := keyring.Load(b.o.keyringFile)
+	if err != nil {
+		return nil, shared.Precondition(fmt.Sprintf("attribute %q: %v", keyringAttr, err))
+	}
+	return newBackupKeys(ring), nil
+}
+
+// noteBinlogKey adds the key of the current binary log, if it is encrypted, to keys: the
+// restored server needs it to read the binlog it recovers from.
+// It says whether that binlog is encrypted.
+func (b *backup) noteBinlogKey(keys *backupKeys, start coordinates) (bool, error) {
+	if b.info.binlogBasename == "" || start.BinlogFile == "" {
+		return false, nil
+	}
+	id, err := readBinlogKeyID(b.binlogPath(start.BinlogFile))
+	if err != nil || id == "" {
+		return false, err
+	}
+	if keys.ring == nil {
+		return false, shared.Precondition(fmt.Sprintf("binary log %s is encrypted with key %s; set the source attribute %q to the server's component_keyring_file data file to back it up", start.BinlogFile, id, keyringAttr))
+	}
+	if _, ok := keys.ring.Key(id); !ok {
+		return false, shared.Precondition(fmt.Sprintf("binary log %s is encrypted with key %s, which the keyring %s does not hold: point %q at the data file the server uses", start.BinlogFile, id, b.o.keyringFile, keyringAttr))
+	}
+	return true, keys.note(id, "binary log "+start.BinlogFile)
 }
 
 // hostPath turns a path as the server sees it into the path this host reads: the server's

@@ -28,7 +28,9 @@ import (
 //
 // An encrypted binlog (binlog_encryption) cannot have its flag set back: it is copied as it
 // is, and the backup fails if the server closed the file before the copy was done
-// (checkStillOpen).
+// (checkStillOpen). Its key must be one the Header lists, and the server's positions do not
+// count its 512-byte encryption header (shared.Header.BinlogHeaderBytes): the file is cut at
+// position + 512, and a delta starts at the base's position + 512.
 //
 // An incremental whose base ended in the same file sends only the bytes from the base's
 // position on (a binlog delta, shared.Trailer.BinlogFrom), once the file's first bytes up to
@@ -66,18 +68,22 @@ func markOpen(head []byte) bool {
 // sendBinlog sends the binary log named by the end coordinates, cut at the end position: the
 // redo end and the binlog position come from the same log_status row, so binlog crash
 // recovery on restore commits or rolls back exactly what the redo left prepared.
-func (b *backup) sendBinlog(ctx context.Context, base *sourceState, end coordinates) (binlogCopy, error) {
+func (b *backup) sendBinlog(ctx context.Context, base *sourceState, end coordinates, keys *backupKeys, encrypted bool) (binlogCopy, error) {
 	if b.info.binlogBasename == "" || end.BinlogFile == "" {
 		return binlogCopy{}, nil
 	}
 	dir := filepath.Dir(hostPath(b.info.binlogBasename, b.info.datadir, b.o.datadir))
 	path := filepath.Join(dir, end.BinlogFile)
+	head, err := b.binlogHead(path, keys, encrypted)
+	if err != nil {
+		return binlogCopy{}, err
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return binlogCopy{}, err
 	}
 	defer f.Close()
-	r := &binlogReader{f: f, limit: end.BinlogPos, sum: sha256.New()}
+	r := &binlogReader{f: f, head: head, limit: head + end.BinlogPos, sum: sha256.New()}
 	out := binlogCopy{}
 	if base != nil {
 		out.written = binlogWritten(dir, base, end)
@@ -107,6 +113,26 @@ func (b *backup) sendBinlog(ctx context.Context, base *sourceState, end coordina
 		}
 	}
 	return out, nil
+}
+
+// binlogHead checks the encryption of the binlog file at path against what the Header said
+// (encrypted) and notes its key; it returns the bytes the server's positions do not count.
+func (b *backup) binlogHead(path string, keys *backupKeys, encrypted bool) (uint64, error) {
+	id, err := readBinlogKeyID(path)
+	if err != nil {
+		return 0, err
+	}
+	name := filepath.Base(path)
+	if (id != "") != encrypted { // the Header already said whether positions skip a header
+		return 0, fmt.Errorf("binary log %s is encrypted=%v, but the one the backup started on was encrypted=%v: binlog_encryption was switched during the backup; take the backup again", name, id != "", encrypted)
+	}
+	if id == "" {
+		return 0, nil
+	}
+	if err := keys.note(id, "binary log "+name); err != nil {
+		return 0, err
+	}
+	return shared.EncryptedBinlogHeaderBytes, nil // measured: doc.go
 }
 
 // checkStillOpen is the exactness check for a binlog whose in-use flag cannot be set in the
@@ -141,8 +167,8 @@ func (b *backup) binlogDeltaStart(r *binlogReader, base *sourceState, end coordi
 		log.Info("binlog sent from its start: it ends before the base's position", "base_pos", base.BinlogPos, "pos", end.BinlogPos)
 		return 0
 	}
-	for r.off < base.BinlogPos {
-		if _, err := r.next(min(shared.MaxPayloadBytes, int(base.BinlogPos-r.off))); err != nil {
+	for r.off < r.head+base.BinlogPos {
+		if _, err := r.next(min(shared.MaxPayloadBytes, int(r.head+base.BinlogPos-r.off))); err != nil {
 			log.Info("binlog sent from its start: reading what the base sent failed", "error", err)
 			return r.rewind()
 		}
@@ -159,6 +185,7 @@ func (b *backup) binlogDeltaStart(r *binlogReader, base *sourceState, end coordi
 // set in the copy (see markOpen).
 type binlogReader struct {
 	f     *os.File
+	head  uint64 // bytes before the server's position 0: an encrypted binlog's header
 	off   uint64
 	limit uint64
 	sum   hash.Hash
@@ -171,7 +198,7 @@ func (r *binlogReader) next(n int) ([]byte, error) {
 	buf := make([]byte, want)
 	got, err := io.ReadFull(io.NewSectionReader(r.f, int64(r.off), int64(want)), buf)
 	if err != nil {
-		return nil, fmt.Errorf("reading %s up to the position %d the server reported: %w", r.f.Name(), r.limit, err)
+		return nil, fmt.Errorf("reading %s up to the position %d the server reported: %w", r.f.Name(), r.limit-r.head, err)
 	}
 	buf = buf[:got]
 	if r.off == 0 {

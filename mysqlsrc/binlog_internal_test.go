@@ -34,7 +34,7 @@ func sentBinlog(t *testing.T, dir string, base *sourceState, end coordinates) ([
 	out := make(chan *shared.Record, 64)
 	b := &backup{src: &Source{log: hclog.NewNullLogger()}, o: &options{datadir: dir}, out: out, digest: shared.NewDigester(),
 		info: &serverInfo{datadir: dir, binlogBasename: filepath.Join(dir, "binlog")}}
-	bc, err := b.sendBinlog(context.Background(), base, end)
+	bc, err := b.sendBinlog(context.Background(), base, end, newBackupKeys(nil), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func TestBinlogShorterThanItsPosition(t *testing.T) {
 	binlogTestFile(t, dir, "binlog.000001", binlogInUseFlag, 100)
 	b := &backup{src: &Source{log: hclog.NewNullLogger()}, o: &options{datadir: dir}, out: make(chan *shared.Record, 8), digest: shared.NewDigester(),
 		info: &serverInfo{datadir: dir, binlogBasename: filepath.Join(dir, "binlog")}}
-	_, err := b.sendBinlog(context.Background(), nil, coordinates{BinlogFile: "binlog.000001", BinlogPos: 150})
+	_, err := b.sendBinlog(context.Background(), nil, coordinates{BinlogFile: "binlog.000001", BinlogPos: 150}, newBackupKeys(nil), false)
 	if err == nil || !strings.Contains(err.Error(), "up to the position 150 the server reported") {
 		t.Fatalf("error = %v, want one naming the position", err)
 	}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -64,5 +66,22 @@ func TestCheckPages(t *testing.T) {
 				t.Errorf("1 KiB uncompressed pages: %v, want ErrInvalidConfig", err)
 			}
 		})
+	}
+}
+
+// TestCheckPagesLeavesEncryptedPagesOut: an encrypted page cannot be checked without its key,
+// and is neither a failure nor an error; an unencrypted bad page beside it still fails.
+func TestCheckPagesLeavesEncryptedPagesOut(t *testing.T) {
+	enc, err := os.ReadFile(filepath.Join("innodb", "testdata", "encrypted", "enc-index-v2.page"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := bytes.Repeat([]byte{9}, 16384)
+	res, err := mysqlsrc.New(nil).CheckPages(context.Background(), &shared.CheckPagesRequest{PageSize: 16384, Pages: append(bytes.Clone(enc), bad...)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Failures) != 1 || res.Failures[0].Index != 1 {
+		t.Fatalf("failures %+v, want only page 1", res.Failures)
 	}
 }

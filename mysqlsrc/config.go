@@ -40,6 +40,8 @@ var schema = shared.Schema{Attributes: []shared.Attribute{
 		Description: "the archive's name: seeds the derived server_id and shows in SHOW REPLICAS (default: datadir)"},
 	{Name: "archive_segment_bytes", Type: shared.TypeInt,
 		Description: "bytes of binlog per archive segment (default 8 MiB)"},
+	{Name: keyringAttr, Type: shared.TypeString,
+		Description: "the server's component_keyring_file data file, needed when it encrypts tablespaces, redo, undo or binary logs: read at each backup to check encrypted pages and redo, never stored in the backup"},
 }}
 
 // options are a validated configuration.
@@ -55,6 +57,7 @@ type options struct {
 	trackingWait        time.Duration
 	trackingDir         string
 	trackerWait         time.Duration
+	keyringFile         string
 }
 
 func parseOptions(cfg shared.Config) (*options, error) {
@@ -77,6 +80,7 @@ func parseOptions(cfg shared.Config) (*options, error) {
 		trackingWait:        time.Duration(cfg.Int("tracking_wait_timeout", 600)) * time.Second,
 		trackingDir:         cfg.String("tracking_dir", ""),
 		trackerWait:         time.Duration(cfg.Int("tracker_wait_timeout", 60)) * time.Second,
+		keyringFile:         cfg.String(keyringAttr, ""),
 	}
 	switch {
 	case o.datadir == "":

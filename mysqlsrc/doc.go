@@ -195,6 +195,33 @@
 //     incrementals spanned them restored to exactly the server's rows (TestRedoTrackerChain);
 //   - an encrypted binary log starts with "\xfdbin", version 1, then the key id
 //     "MySQLReplicationKey_<server_uuid>_<n>" as a TLV; SHOW BINARY LOGS says Encrypted = Yes.
+//   - the redo encryption record is kept in the file holding the checkpoint: ALTER INSTANCE
+//     ROTATE INNODB MASTER KEY re-seals it there at once (measured: key 1→2→3→4 visible in the
+//     file right after each statement), and when the checkpoint enters the next file the server
+//     writes the record, sealed with the current key, into that file; consumed files keep the
+//     record of their time until recycled, and the others have none (after a restart 1 of 32
+//     #ib_redo files carried it). Every record seals the same redo key, so a backup ships the
+//     one sealed with the newest master key (its restore needs only that key);
+//   - after a rotation, page 0 of every encrypted tablespace is re-sealed through the buffer
+//     pool (redo-logged, so page tracking lists it) and reaches disk by the page cleaner within
+//     a few seconds under load; a page-tracking incremental taken after it carries every new
+//     page 0, and the chain's merged datadir opened with a keyring holding only the new master
+//     key (and the binlog key): TestEncryptedServer restores each incremental that way;
+//   - binlog positions of an encrypted binary log (SHOW BINARY LOG STATUS, log_status) do not
+//     count its 512-byte encryption header: the file is position + 512 bytes long, so the
+//     backup cuts it there, and a binlog delta starts at the base's position + 512 (the
+//     merged chain restores the server's bytes: TestEncryptedBinlogDelta). Its body is the plain binlog from its magic on, AES-256-CTR with key
+//     and IV from SHA-512 of the file password (the IV's last 8 bytes replaced by the block
+//     counter); reading the Format_description event's "created" that way tells a binlog
+//     rotation from a restart (both incrementals after FLUSH BINARY LOGS and ROTATE BINLOG
+//     MASTER KEY used page tracking in TestEncryptedServer);
+//   - ALTER INSTANCE ROTATE BINLOG MASTER KEY re-encrypts the header of every binlog file with
+//     key MySQLReplicationKey_<uuid>_<n+1>, opens a new binlog file, and deletes key _<n> from
+//     the keyring: a snapshot taken before it restores only with a copy of the keyring from
+//     before. ROTATE INNODB MASTER KEY keeps the old INNODBKey entries;
+//   - with default_table_encryption=ON, CREATE DATABASE, CREATE TABLE and CREATE TABLESPACE
+//     without an ENCRYPTION clause encrypt (the workload's tables, partitions and general
+//     tablespace all do); ALTER TABLESPACE mysql ENCRYPTION='Y' encrypts mysql.ibd.
 //   - binlog archiving uses go-mysql-org/go-mysql v1.16.0 (the newest the module proxy serves;
 //     v1.17.0 and later are refused), replication package in raw mode with CRC32 verification;
 //     the archiver decodes only GTID (plain and tagged), query, rotate and format description

@@ -43,7 +43,7 @@ func ForEachLivePageData(ctx context.Context, db *sql.DB, datadir string, pageSi
 		return err
 	}
 	locs.addRestoredDirs(known)
-	files, err := findTablespaces(datadir, pageSize, known, locs, info.dirs.dataFilePath)
+	files, err := findTablespaces(datadir, pageSize, known, locs, info.dirs.dataFilePath, nil)
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/pagetrack/pagetrack/mysqlsrc/innodb"
+	"github.com/pagetrack/pagetrack/mysqlsrc/keyring"
 	"github.com/pagetrack/pagetrack/pagemap"
 	"github.com/pagetrack/pagetrack/shared"
 )
@@ -134,7 +135,13 @@ func (b *backup) checkRestart(ctx context.Context, p *trackingPlan) error {
 	if b.info.binlogBasename != "" {
 		binlogDir = filepath.Dir(hostPath(b.info.binlogBasename, b.info.datadir, b.o.datadir))
 	}
-	reason := restartReason(p.base, p.server, binlogDir, now.BinlogFile)
+	var ring *keyring.Keyring // an encrypted binlog's Format_description event needs its key
+	if b.o.keyringFile != "" {
+		if ring, err = keyring.Load(b.o.keyringFile); err != nil {
+			return shared.Precondition(fmt.Sprintf("attribute %q: %v", keyringAttr, err))
+		}
+	}
+	reason := restartReason(p.base, p.server, binlogDir, now.BinlogFile, ring)
 	if reason == "" {
 		return nil
 	}

@@ -33,7 +33,8 @@ type pageRange struct {
 // pageCopier reads page ranges, validates every page and emits PageBatch records.
 type pageCopier struct {
 	emit       func(context.Context, *shared.Record) error
-	totalPages uint64 // for progress records
+	keys       *backupKeys // checks that copied page 0s name only keys the Header lists
+	totalPages uint64      // for progress records
 	totalBytes uint64
 	batches    atomic.Uint64
 	maxPageLSN atomic.Uint64
@@ -135,15 +136,20 @@ func (c *pageCopier) copyRange(ctx context.Context, f *os.File, r pageRange) err
 		if innodb.IsZeroPage(page) {
 			continue
 		}
-		if err := innodb.ValidatePage(page, zip); err != nil {
+		if err := validatePage(page, zip, r.file); err != nil {
 			if errors.Is(err, innodb.ErrEncryptedPage) { // re-reading cannot help; not damage either
-				return fmt.Errorf("%s page %d (space %d) is encrypted: pagetrack cannot back up encrypted tablespaces yet; decrypt it (ALTER TABLE … ENCRYPTION='N' or ALTER TABLESPACE … ENCRYPTION='N') to back it up", r.file.rel, pageNo, r.file.page0.SpaceID)
+				return fmt.Errorf("%s page %d (space %d) is encrypted, but its page 0 was not (encrypted since discovery?); take the backup again", r.file.rel, pageNo, r.file.page0.SpaceID)
 			}
 			if err := c.reread(ctx, f, r.file, pageNo, page, zip, err); err != nil {
 				return err
 			}
 			if kept != nil {
 				kept[i] = r.keep(pageNo, page) // decided again on the good copy
+			}
+		}
+		if pageNo == 0 && r.file.key != nil {
+			if err := c.keys.checkPage0Key(page, r.file.rel); err != nil {
+				return err
 			}
 		}
 		maxLSN = max(maxLSN, innodb.PageLSN(page))
@@ -203,10 +209,21 @@ func (c *pageCopier) reread(ctx context.Context, f *os.File, file *tablespaceFil
 		if innodb.IsZeroPage(page) {
 			return nil
 		}
-		if last = innodb.ValidatePage(page, zip); last == nil {
+		if last = validatePage(page, zip, file); last == nil {
 			return nil
 		}
 	}
 	return fmt.Errorf("%s page %d (space %d) fails its checksum after %d re-reads: %v; the file is damaged on disk — run CHECK TABLE on the server and repair it before backing up",
 		file.rel, pageNo, file.page0.SpaceID, rereadTries, last)
+}
+
+// validatePage checks a page as InnoDB does on read: the pages of an encrypted tablespace are
+// decrypted with its key first (a copy, the page itself is sent as read), since their checksum
+// covers the plaintext and a torn read only shows once decrypted.
+func validatePage(page []byte, zip bool, file *tablespaceFile) error {
+	if file.key == nil {
+		return innodb.ValidatePage(page, zip)
+	}
+	_, err := innodb.EncryptedPageChecksumKind(page, zip, file.key)
+	return err
 }

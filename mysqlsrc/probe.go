@@ -14,6 +14,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/pagetrack/pagetrack/mysqlsrc/innodb"
+	"github.com/pagetrack/pagetrack/mysqlsrc/keyring"
 	"github.com/pagetrack/pagetrack/shared"
 )
 
@@ -85,7 +86,7 @@ func probe(ctx context.Context, db *sql.DB, o *options) (*serverInfo, error) {
 	if err := checkDatadir(o.datadir, info); err != nil {
 		return nil, err
 	}
-	if err := checkEncryption(ctx, db); err != nil {
+	if err := checkEncryption(ctx, db, o); err != nil {
 		return nil, err
 	}
 	rows, err := db.QueryContext(ctx, "SHOW GLOBAL VARIABLES LIKE 'mysqlbackup.backupid'")
@@ -250,14 +251,21 @@ func readAutoCnfUUID(path string) (string, error) {
 	return "", fmt.Errorf("%s has no server-uuid", path)
 }
 
-// checkEncryption refuses, before any lock is taken, a server whose data pagetrack cannot read
-// yet: encrypted tablespaces (their pages need the keyring's tablespace keys) and encrypted
-// redo or undo logs. Finding them halfway through a copy would fail the backup late and, worse,
-// look like damage.
-func checkEncryption(ctx context.Context, db *sql.DB) error {
-	var redo, undo int
-	if err := db.QueryRowContext(ctx, "SELECT @@innodb_redo_log_encrypt, @@innodb_undo_log_encrypt").Scan(&redo, &undo); err != nil {
-		return fmt.Errorf("reading innodb_redo_log_encrypt and innodb_undo_log_encrypt: %w", err)
+// checkEncryption refuses, before any lock is taken, a server with encrypted data (tablespaces,
+// redo, undo or binary logs) when no keyring_file is configured: without the keys, encrypted
+// pages and redo cannot be checked, and finding them halfway through a copy would fail the
+// backup late. With keyring_file it checks the file reads as a keyring; the backup reads it
+// again under the lock (a rotation may add keys until then).
+func checkEncryption(ctx context.Context, db *sql.DB, o *options) error {
+	var redo, undo, binlog int
+	if err := db.QueryRowContext(ctx, "SELECT @@innodb_redo_log_encrypt, @@innodb_undo_log_encrypt, @@binlog_encryption").Scan(&redo, &undo, &binlog); err != nil {
+		return fmt.Errorf("reading innodb_redo_log_encrypt, innodb_undo_log_encrypt and binlog_encryption: %w", err)
+	}
+	if o.keyringFile != "" {
+		if _, err := keyring.Load(o.keyringFile); err != nil {
+			return shared.Precondition(fmt.Sprintf("attribute %q: %v; nothing was locked or copied", keyringAttr, err))
+		}
+		return nil
 	}
 	rows, err := db.QueryContext(ctx, fmt.Sprintf(`SELECT NAME FROM information_schema.INNODB_TABLESPACES
 		WHERE ENCRYPTION = 'Y' OR FLAG & %d <> 0 ORDER BY NAME`, innodb.FSPFlagEncryption))
@@ -276,12 +284,12 @@ func checkEncryption(ctx context.Context, db *sql.DB) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	return encryptionRefusal(names, redo == 1, undo == 1)
+	return encryptionRefusal(names, redo == 1, undo == 1, binlog == 1)
 }
 
-// encryptionRefusal says what is encrypted and how to make it backupable, or nil.
-func encryptionRefusal(tablespaces []string, redo, undo bool) error {
-	var what, fixes []string
+// encryptionRefusal says what is encrypted and which attribute to set, or nil.
+func encryptionRefusal(tablespaces []string, redo, undo, binlog bool) error {
+	var what []string
 	if n := len(tablespaces); n > 0 {
 		shown := tablespaces[:min(n, 10)]
 		list := strings.Join(shown, ", ")
@@ -289,19 +297,19 @@ func encryptionRefusal(tablespaces []string, redo, undo bool) error {
 			list += fmt.Sprintf(" and %d more", n-len(shown))
 		}
 		what = append(what, fmt.Sprintf("encrypted tablespace(s) %s", list))
-		fixes = append(fixes, "ALTER TABLE … ENCRYPTION='N' (or ALTER TABLESPACE … ENCRYPTION='N' for general tablespaces and mysql)")
 	}
 	if redo {
 		what = append(what, "an encrypted redo log (innodb_redo_log_encrypt=ON)")
-		fixes = append(fixes, "SET GLOBAL innodb_redo_log_encrypt=OFF")
 	}
 	if undo {
 		what = append(what, "encrypted undo logs (innodb_undo_log_encrypt=ON)")
-		fixes = append(fixes, "SET GLOBAL innodb_undo_log_encrypt=OFF")
+	}
+	if binlog {
+		what = append(what, "encrypted binary logs (binlog_encryption=ON)")
 	}
 	if len(what) == 0 {
 		return nil
 	}
-	return shared.Precondition(fmt.Sprintf("the server has %s, which pagetrack cannot back up yet (it does not read InnoDB encryption keys); nothing was locked or copied. To back it up, decrypt first: %s",
-		strings.Join(what, " and "), strings.Join(fixes, "; ")))
+	return shared.Precondition(fmt.Sprintf("the server has %s, and the source sets no %q; nothing was locked or copied. Set the source attribute %s to the server's component_keyring_file data file (the \"path\" of its component_keyring_file.cnf) so the backup can check encrypted pages and redo; the keyring is read, never stored in the backup",
+		strings.Join(what, " and "), keyringAttr, keyringAttr))
 }

@@ -9,12 +9,10 @@ import (
 	"github.com/pagetrack/pagetrack/shared"
 )
 
-// TestEncryptionRefusal: what the probe found encrypted is named with its fix, as a
-// precondition (refused before the lock), never as damage. (The servers here have no keyring,
-// so no test server can hold an encrypted tablespace: the query runs in every backup and
-// finds none; the message is checked here.)
+// TestEncryptionRefusal: what the probe found encrypted without a keyring_file is named with
+// the attribute to set, as a precondition (refused before the lock), never as damage.
 func TestEncryptionRefusal(t *testing.T) {
-	if err := encryptionRefusal(nil, false, false); err != nil {
+	if err := encryptionRefusal(nil, false, false, false); err != nil {
 		t.Fatalf("nothing encrypted: %v", err)
 	}
 	many := make([]string, 12)
@@ -25,15 +23,17 @@ func TestEncryptionRefusal(t *testing.T) {
 		name       string
 		spaces     []string
 		redo, undo bool
+		binlog     bool
 		want       []string
 	}{
-		{"table", []string{"shop/cards"}, false, false, []string{"encrypted tablespace(s) shop/cards", "ENCRYPTION='N'", "nothing was locked"}},
-		{"many", many, false, false, []string{"db/t00", "db/t09", "and 2 more"}},
-		{"redo", nil, true, false, []string{"innodb_redo_log_encrypt=ON", "SET GLOBAL innodb_redo_log_encrypt=OFF"}},
-		{"all", []string{"mysql"}, true, true, []string{"tablespace(s) mysql", "redo log", "undo logs", "innodb_undo_log_encrypt=OFF"}},
+		{"table", []string{"shop/cards"}, false, false, false, []string{"encrypted tablespace(s) shop/cards", `sets no "keyring_file"`, "nothing was locked"}},
+		{"many", many, false, false, false, []string{"db/t00", "db/t09", "and 2 more"}},
+		{"redo", nil, true, false, false, []string{"innodb_redo_log_encrypt=ON", "attribute keyring_file"}},
+		{"binlog", nil, false, false, true, []string{"binlog_encryption=ON", "attribute keyring_file"}},
+		{"all", []string{"mysql"}, true, true, true, []string{"tablespace(s) mysql", "redo log", "undo logs", "binary logs"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := encryptionRefusal(tc.spaces, tc.redo, tc.undo)
+			err := encryptionRefusal(tc.spaces, tc.redo, tc.undo, tc.binlog)
 			if !errors.Is(err, shared.ErrPrecondition) {
 				t.Fatalf("error %v is not a precondition", err)
 			}

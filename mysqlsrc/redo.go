@@ -35,20 +35,25 @@ type redoFollower struct {
 	// delay slows every read; only the overrun test sets it (PAGETRACK_TEST_REDO_DELAY).
 	delay time.Duration
 
-	spool     *os.File
-	startLSN  uint64 // block-aligned LSN of the spool's first byte
-	mu        sync.Mutex
-	cond      *sync.Cond
-	next      uint64 // LSN of the first block not yet in the spool
-	tail      []byte // the live block at next, if one was seen (validated), else nil
-	err       error
-	stopped   bool
-	files     []redoFile
-	cur       *openRedoFile
-	blockBuf  []byte
-	rescans   int
-	polls     int
-	blocksOut uint64
+	spool    *os.File
+	startLSN uint64 // block-aligned LSN of the spool's first byte
+	mu       sync.Mutex
+	cond     *sync.Cond
+	next     uint64 // LSN of the first block not yet in the spool
+	tail     []byte // the live block at next, if one was seen (validated), else nil
+	tailLen  uint16 // its data_len
+	// key decrypts encrypted blocks for checking (they are spooled as read); nil when the redo
+	// log carries no encryption information. encryption is its header block, for the Header.
+	key        *innodb.TablespaceKey
+	encryption []byte
+	err        error
+	stopped    bool
+	files      []redoFile
+	cur        *openRedoFile
+	blockBuf   []byte
+	rescans    int
+	polls      int
+	blocksOut  uint64
 }
 
 type redoFile struct {
@@ -70,7 +75,7 @@ var ErrRedoOverrun = errors.New("redo log overrun")
 
 const redoReadChunk = 64 << 10
 
-func startRedoFollower(ctx context.Context, log hclog.Logger, datadir, spoolDir string, checkpoint uint64, capacity int64) (*redoFollower, error) {
+func startRedoFollower(ctx context.Context, log hclog.Logger, datadir, spoolDir string, checkpoint uint64, capacity int64, keys *backupKeys) (*redoFollower, error) {
 	spool, err := os.CreateTemp(spoolDir, "pagetrack-redo-*.spool")
 	if err != nil {
 		return nil, fmt.Errorf("creating the redo spool in %s (set spool_dir to a writable directory): %w", spoolDir, err)
@@ -88,6 +93,10 @@ func startRedoFollower(ctx context.Context, log hclog.Logger, datadir, spoolDir 
 		}
 	}
 	r.cond = sync.NewCond(&r.mu)
+	if err := r.readEncryption(keys); err != nil {
+		spool.Close()
+		return nil, err
+	}
 	// The first read happens before returning, so that a checkpoint whose redo is already gone
 	// fails at once.
 	if err := r.step(); err != nil {
@@ -144,8 +153,7 @@ func (r *redoFollower) position() uint64 {
 
 func (r *redoFollower) capturedLocked() uint64 {
 	if r.tail != nil {
-		h, _ := innodb.ParseRedoBlock(r.tail)
-		return r.next + uint64(h.DataLen)
+		return r.next + uint64(r.tailLen)
 	}
 	return r.next
 }
@@ -170,15 +178,19 @@ func (r *redoFollower) step() error {
 	buf = buf[:got/innodb.RedoBlockSize*innodb.RedoBlockSize]
 	var full []byte
 	var tail []byte
+	var tailLen uint16
 	lsn := r.next
 	for off := 0; off < len(buf); off += innodb.RedoBlockSize {
 		block := buf[off : off+innodb.RedoBlockSize]
-		h, err := innodb.CheckRedoBlockAt(block, lsn)
+		h, err := r.checkBlock(block, lsn)
+		if errors.Is(err, errRedoUnreadable) {
+			return err
+		}
 		if err != nil {
 			break // not written yet, torn, or recycled: decided below
 		}
 		if h.DataLen < innodb.RedoBlockSize {
-			tail = append([]byte(nil), block...)
+			tail, tailLen = append([]byte(nil), block...), h.DataLen
 			break
 		}
 		lsn += innodb.RedoBlockSize
@@ -192,7 +204,7 @@ func (r *redoFollower) step() error {
 	r.mu.Lock()
 	r.next = lsn
 	if tail != nil || len(full) > 0 {
-		r.tail = tail
+		r.tail, r.tailLen = tail, tailLen
 	}
 	r.blocksOut += uint64(len(full) / innodb.RedoBlockSize)
 	r.mu.Unlock()
@@ -202,6 +214,86 @@ func (r *redoFollower) step() error {
 	}
 	// Nothing valid at next: the file may have been recycled under us.
 	return r.checkRecycled()
+}
+
+// errRedoUnreadable marks a block the follower can never check, as opposed to one not written
+// yet: waiting would never end.
+var errRedoUnreadable = errors.New("redo block cannot be checked")
+
+// checkBlock checks the block read for lsn; an encrypted one is checked decrypted.
+func (r *redoFollower) checkBlock(block []byte, lsn uint64) (innodb.RedoBlockHeader, error) {
+	if !innodb.RedoBlockEncrypted(block) {
+		return innodb.CheckRedoBlockAt(block, lsn)
+	}
+	if r.key == nil {
+		if _, err := innodb.CheckRedoBlockAt(block, lsn); errors.Is(err, innodb.ErrBlockMismatch) {
+			return innodb.RedoBlockHeader{}, err // stale: not the block for lsn anyway
+		}
+		return innodb.RedoBlockHeader{}, fmt.Errorf("%w: the redo block at LSN %d is encrypted, but the redo files carried no encryption information when the backup started", errRedoUnreadable, lsn)
+	}
+	plain, err := innodb.DecryptRedoBlock(block, r.key)
+	if err != nil {
+		return innodb.RedoBlockHeader{}, err
+	}
+	return innodb.CheckRedoBlockAt(plain, lsn)
+}
+
+// readEncryption reads the redo log's encryption information and unseals the redo key. The
+// server keeps the record in the file holding the checkpoint (re-sealed there at a rotation)
+// and writes it into each file the checkpoint moves into; consumed files keep theirs until
+// recycled, sealed with the master key of their time (measured: see doc.go). Every record seals
+// the same redo key; the one sealed with the newest master key is used and shipped, so a restore
+// needs only that key.
+func (r *redoFollower) readEncryption(keys *backupKeys) error {
+	if err := r.scan(); err != nil {
+		return err
+	}
+	var newest string
+	var newestID uint32
+	for _, f := range r.files {
+		id, ok, err := redoMasterKeyID(f.path)
+		if err != nil {
+			return err
+		}
+		if ok && (newest == "" || id > newestID) {
+			newest, newestID = f.path, id
+		}
+	}
+	if newest == "" {
+		return nil
+	}
+	block, key, err := keys.redoEncryption(newest)
+	if err != nil {
+		return err
+	}
+	r.encryption, r.key = block, key
+	r.log.Debug("redo encryption information", "file", filepath.Base(newest), "master_key_id", newestID)
+	return nil
+}
+
+// redoMasterKeyID reads which master key seals the encryption record of a redo file, if it
+// has one. A file recycled since the scan has none.
+func redoMasterKeyID(path string) (uint32, bool, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	defer f.Close()
+	head := make([]byte, 1024+innodb.RedoBlockSize)
+	if _, err := io.ReadFull(f, head); err != nil {
+		return 0, false, fmt.Errorf("reading the head of %s: %w", path, err)
+	}
+	info, err := innodb.ParseRedoEncryptionInfo(head)
+	if errors.Is(err, innodb.ErrNoEncryptionInfo) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("redo log %s: %w", filepath.Base(path), err)
+	}
+	return info.MasterKeyID, true, nil
 }
 
 // checkRecycled re-reads the open file's header: a new start LSN means the server reused the

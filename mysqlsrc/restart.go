@@ -3,6 +3,7 @@ package mysqlsrc
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pagetrack/pagetrack/mysqlsrc/keyring"
 )
 
 // Detecting a server restart since the base. After a kill -9 the tracked page list was
@@ -44,7 +47,9 @@ func readServerIdentity(ctx context.Context, q querier) (serverIdentity, error) 
 }
 
 // restartReason says why the server must be taken to have restarted since base, or "".
-func restartReason(base *sourceState, now serverIdentity, binlogDir, binlogFileNow string) string {
+//
+// ring (nil without keyring_file) opens encrypted binlog files.
+func restartReason(base *sourceState, now serverIdentity, binlogDir, binlogFileNow string, ring *keyring.Keyring) string {
 	when := func(s int64) string { return time.Unix(s, 0).UTC().Format(time.RFC3339) }
 	if d := now.started - base.ServerStarted; d > 1 || d < -1 {
 		return fmt.Sprintf("the server restarted since the base (it started at %s, the base saw a start at %s)", when(now.started), when(base.ServerStarted))
@@ -53,7 +58,7 @@ func restartReason(base *sourceState, now serverIdentity, binlogDir, binlogFileN
 		return fmt.Sprintf("the server restarted since the base (connection ids began again: %d now, %d at the base)", now.connectionID, base.ConnectionID)
 	}
 	if base.BinlogFile != "" && binlogFileNow != "" && binlogDir != "" {
-		if reason := binlogRestart(binlogDir, base.BinlogFile, binlogFileNow); reason != "" {
+		if reason := binlogRestart(binlogDir, base.BinlogFile, binlogFileNow, ring); reason != "" {
 			return reason
 		}
 	}
@@ -61,7 +66,7 @@ func restartReason(base *sourceState, now serverIdentity, binlogDir, binlogFileN
 }
 
 // binlogRestart checks the binlog files after the base's for one opened at a server start.
-func binlogRestart(dir, baseFile, nowFile string) string {
+func binlogRestart(dir, baseFile, nowFile string, ring *keyring.Keyring) string {
 	stem, first, ok1 := splitBinlogName(baseFile)
 	stemNow, last, ok2 := splitBinlogName(nowFile)
 	if !ok1 || !ok2 || stem != stemNow || last < first {
@@ -70,7 +75,7 @@ func binlogRestart(dir, baseFile, nowFile string) string {
 	width := len(baseFile) - len(stem) - 1
 	for n := first + 1; n <= last; n++ {
 		name := fmt.Sprintf("%s.%0*d", stem, width, n)
-		created, err := binlogCreated(filepath.Join(dir, name))
+		created, err := binlogCreatedWith(filepath.Join(dir, name), ring)
 		if err != nil {
 			return fmt.Sprintf("the binary log cannot show that the server did not restart since the base (%s: %v)", name, err)
 		}
@@ -99,15 +104,29 @@ const (
 )
 
 // binlogCreated returns the "created" field of a binlog file's Format_description event.
-func binlogCreated(path string) (uint32, error) {
+func binlogCreated(path string) (uint32, error) { return binlogCreatedWith(path, nil) }
+
+// binlogCreatedWith is binlogCreated that also reads encrypted binlog files, with the
+// replication key from ring.
+func binlogCreatedWith(path string, ring *keyring.Keyring) (uint32, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return 0, err
 	}
 	defer f.Close()
-	head := make([]byte, binlogCreatedOffset+4)
-	if _, err := io.ReadFull(f, head); err != nil {
+	head := make([]byte, binlogEncryptionHeaderSize+binlogCreatedOffset+4)
+	n, err := io.ReadFull(f, head)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
 		return 0, fmt.Errorf("reading its header: %w", err)
+	}
+	head = head[:n]
+	if len(head) >= 4 && string(head[:4]) == binlogEncryptedMagic {
+		if head, err = decryptBinlogHead(head, ring); err != nil {
+			return 0, err
+		}
+	}
+	if len(head) < binlogCreatedOffset+4 {
+		return 0, fmt.Errorf("reading its header: %w", io.ErrUnexpectedEOF)
 	}
 	if string(head[:4]) != binlogMagic || head[4+4] != binlogFDEType {
 		return 0, fmt.Errorf("not a binary log file")

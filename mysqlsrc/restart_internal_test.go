@@ -43,7 +43,7 @@ func TestRestartReason(t *testing.T) {
 			for name, created := range c.files {
 				writeBinlogHeader(t, dir, name, created)
 			}
-			got := restartReason(base, c.now, dir, c.current)
+			got := restartReason(base, c.now, dir, c.current, nil)
 			if c.want == "" && got != "" || c.want != "" && !strings.Contains(got, c.want) {
 				t.Fatalf("restartReason = %q, want %q", got, c.want)
 			}

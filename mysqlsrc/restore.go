@@ -40,7 +40,7 @@ func (s *Source) Restore(ctx context.Context, req *shared.RestoreRequest, record
 		return nil, err
 	}
 	w := &datadirWriter{root: target, files: map[uint32]*restoredFile{}, extra: map[string]*os.File{}, check: shared.NewRestoreChecker(),
-		sparse: newSparseRestore(target), relocs: req.Relocations}
+		sparse: newSparseRestore(target), relocs: req.Relocations, keyringFile: req.KeyringFile}
 	result, err := w.write(ctx, records)
 	if err == nil {
 		w.sparse.report(s.log)
@@ -59,7 +59,7 @@ func (s *Source) Restore(ctx context.Context, req *shared.RestoreRequest, record
 		s.log.Info("the restored server needs", "option", o)
 	}
 	if req.Verify {
-		if err := s.verify(ctx, bin, w.layout, result); err != nil {
+		if err := s.verify(ctx, bin, w.layout, req.KeyringFile, result); err != nil {
 			return result, err
 		}
 	}
@@ -114,10 +114,14 @@ type datadirWriter struct {
 	binName string
 	redo    *os.File
 	redoEnd uint64 // LSN after the last redo byte written
-	check   *shared.StreamChecker
-	sparse  *sparseRestore // punches the holes of transparently compressed pages (sparse.go)
-	result  shared.RestoreResult
-	dirs    map[string]bool
+	// keyringFile must hold every key the Header lists; redoKey, unsealed through it,
+	// re-encrypts the redo block cut at the end point.
+	keyringFile string
+	redoKey     *innodb.TablespaceKey
+	check       *shared.StreamChecker
+	sparse      *sparseRestore // punches the holes of transparently compressed pages (sparse.go)
+	result      shared.RestoreResult
+	dirs        map[string]bool
 
 	jobs     chan pageJob // page writes for the pool; nil once stopped
 	writeErr chan error
@@ -229,6 +233,12 @@ func (w *datadirWriter) apply(r *shared.Record) error {
 	switch r.Kind() {
 	case shared.RecordHeader:
 		w.header = r.Header
+		// The first record: a keyring lacking a key is refused before anything is written.
+		key, err := restoreKeys(r.Header, w.keyringFile)
+		if err != nil {
+			return err
+		}
+		w.redoKey = key
 		layout, err := newRestoreLayout(w.root, r.Header, w.relocs)
 		if err != nil {
 			return err
@@ -311,6 +321,7 @@ func (w *datadirWriter) startRedo() error {
 	block := make([]byte, innodb.RedoDataOffset)
 	copy(block[0:], hdr.Encode())
 	copy(block[512:], innodb.EncodeCheckpointBlock(w.header.CheckpointLSN))
+	copy(block[1024:], w.header.RedoEncryption) // the sealed redo key, when the redo is encrypted
 	copy(block[1536:], innodb.EncodeCheckpointBlock(0))
 	_, err = f.WriteAt(block, 0)
 	return err
@@ -404,7 +415,8 @@ func (w *datadirWriter) cutRedo() error {
 	if _, err := w.redo.ReadAt(block, off); err != nil {
 		return err
 	}
-	if err := innodb.CutRedoBlock(block, last, e); err != nil {
+	block, err := cutRedoBlock(block, last, e, w.redoKey)
+	if err != nil {
 		return fmt.Errorf("cutting the redo at the end point %d: %w", e, err)
 	}
 	if _, err := w.redo.WriteAt(block, off); err != nil {
@@ -417,6 +429,26 @@ func (w *datadirWriter) cutRedo() error {
 		return err
 	}
 	return w.redo.Truncate(size)
+}
+
+// cutRedoBlock cuts the block holding the end point (innodb.CutRedoBlock). An encrypted block
+// is decrypted, cut and encrypted again with the redo key, so it stays as the server would have
+// written it.
+func cutRedoBlock(block []byte, blockLSN, end uint64, key *innodb.TablespaceKey) ([]byte, error) {
+	if !innodb.RedoBlockEncrypted(block) {
+		return block, innodb.CutRedoBlock(block, blockLSN, end)
+	}
+	if key == nil {
+		return nil, errors.New("the block is encrypted, but the stream's Header carries no redo encryption block")
+	}
+	plain, err := innodb.DecryptRedoBlock(block, key)
+	if err != nil {
+		return nil, err
+	}
+	if err := innodb.CutRedoBlock(plain, blockLSN, end); err != nil {
+		return nil, err
+	}
+	return innodb.EncryptRedoBlock(plain, key)
 }
 
 func (w *datadirWriter) sync() error {

@@ -28,6 +28,8 @@ type tablespaceFile struct {
 	// space's page number of the file's page 0 (placeSystemFiles).
 	system    bool
 	firstPage uint64
+	// key decrypts the pages of an encrypted tablespace for checking; nil when not encrypted.
+	key *innodb.TablespaceKey
 }
 
 // findTablespaces finds every InnoDB file a restore needs — the system tablespace, undo
@@ -42,7 +44,10 @@ type tablespaceFile struct {
 // space id and flags set): the server has not flushed the real one yet, and its creation is in
 // the redo the backup carries. For those, the space id and flags come from the server's
 // dictionary, when the on-disk space id agrees with it.
-func findTablespaces(datadir string, logicalPageSize uint32, dict []dictFile, locs *locations, dataFilePath string) ([]*tablespaceFile, error) {
+//
+// The key of an encrypted tablespace is unsealed through keys (which notes the master key's
+// keyring id for the Header).
+func findTablespaces(datadir string, logicalPageSize uint32, dict []dictFile, locs *locations, dataFilePath string, keys *backupKeys) ([]*tablespaceFile, error) {
 	rels, err := walkDatadir(datadir)
 	if err != nil {
 		return nil, err
@@ -73,7 +78,7 @@ func findTablespaces(datadir string, logicalPageSize uint32, dict []dictFile, lo
 	sort.Strings(rels)
 	var files []*tablespaceFile
 	for i, rel := range rels {
-		f, err := openTablespace(abs[rel], rel, logicalPageSize, known)
+		f, err := openTablespace(abs[rel], rel, logicalPageSize, known, keys)
 		if err != nil {
 			return nil, err
 		}
@@ -137,7 +142,7 @@ func placeSystemFiles(files []*tablespaceFile, dataFilePath string) error {
 		if first == nil {
 			first = f
 		} else {
-			f.page0, f.pageSize = first.page0, first.pageSize
+			f.page0, f.pageSize, f.key = first.page0, first.pageSize, first.key
 		}
 		f.firstPage = next
 		next += f.pages
@@ -156,7 +161,7 @@ func isInnoDBTopLevel(name string) bool {
 	return false
 }
 
-func openTablespace(abs, rel string, logicalPageSize uint32, known map[string]innodb.Page0) (*tablespaceFile, error) {
+func openTablespace(abs, rel string, logicalPageSize uint32, known map[string]innodb.Page0, keys *backupKeys) (*tablespaceFile, error) {
 	f, err := os.Open(abs)
 	if err != nil {
 		return nil, fmt.Errorf("opening tablespace %s: %w", rel, err)
@@ -182,17 +187,20 @@ func openTablespace(abs, rel string, logicalPageSize uint32, known map[string]in
 		}
 		p0 = meta
 	}
-	if p0.Flags.Encrypted() { // the probe refuses these before the lock; this catches a late ALTER
-		return nil, fmt.Errorf("tablespace %s (space %d) is encrypted, which pagetrack cannot back up yet; decrypt it (ENCRYPTION='N') to back it up", rel, p0.SpaceID)
-	}
 	if got := p0.Flags.LogicalPageSize(); got != int(logicalPageSize) {
 		return nil, fmt.Errorf("tablespace %s has page size %d but the server's innodb_page_size is %d", rel, got, logicalPageSize)
+	}
+	var key *innodb.TablespaceKey
+	if p0.Flags.Encrypted() {
+		if key, err = keys.tablespaceKey(f, rel, p0); err != nil {
+			return nil, err
+		}
 	}
 	st, err := f.Stat()
 	if err != nil {
 		return nil, err
 	}
-	ts := &tablespaceFile{rel: rel, abs: abs, page0: p0, pageSize: p0.Flags.PhysicalPageSize()}
+	ts := &tablespaceFile{rel: rel, abs: abs, page0: p0, pageSize: p0.Flags.PhysicalPageSize(), key: key}
 	ts.pages = uint64(st.Size()) / uint64(ts.pageSize)
 	return ts, nil
 }

@@ -30,7 +30,10 @@ const (
 // files outside the datadir now are, …), and every file it opened must be one the restore
 // wrote: a server that did not find a restored file may open the original at the path its
 // dictionary holds, the backed-up server's own file.
-func (s *Source) verify(ctx context.Context, bin *mysqld.Binaries, layout *restoreLayout, result *shared.RestoreResult) error {
+//
+// With a keyring file the server loads component_keyring_file on a copy of it (the server may
+// write to its data file; the caller's stays as given).
+func (s *Source) verify(ctx context.Context, bin *mysqld.Binaries, layout *restoreLayout, keyringFile string, result *shared.RestoreResult) error {
 	recorded, err := ReadOptionFile(result.OptionFile)
 	if err != nil {
 		return fmt.Errorf("verify: reading the recorded server options: %w", err)
@@ -40,6 +43,11 @@ func (s *Source) verify(ctx context.Context, bin *mysqld.Binaries, layout *resto
 		return err
 	}
 	defer os.RemoveAll(runDir)
+	if keyringFile != "" {
+		if bin, err = withKeyringCopy(bin, runDir, keyringFile); err != nil {
+			return err
+		}
+	}
 	datadir := layout.root
 	opts := mysqld.Options{DataDir: datadir, RunDir: runDir, Args: append(verifyOnlyArgs(), recorded...)}
 	s.log.Info("starting a temporary mysqld on the restored datadir", "datadir", datadir)
@@ -70,6 +78,23 @@ func (s *Source) verify(ctx context.Context, bin *mysqld.Binaries, layout *resto
 	result.Verified, result.TablesChecked = true, n
 	s.log.Info("restored datadir verified", "tables_checked", n, "recovered_to_lsn", exact(result.RecoveredTo))
 	return nil
+}
+
+// withKeyringCopy copies the keyring data file into dir and returns bin loading it.
+func withKeyringCopy(bin *mysqld.Binaries, dir, keyringFile string) (*mysqld.Binaries, error) {
+	data, err := os.ReadFile(keyringFile)
+	if err != nil {
+		return nil, fmt.Errorf("verify: keyring: %w", err)
+	}
+	ring := filepath.Join(dir, "keyring")
+	if err := os.WriteFile(ring, data, 0o600); err != nil {
+		return nil, err
+	}
+	out, err := bin.WithKeyringFile(filepath.Join(dir, "keyring-mysqld"), ring)
+	if err != nil {
+		return nil, fmt.Errorf("verify: %w", err)
+	}
+	return out, nil
 }
 
 // verifyBinaries finds the server binaries restore --verify starts; Restore calls it before

@@ -260,6 +260,9 @@ func (c *StreamChecker) checkHeader(h *Header) string {
 	if rule := checkLocations(h); rule != "" {
 		return rule
 	}
+	if rule := checkEncryptionFields(h); rule != "" {
+		return rule
+	}
 	c.header = h
 	c.redoNext = h.CheckpointLSN / RedoBlockSize * RedoBlockSize
 	return ""
@@ -307,6 +310,47 @@ func checkLocations(h *Header) string {
 				return "the data file path " + err.Error()
 			}
 		}
+	}
+	return ""
+}
+
+// EncryptedBinlogHeaderBytes is the encryption header of a MySQL binary log written with
+// binlog_encryption, which the server's binlog positions do not count: the one value besides 0
+// a Header's BinlogHeaderBytes may have.
+const EncryptedBinlogHeaderBytes = 512
+
+// MaxMasterKeys bounds Header.MasterKeys: a server references one InnoDB master key per
+// rotation still sealing some page 0, plus the redo's and the binlog's.
+const MaxMasterKeys = 1024
+
+// maxMasterKeyLen bounds one keyring id (MySQL's data_id is at most 256 characters).
+const maxMasterKeyLen = 256
+
+// checkEncryptionFields checks the Header's encryption fields (an optional tail in every
+// format): keyring ids sorted without repeats and printable, the redo encryption block one
+// redo block long, the binlog header 0 or an encrypted binlog's.
+func checkEncryptionFields(h *Header) string {
+	if len(h.MasterKeys) > MaxMasterKeys {
+		return fmt.Sprintf("the Header lists %d master keys, more than %d", len(h.MasterKeys), MaxMasterKeys)
+	}
+	for i, k := range h.MasterKeys {
+		switch {
+		case k == "" || len(k) > maxMasterKeyLen:
+			return fmt.Sprintf("master key %d has a %d-byte id; keyring ids are 1..%d bytes", i, len(k), maxMasterKeyLen)
+		case strings.IndexFunc(k, func(r rune) bool { return r <= ' ' || r > '~' }) >= 0:
+			return fmt.Sprintf("master key %d (%q) is not a printable ASCII keyring id", i, k)
+		case i > 0 && k <= h.MasterKeys[i-1]:
+			return fmt.Sprintf("master keys are not sorted without repeats (%q after %q)", k, h.MasterKeys[i-1])
+		}
+	}
+	if n := len(h.RedoEncryption); n != 0 && n != RedoBlockSize {
+		return fmt.Sprintf("the redo encryption block is %d bytes, not %d", n, RedoBlockSize)
+	}
+	switch {
+	case h.BinlogHeaderBytes != 0 && h.BinlogHeaderBytes != EncryptedBinlogHeaderBytes:
+		return fmt.Sprintf("binlog header bytes %d; only 0 or %d (an encrypted binlog's header)", h.BinlogHeaderBytes, EncryptedBinlogHeaderBytes)
+	case h.BinlogHeaderBytes != 0 && h.BinlogBasename == "":
+		return "binlog header bytes in a stream whose Header names no binlog base name"
 	}
 	return ""
 }
@@ -610,12 +654,24 @@ func (c *StreamChecker) checkTrailerBinlog(t *Trailer) string {
 		return fmt.Sprintf("the Trailer names binlog %s up to position %d, but no binlog chunk arrived", t.BinlogFile, t.BinlogPos)
 	case c.binlogName != t.BinlogFile:
 		return fmt.Sprintf("the Trailer names binlog %s, but the chunks are of %s", t.BinlogFile, c.binlogName)
-	case c.binlogFrom != t.BinlogFrom:
-		return fmt.Sprintf("the Trailer says the binlog of %s starts at offset %d, but its chunks start at %d", t.BinlogFile, t.BinlogFrom, c.binlogFrom)
-	case c.binlogNext != t.BinlogPos:
+	case c.binlogFrom != c.binlogOffset(t.BinlogFrom):
+		return fmt.Sprintf("the Trailer says the binlog of %s starts at offset %d, but its chunks start at %d", t.BinlogFile, c.binlogOffset(t.BinlogFrom), c.binlogFrom)
+	case c.header.BinlogHeaderBytes == 0 && c.binlogNext != t.BinlogPos:
 		return fmt.Sprintf("the Trailer's binlog position is %d, but the chunks of %s end at %d", t.BinlogPos, t.BinlogFile, c.binlogNext)
+	case c.binlogNext != t.BinlogPos+uint64(c.header.BinlogHeaderBytes):
+		return fmt.Sprintf("the Trailer's binlog position is %d (offset %d past the %d-byte header positions do not count), but the chunks of %s end at %d", t.BinlogPos, t.BinlogPos+uint64(c.header.BinlogHeaderBytes), c.header.BinlogHeaderBytes, t.BinlogFile, c.binlogNext)
 	}
 	return ""
+}
+
+// binlogOffset is where in the binlog file the server's position pos lies: positions do not
+// count the Header's BinlogHeaderBytes (an encrypted binlog's header), except that position 0,
+// a whole file's start, is offset 0.
+func (c *StreamChecker) binlogOffset(pos uint64) uint64 {
+	if pos == 0 {
+		return 0
+	}
+	return pos + uint64(c.header.BinlogHeaderBytes)
 }
 
 func (c *StreamChecker) checkCounts(t *Trailer) string {
@@ -653,4 +709,27 @@ func (c *StreamChecker) checkWholeFiles() string {
 		}
 	}
 	return ""
+}
+
+// CheckMasterKeys is the rule a restore applies to its keyring before it writes anything: a
+// stream whose Header lists master keys (or carries an encrypted redo) is restored only with
+// a keyring, named keyring, that holds every key the Header lists. has reports whether the
+// keyring holds a keyring id; nil when no keyring was given. The error names the missing ids.
+func CheckMasterKeys(h *Header, keyring string, has func(id string) bool) error {
+	if len(h.MasterKeys) == 0 && len(h.RedoEncryption) == 0 {
+		return nil
+	}
+	if has == nil {
+		return Precondition(fmt.Sprintf("this backup is of an encrypted server and needs keyring keys %v; give the keyring data file that holds them (host-example restore --keyring FILE), kept outside the backup it unlocks; nothing was written", h.MasterKeys))
+	}
+	var missing []string
+	for _, id := range h.MasterKeys {
+		if !has(id) {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) > 0 {
+		return Precondition(fmt.Sprintf("the keyring %s lacks key(s) %v that this backup needs; give a keyring data file with every key the server used up to this backup (an older snapshot needs the keys from before later rotations); nothing was written", keyring, missing))
+	}
+	return nil
 }

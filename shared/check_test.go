@@ -303,6 +303,50 @@ func TestBinlogDelta(t *testing.T) {
 	}
 }
 
+// TestEncryptedBinlogPosition: the Trailer's binlog position does not count the Header's
+// BinlogHeaderBytes (an encrypted binlog's header); they are 0 or 512.
+func TestEncryptedBinlogPosition(t *testing.T) {
+	withBinlog := func(format, headerBytes uint32, data []byte, pos uint64) []*shared.Record {
+		var out []*shared.Record
+		for _, r := range streamtest.Small() {
+			r = streamtest.Clone(r)
+			switch {
+			case r.Header != nil:
+				r.Header.StreamFormat, r.Header.BinlogHeaderBytes = format, headerBytes
+			case r.Binlog != nil && r.Binlog.Offset == 0:
+				r.Binlog.Data = data
+			case r.Binlog != nil:
+				continue
+			case r.Trailer != nil:
+				r.Trailer.BinlogPos, r.Trailer.BinlogBytes = pos, uint64(len(data))
+			}
+			out = append(out, r)
+		}
+		return streamtest.Reseal(out)
+	}
+	enc := make([]byte, 704)
+	for _, tc := range []struct {
+		name        string
+		format, hdr uint32
+		data        []byte
+		pos         uint64
+		want        string
+	}{
+		{"header not counted", 2, 512, enc, 704 - 512, ""},
+		{"header counted", 2, 512, enc, 704, "the Trailer's binlog position is 704 (offset 1216 past the 512-byte header positions do not count), but the chunks of binlog.000002 end at 704"},
+		{"shorter than the header", 2, 512, enc[:100], 0, "position is 0 (offset 512 past the 512-byte header positions do not count), but the chunks of binlog.000002 end at 100"},
+		{"not 512", 2, 100, enc, 604, "binlog header bytes 100; only 0 or 512"},
+		{"plain", 2, 0, enc, 704, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := shared.CheckStream(streamtest.Stream(withBinlog(tc.format, tc.hdr, tc.data, tc.pos)))
+			if (err == nil) != (tc.want == "") || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+				t.Fatalf("got %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
 // TestLocationRules: the Header's Locations and the paths of files outside the datadir.
 func TestLocationRules(t *testing.T) {
 	binlogDir := func(recs []*shared.Record) {

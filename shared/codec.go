@@ -12,7 +12,8 @@ import (
 //
 // An encoded record is one kind byte followed by the record's fields in declaration order:
 // unsigned integers as big-endian u32/u64, strings as a u32 length and the bytes, byte
-// payloads as a u64 length and the bytes, times as u64 Unix nanoseconds.
+// payloads as a u64 length and the bytes, times as u64 Unix nanoseconds, lists of strings as
+// a u32 count and the strings.
 //
 //	'H' Header     'T' Tablespace  'P' PageBatch  'R' RedoSegment
 //	'B' BinlogChunk 'F' FileChunk  'G' Progress   'Z' Trailer
@@ -20,6 +21,13 @@ import (
 // From StreamFormat 2 the Header ends with DataFilePath (string), a u32 count of Locations
 // and each Location's ID (u32), Role and OriginalPath (strings); a Header's own StreamFormat
 // field, encoded first, decides whether they are present.
+//
+// In every format the Header may end with an optional tail: MasterKeys (a u32 count and the
+// strings), RedoEncryption (bytes) and BinlogHeaderBytes (u32). It is present exactly when one
+// of them is non-empty (a server that encrypts something), so a Header without encryption
+// encodes (and digests) as it always did; the decoder sees the tail because a record occupies
+// all of its bytes, and refuses one that holds nothing. The Trailer's BinlogFrom and
+// BinlogWritten are such a tail too.
 //
 // The stream digest is SHA-256 over the encodings of every record except Progress and Trailer.
 
@@ -56,6 +64,16 @@ func appendRecordHead(b []byte, r *Record) ([]byte, []byte) {
 				e.str(l.Role)
 				e.str(l.OriginalPath)
 			}
+		}
+		// An optional tail in every format (no version bump): absent when the server
+		// encrypts nothing, so every Header written before it encodes as before.
+		if h.encrypted() {
+			e.u32(uint32(len(h.MasterKeys)))
+			for _, k := range h.MasterKeys {
+				e.str(k)
+			}
+			e.bytes(h.RedoEncryption)
+			e.u32(h.BinlogHeaderBytes)
 		}
 	case r.Tablespace != nil:
 		t := r.Tablespace
@@ -152,6 +170,14 @@ func DecodeRecord(b []byte) (*Record, error) {
 			h.DataFilePath = d.str()
 			for n := d.u32(); n > 0 && d.err == nil; n-- { // each entry takes input: no allocation for a claimed count
 				h.Locations = append(h.Locations, Location{ID: d.u32(), Role: d.str(), OriginalPath: d.str()})
+			}
+		}
+		if len(d.b) > 0 && d.err == nil { // the encryption tail: a record occupies all of b
+			h.MasterKeys = d.strs()
+			h.RedoEncryption = d.bytes()
+			h.BinlogHeaderBytes = d.u32()
+			if d.err == nil && !h.encrypted() {
+				return nil, errors.New("record: a Header's encryption tail that holds nothing (it is encoded only when it does)")
 			}
 		}
 		r.Header = h
@@ -285,7 +311,24 @@ func (d *dec) u64() uint64 {
 	}
 	return 0
 }
-func (d *dec) str() string   { return string(d.take(uint64(d.u32()))) }
+func (d *dec) str() string { return string(d.take(uint64(d.u32()))) }
+
+// strs reads a u32 count and that many strings. Each string takes at least its 4-byte
+// length, so a count larger than the bytes left is refused before anything is allocated.
+func (d *dec) strs() []string {
+	n := d.u32()
+	if d.err == nil && uint64(n)*4 > uint64(len(d.b)) {
+		d.err = errShort
+	}
+	if d.err != nil || n == 0 {
+		return nil
+	}
+	out := make([]string, 0, n)
+	for range n {
+		out = append(out, d.str())
+	}
+	return out
+}
 func (d *dec) bytes() []byte { return d.take(d.u64()) }
 func (d *dec) bool() bool {
 	switch v := d.byte(); v {

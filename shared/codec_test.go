@@ -12,6 +12,8 @@ func codecSamples() []*Record {
 	at := time.Date(2026, 11, 21, 6, 30, 0, 123456789, time.UTC)
 	return []*Record{
 		{Header: &Header{StreamFormat: 1, ServerVersion: "9.7.4-2", ServerUUID: "u", PageSize: 16384, CheckpointLSN: 19476193, StartedAt: at, BinlogBasename: "binlog", GTIDMode: "ON", LowerCaseTableNames: 1}},
+		{Header: &Header{StreamFormat: 2, ServerVersion: "9.7.4-2", ServerUUID: "u", PageSize: 16384, CheckpointLSN: 19476193, StartedAt: at, BinlogBasename: "binlog", GTIDMode: "ON", LowerCaseTableNames: 1,
+			MasterKeys: []string{"INNODBKey-u-1", "MySQLReplicationKey_u_1"}, RedoEncryption: bytes.Repeat([]byte{9}, 512)}},
 		{Tablespace: &Tablespace{FileIndex: 3, Path: "db/t#p#p0.ibd", SpaceID: 4294967279, Flags: 0x4029, PageSize: 8192, ZipSize: 8192, SizePages: 7, Incremental: true}},
 		{Pages: &PageBatch{FileIndex: 3, FirstPage: 1 << 33, Data: bytes.Repeat([]byte{7}, 8192)}},
 		{Redo: &RedoSegment{StartLSN: 19475968, Data: make([]byte, 1024)}},

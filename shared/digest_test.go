@@ -86,6 +86,12 @@ func mutate(t *testing.T, f reflect.Value) {
 			f.Set(c)
 			return
 		}
+		if ss, ok := f.Interface().([]string); ok { // Header.MasterKeys
+			ss = append([]string(nil), ss...)
+			ss[len(ss)-1] += "x"
+			f.Set(reflect.ValueOf(ss))
+			return
+		}
 		b := bytes.Clone(f.Bytes())
 		b[len(b)-1] ^= 1
 		f.SetBytes(b)

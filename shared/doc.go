@@ -76,6 +76,11 @@
 //     ID ≥ 1, a known Role (data_home_dir, undo_dir and binlog_dir at most once each,
 //     binlog_dir only with a BinlogBasename) and an absolute, clean OriginalPath other than
 //     /; every file of DataFilePath a bare file name.
+//   - Encryption (the Header's optional tail, any format): MasterKeys at most MaxMasterKeys
+//     printable keyring ids, sorted without repeats; RedoEncryption empty or one
+//     RedoBlockSize block; BinlogHeaderBytes 0 or EncryptedBinlogHeaderBytes, and 0 without
+//     a BinlogBasename. A restore writes nothing unless its keyring holds every MasterKeys id
+//     (CheckMasterKeys, which names the missing ones).
 //   - Paths (Tablespace.Path, FileChunk.Path; CheckStreamPath, TargetPath): relative,
 //     slash-separated, clean, no NUL or backslash, never escaping the datadir, not under
 //     #innodb_redo nor the binlog index, each path named by one file only. A file outside
@@ -100,7 +105,9 @@
 //     be its base's BinlogPos in the same file (a binlog delta: the chain holds the bytes
 //     before it; no chunk at all when BinlogPos = BinlogFrom); the Trailer's BinlogFile is
 //     that file and BinlogPos where the chunks end (no BinlogFile: no chunks, position and
-//     BinlogFrom 0). The delta's start is a claim only its chain can back: the restore
+//     BinlogFrom 0). BinlogPos and BinlogFrom are server positions, which do not count the
+//     Header's BinlogHeaderBytes: chunk offsets are positions + BinlogHeaderBytes, except
+//     that a whole file starts at offset 0. The delta's start is a claim only its chain can back: the restore
 //     checker refuses it (a restore takes whole files), and shared/chain joins a delta only
 //     onto a parent that ended in the same file at exactly BinlogFrom.
 //   - Files: FileChunks contiguous per path from offset 0 (every file has at least one chunk).
@@ -118,7 +125,11 @@
 // Header.StreamFormat versions the codec and the digest together. The Trailer's BinlogFrom
 // and BinlogWritten are an optional tail of the Trailer in every format (encoded only when
 // either is non-zero, after the digest; the Trailer is outside the digest), so every stored
-// stream encodes and reads as before and no format bump was needed. testdata/stream-vN.golden
+// stream encodes and reads as before and no format bump was needed. The Header's encryption
+// fields (MasterKeys, RedoEncryption, BinlogHeaderBytes) are likewise an optional tail of the
+// Header in every format, encoded only when one is non-empty (codec.go): a Header without
+// encryption encodes and digests as before; testdata/stream-v2-encrypted.golden pins one with
+// the tail. testdata/stream-vN.golden
 // pins format N (TestStreamFormatKnownAnswer, refreshed with -update only when a new format
 // is introduced; format 2 added the Header's Locations and DataFilePath): a change of either bumps StreamFormat, adds a golden file, and keeps the
 // old format in readableFormats with its decoder, so stored streams stay restorable.

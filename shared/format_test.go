@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/pagetrack/pagetrack/internal/streamtest"
@@ -68,16 +69,52 @@ func TestStreamFormatKnownAnswer(t *testing.T) {
 	}
 }
 
+// TestEncryptedHeaderKnownAnswer pins the Header's optional encryption tail (no format of its
+// own: a Header without it encodes as in stream-v2.golden): the encoding of
+// streamtest.SmallEncrypted(2) and its digest. -update writes this golden file and its fuzz
+// seed only; they are new files, not a rewrite of a format's.
+func TestEncryptedHeaderKnownAnswer(t *testing.T) {
+	recs := streamtest.SmallEncrypted(2)
+	path := filepath.Join("testdata", "stream-v2-encrypted.golden")
+	if *update {
+		if err := os.WriteFile(path, frame(recs), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		body := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", frame(recs))
+		if err := os.WriteFile(filepath.Join("testdata", "fuzz", "FuzzStreamChecker", "small-encrypted"), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkKnownAnswer(t, recs, path, "0d1d052a7ea198a5425e02cef1924a3c59fa9fa155e40f0c31aa337fef601069")
+	h := recs[1].Header
+	plain := *h
+	plain.MasterKeys, plain.RedoEncryption, plain.BinlogHeaderBytes = nil, nil, 0
+	withTail, without := shared.AppendRecord(nil, &shared.Record{Header: h}), shared.AppendRecord(nil, &shared.Record{Header: &plain})
+	if !bytes.HasPrefix(withTail, without) || len(withTail) == len(without) {
+		t.Fatal("the encryption tail is not a tail of the Header's plain encoding")
+	}
+	if _, err := shared.DecodeRecord(append(without, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)); err == nil || !strings.Contains(err.Error(), "encryption tail that holds nothing") {
+		t.Fatalf("an empty tail decoded: %v", err)
+	}
+}
+
 func knownAnswer(t *testing.T, format uint32, wantDigest string) {
 	recs := streamtest.SmallFormat(format)
-	got := frame(recs)
 	path := goldenStream(format)
 	if *update && format == shared.StreamFormat {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
+		if err := os.WriteFile(path, frame(recs), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		writeFuzzSeeds(t, recs)
 	}
+	checkKnownAnswer(t, recs, path, wantDigest)
+}
+
+// checkKnownAnswer compares recs' encoding with the golden file at path and their digest with
+// wantDigest.
+func checkKnownAnswer(t *testing.T, recs []*shared.Record, path, wantDigest string) {
+	t.Helper()
+	got := frame(recs)
 	golden, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatalf("%v (run go test ./shared -run KnownAnswer -update once to create it)", err)
@@ -130,6 +167,7 @@ func TestStreamFormatsStayReadable(t *testing.T) {
 func FuzzStreamChecker(f *testing.F) {
 	recs := streamtest.Small()
 	f.Add(frame(recs))
+	f.Add(frame(streamtest.SmallEncrypted(shared.StreamFormat)))
 	for _, c := range streamtest.Cases() {
 		forged, _, _ := c.Forge(recs)
 		f.Add(frame(forged))
@@ -146,7 +184,22 @@ func FuzzStreamChecker(f *testing.F) {
 			return
 		}
 		tr, a := c.Trailer(), c.Arrived()
-		if tr.Pages != a.Pages || tr.PageBytes != a.PageBytes || tr.RedoBytes != a.RedoBytes || tr.BinlogBytes != a.BinlogBytes || tr.BinlogPos != a.BinlogBytes || tr.Files != a.Files {
+		// Binlog positions do not count an encrypted binlog's header (Header.BinlogHeaderBytes).
+		var head uint64
+		for _, r := range recs {
+			if r.Header != nil {
+				head = uint64(r.Header.BinlogHeaderBytes)
+				break
+			}
+		}
+		from, end := tr.BinlogFrom, tr.BinlogPos
+		if from != 0 {
+			from += head
+		}
+		if tr.BinlogFile != "" {
+			end += head
+		}
+		if tr.Pages != a.Pages || tr.PageBytes != a.PageBytes || tr.RedoBytes != a.RedoBytes || tr.BinlogBytes != a.BinlogBytes || end-from != a.BinlogBytes || tr.Files != a.Files {
 			t.Fatalf("accepted a trailer %+v whose counts differ from what arrived %+v", tr, a)
 		}
 		if a.PageBytes+a.RedoBytes+a.BinlogBytes > uint64(len(data)) {

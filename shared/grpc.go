@@ -306,7 +306,7 @@ func (c *gRPCClient) Restore(ctx context.Context, req *RestoreRequest, records R
 		return nil, c.fromStatus(ctx, err)
 	}
 	err = stream.Send(&sourcev1.RestoreMessage{Message: &sourcev1.RestoreMessage_Request{
-		Request: &sourcev1.RestoreRequest{TargetDir: req.TargetDir, Verify: req.Verify, Relocations: relocationsToProto(req.Relocations)},
+		Request: &sourcev1.RestoreRequest{TargetDir: req.TargetDir, Verify: req.Verify, Relocations: relocationsToProto(req.Relocations), KeyringFile: req.KeyringFile},
 	}})
 	for n := 1; err == nil; n++ {
 		var r *Record
@@ -457,7 +457,7 @@ func (s *gRPCServer) Restore(stream grpc.ClientStreamingServer[sourcev1.RestoreM
 	if preq == nil {
 		return status.Error(codes.InvalidArgument, "the first Restore message must carry the RestoreRequest")
 	}
-	req := &RestoreRequest{TargetDir: preq.GetTargetDir(), Verify: preq.GetVerify(), Relocations: relocationsFromProto(preq.GetRelocations())}
+	req := &RestoreRequest{TargetDir: preq.GetTargetDir(), Verify: preq.GetVerify(), Relocations: relocationsFromProto(preq.GetRelocations()), KeyringFile: preq.GetKeyringFile()}
 	res, err := s.impl.Restore(stream.Context(), req, &serverRecordStream{stream: stream})
 	if err != nil {
 		return toStatus(err)
@@ -702,6 +702,9 @@ func recordToProto(r *Record) (*sourcev1.Record, error) {
 			LowerCaseTableNames: h.LowerCaseTableNames,
 			Locations:           locationsToProto(h.Locations),
 			DataFilePath:        h.DataFilePath,
+			MasterKeys:          h.MasterKeys,
+			RedoEncryption:      h.RedoEncryption,
+			BinlogHeaderBytes:   h.BinlogHeaderBytes,
 		}}}, nil
 	case r.Tablespace != nil:
 		t := r.Tablespace
@@ -799,6 +802,9 @@ func recordFromProto(p *sourcev1.Record) (*Record, error) {
 			LowerCaseTableNames: h.GetLowerCaseTableNames(),
 			Locations:           locationsFromProto(h.GetLocations()),
 			DataFilePath:        h.GetDataFilePath(),
+			MasterKeys:          h.GetMasterKeys(),
+			RedoEncryption:      h.GetRedoEncryption(),
+			BinlogHeaderBytes:   h.GetBinlogHeaderBytes(),
 		}}, nil
 	case *sourcev1.Record_Tablespace:
 		t := k.Tablespace

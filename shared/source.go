@@ -120,6 +120,10 @@ type RestoreRequest struct {
 	// default): each names a Location by its OriginalPath and the absolute directory, absent
 	// or empty, to write its files into.
 	Relocations []Relocation
+	// KeyringFile is the keyring data file that holds the keys the stream's Header.MasterKeys
+	// lists (for MySQL: a component_keyring_file data file), read on the plugin's machine.
+	// Empty: the stream must need no keys.
+	KeyringFile string
 }
 
 // Relocation moves a Location's files on restore: From is the Location's OriginalPath, To the
@@ -159,7 +163,8 @@ type Record struct {
 }
 
 // StreamFormat is the version of the record stream this package writes. Format 2 added the
-// Header's Locations and DataFilePath.
+// Header's Locations and DataFilePath; format 1 streams stay readable. The encryption fields
+// (MasterKeys, RedoEncryption, BinlogHeaderBytes) are an optional tail in every format.
 const StreamFormat = 2
 
 // Header opens a stream.
@@ -185,6 +190,26 @@ type Header struct {
 	// DataFilePath is the server's innodb_data_file_path (format 2; empty in format 1, where
 	// the server's default applies).
 	DataFilePath string
+	// MasterKeys are the keyring data_ids of every key the restored datadir needs to be
+	// opened: the InnoDB master keys that seal the tablespace keys on page 0 of the encrypted
+	// tablespaces and the redo key, and the binary log's key. Sorted, no repeats; empty for a
+	// server without encryption. A restore refuses, before writing anything, a keyring that
+	// lacks one of them (CheckMasterKeys). The three encryption fields are the codec's
+	// optional Header tail, in every format.
+	MasterKeys []string
+	// RedoEncryption is the redo log's encryption header block (RedoBlockSize bytes: the
+	// sealed redo key) when the redo the stream carries is encrypted, else empty. A restore
+	// writes it into the redo file it creates.
+	RedoEncryption []byte
+	// BinlogHeaderBytes are the bytes at the start of the binlog file that binlog positions
+	// (the Trailer's BinlogPos and BinlogFrom) do not count: 0, or EncryptedBinlogHeaderBytes
+	// for an encrypted binlog (MySQL's binlog_encryption).
+	BinlogHeaderBytes uint32
+}
+
+// encrypted says whether the Header carries any encryption field (the codec's optional tail).
+func (h *Header) encrypted() bool {
+	return len(h.MasterKeys) > 0 || len(h.RedoEncryption) > 0 || h.BinlogHeaderBytes != 0
 }
 
 // Location is a directory outside the datadir that held files of the backup.

@@ -182,8 +182,14 @@ func (h *host) restoreAndCheck(t *testing.T, snap snapshot, wcfg workload.Config
 // for further checks.
 func checkDatadir(t *testing.T, datadir, what string, wcfg workload.Config, before, after []int, gtid string) *testmysql.Server {
 	t.Helper()
+	return checkDatadirWith(t, datadir, what, testmysql.Options{}, wcfg, before, after, gtid)
+}
+
+// checkDatadirWith is checkDatadir with the restored server started with opts (a keyring).
+func checkDatadirWith(t *testing.T, datadir, what string, opts testmysql.Options, wcfg workload.Config, before, after []int, gtid string) *testmysql.Server {
+	t.Helper()
 	ctx := context.Background()
-	restored := testmysql.StartExisting(t, datadir, testmysql.Options{})
+	restored := testmysql.StartExisting(t, datadir, opts)
 	n, err := mysqlsrc.CheckAllTables(ctx, restored.Root)
 	if err != nil {
 		t.Fatal(err)

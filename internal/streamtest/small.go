@@ -72,3 +72,33 @@ func pattern(n int, seed byte) []byte {
 	}
 	return b
 }
+
+// SmallEncrypted is SmallFormat(format) of an encrypted server: its Header carries the
+// encryption tail (two keyring ids, a redo encryption block, a 512-byte binlog header) and
+// its binlog file starts with that header, which the Trailer's position does not count. Its
+// bytes are fixed: shared's known-answer test pins them.
+func SmallEncrypted(format uint32) []*shared.Record {
+	recs := SmallFormat(format)
+	out := make([]*shared.Record, 0, len(recs))
+	for _, r := range recs {
+		r = Clone(r)
+		switch {
+		case r.Header != nil:
+			r.Header.MasterKeys = []string{
+				"INNODBKey-6ccd780c-baba-1026-9564-5b8c656024db-2",
+				"MySQLReplicationKey_6ccd780c-baba-1026-9564-5b8c656024db_1",
+			}
+			r.Header.RedoEncryption = pattern(shared.RedoBlockSize, 11)
+			r.Header.BinlogHeaderBytes = shared.EncryptedBinlogHeaderBytes
+		case r.Binlog != nil && r.Binlog.Offset == 0:
+			r.Binlog.Data = append(pattern(shared.EncryptedBinlogHeaderBytes, 12), r.Binlog.Data...)
+		case r.Binlog != nil:
+			r.Binlog.Offset += shared.EncryptedBinlogHeaderBytes
+		case r.Trailer != nil:
+			r.Trailer.BinlogBytes += shared.EncryptedBinlogHeaderBytes
+			r.Trailer.BytesSent += shared.EncryptedBinlogHeaderBytes
+		}
+		out = append(out, r)
+	}
+	return Reseal(out)
+}

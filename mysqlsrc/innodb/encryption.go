@@ -250,6 +250,25 @@ func (k *TablespaceKey) decryptRegion(data []byte) error {
 	return nil
 }
 
+// encryptRegion is InnoDB's two-pass CBC encryption of data in place (decryptRegion reverses it).
+func (k *TablespaceKey) encryptRegion(data []byte) error {
+	block, err := aes.NewCipher(k.Key[:])
+	if err != nil {
+		return err
+	}
+	iv := k.IV[:aes.BlockSize]
+	mainLen := len(data) / aes.BlockSize * aes.BlockSize
+	if mainLen != len(data) && len(data) < 2*aes.BlockSize {
+		return fmt.Errorf("region of %d bytes is too short to encrypt", len(data))
+	}
+	cipher.NewCBCEncrypter(block, iv).CryptBlocks(data[:mainLen], data[:mainLen])
+	if mainLen != len(data) {
+		tail := data[len(data)-2*aes.BlockSize:]
+		cipher.NewCBCEncrypter(block, iv).CryptBlocks(tail, tail)
+	}
+	return nil
+}
+
 // DecryptPage returns the page p (a whole physical page of an encrypted tablespace) as the
 // server sees it after reading: decrypted, its type restored. Pages of other types (page 0,
 // never-written zero pages) come back unchanged. The result is a new slice; p is not changed.
@@ -313,4 +332,30 @@ func DecryptRedoBlock(b []byte, k *TablespaceKey) ([]byte, error) {
 	}
 	be.PutUint16(out[redoBlkDataLen:], dataLen&^redoEncryptedBit)
 	return out, nil
+}
+
+// EncryptRedoBlock returns the plaintext redo block b (checksum already set over it, encrypted
+// bit clear) encrypted as the server writes it: bytes 12..511 encrypted with k and bit 15 of
+// data_len set. DecryptRedoBlock reverses it. A restore uses it to re-encrypt the block it cuts
+// at the end point, so no redo of an encrypted server is left in the clear. b is not changed.
+func EncryptRedoBlock(b []byte, k *TablespaceKey) ([]byte, error) {
+	if err := checkRedoBlockLen(b); err != nil {
+		return nil, err
+	}
+	dataLen := be.Uint16(b[redoBlkDataLen:])
+	if dataLen&redoEncryptedBit != 0 {
+		return nil, errors.New("redo block is already marked encrypted")
+	}
+	out := bytes.Clone(b)
+	if err := k.encryptRegion(out[RedoBlockHeaderSize:]); err != nil {
+		return nil, err
+	}
+	be.PutUint16(out[redoBlkDataLen:], dataLen|redoEncryptedBit)
+	return out, nil
+}
+
+// RedoBlockEncrypted says whether the redo block b (at least its 12-byte header) is marked
+// encrypted: bit 15 of data_len, which stays in the clear.
+func RedoBlockEncrypted(b []byte) bool {
+	return len(b) >= RedoBlockHeaderSize && be.Uint16(b[redoBlkDataLen:])&redoEncryptedBit != 0
 }

@@ -255,6 +255,9 @@ func TestRedoBlocksDecrypt(t *testing.T) {
 		if err != nil {
 			t.Fatalf("block %d decrypted: %v", i, err)
 		}
+		if again, err := EncryptRedoBlock(plain, &k); err != nil || !bytes.Equal(again, b) {
+			t.Fatalf("block %d: re-encrypting the plaintext does not give the server's bytes back (%v)", i, err)
+		}
 		if h.Encrypted || !bytes.Equal(plain[:4], b[:4]) {
 			t.Fatalf("block %d: encrypted bit left set or header changed", i)
 		}

@@ -818,10 +818,12 @@ func (x *PageFailure) GetReason() string {
 }
 
 type RestoreRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	TargetDir     string                 `protobuf:"bytes,1,opt,name=target_dir,json=targetDir,proto3" json:"target_dir,omitempty"`
-	Verify        bool                   `protobuf:"varint,2,opt,name=verify,proto3" json:"verify,omitempty"`
-	Relocations   []*Relocation          `protobuf:"bytes,3,rep,name=relocations,proto3" json:"relocations,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	TargetDir   string                 `protobuf:"bytes,1,opt,name=target_dir,json=targetDir,proto3" json:"target_dir,omitempty"`
+	Verify      bool                   `protobuf:"varint,2,opt,name=verify,proto3" json:"verify,omitempty"`
+	Relocations []*Relocation          `protobuf:"bytes,3,rep,name=relocations,proto3" json:"relocations,omitempty"`
+	// Encrypted servers (issue 15): the keyring data file holding Header.master_keys.
+	KeyringFile   string `protobuf:"bytes,20,opt,name=keyring_file,json=keyringFile,proto3" json:"keyring_file,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -875,6 +877,13 @@ func (x *RestoreRequest) GetRelocations() []*Relocation {
 		return x.Relocations
 	}
 	return nil
+}
+
+func (x *RestoreRequest) GetKeyringFile() string {
+	if x != nil {
+		return x.KeyringFile
+	}
+	return ""
 }
 
 // Relocation restores the files of the location whose original path is from into to.
@@ -1307,10 +1316,15 @@ type Header struct {
 	LowerCaseTableNames int64                  `protobuf:"varint,9,opt,name=lower_case_table_names,json=lowerCaseTableNames,proto3" json:"lower_case_table_names,omitempty"`
 	// Stream format 2: where files outside the datadir came from, and the system tablespace's
 	// innodb_data_file_path.
-	Locations     []*Location `protobuf:"bytes,10,rep,name=locations,proto3" json:"locations,omitempty"`
-	DataFilePath  string      `protobuf:"bytes,11,opt,name=data_file_path,json=dataFilePath,proto3" json:"data_file_path,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Locations    []*Location `protobuf:"bytes,10,rep,name=locations,proto3" json:"locations,omitempty"`
+	DataFilePath string      `protobuf:"bytes,11,opt,name=data_file_path,json=dataFilePath,proto3" json:"data_file_path,omitempty"`
+	// Encrypted servers (issue 15), in every stream format: the keyring ids a restore needs,
+	// the redo log's encryption header block, and the encrypted binlog header's size.
+	MasterKeys        []string `protobuf:"bytes,20,rep,name=master_keys,json=masterKeys,proto3" json:"master_keys,omitempty"`
+	RedoEncryption    []byte   `protobuf:"bytes,21,opt,name=redo_encryption,json=redoEncryption,proto3" json:"redo_encryption,omitempty"`
+	BinlogHeaderBytes uint32   `protobuf:"varint,22,opt,name=binlog_header_bytes,json=binlogHeaderBytes,proto3" json:"binlog_header_bytes,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *Header) Reset() {
@@ -1418,6 +1432,27 @@ func (x *Header) GetDataFilePath() string {
 		return x.DataFilePath
 	}
 	return ""
+}
+
+func (x *Header) GetMasterKeys() []string {
+	if x != nil {
+		return x.MasterKeys
+	}
+	return nil
+}
+
+func (x *Header) GetRedoEncryption() []byte {
+	if x != nil {
+		return x.RedoEncryption
+	}
+	return nil
+}
+
+func (x *Header) GetBinlogHeaderBytes() uint32 {
+	if x != nil {
+		return x.BinlogHeaderBytes
+	}
+	return 0
 }
 
 // Location is a directory outside the datadir that a server keeps files in.
@@ -3029,12 +3064,13 @@ const file_source_proto_rawDesc = "" +
 	"\bfailures\x18\x01 \x03(\v2 .pagetrack.source.v1.PageFailureR\bfailures\";\n" +
 	"\vPageFailure\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\rR\x05index\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x8a\x01\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xad\x01\n" +
 	"\x0eRestoreRequest\x12\x1d\n" +
 	"\n" +
 	"target_dir\x18\x01 \x01(\tR\ttargetDir\x12\x16\n" +
 	"\x06verify\x18\x02 \x01(\bR\x06verify\x12A\n" +
-	"\vrelocations\x18\x03 \x03(\v2\x1f.pagetrack.source.v1.RelocationR\vrelocations\"0\n" +
+	"\vrelocations\x18\x03 \x03(\v2\x1f.pagetrack.source.v1.RelocationR\vrelocations\x12!\n" +
+	"\fkeyring_file\x18\x14 \x01(\tR\vkeyringFile\"0\n" +
 	"\n" +
 	"Relocation\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x12\x0e\n" +
@@ -3064,7 +3100,7 @@ const file_source_proto_rawDesc = "" +
 	"\x04file\x18\x06 \x01(\v2\x1e.pagetrack.source.v1.FileChunkH\x00R\x04file\x12;\n" +
 	"\bprogress\x18\a \x01(\v2\x1d.pagetrack.source.v1.ProgressH\x00R\bprogress\x128\n" +
 	"\atrailer\x18\b \x01(\v2\x1c.pagetrack.source.v1.TrailerH\x00R\atrailerB\b\n" +
-	"\x06record\"\xd2\x03\n" +
+	"\x06record\"\xcc\x04\n" +
 	"\x06Header\x12#\n" +
 	"\rstream_format\x18\x01 \x01(\rR\fstreamFormat\x12%\n" +
 	"\x0eserver_version\x18\x02 \x01(\tR\rserverVersion\x12\x1f\n" +
@@ -3079,7 +3115,11 @@ const file_source_proto_rawDesc = "" +
 	"\x16lower_case_table_names\x18\t \x01(\x03R\x13lowerCaseTableNames\x12;\n" +
 	"\tlocations\x18\n" +
 	" \x03(\v2\x1d.pagetrack.source.v1.LocationR\tlocations\x12$\n" +
-	"\x0edata_file_path\x18\v \x01(\tR\fdataFilePath\"S\n" +
+	"\x0edata_file_path\x18\v \x01(\tR\fdataFilePath\x12\x1f\n" +
+	"\vmaster_keys\x18\x14 \x03(\tR\n" +
+	"masterKeys\x12'\n" +
+	"\x0fredo_encryption\x18\x15 \x01(\fR\x0eredoEncryption\x12.\n" +
+	"\x13binlog_header_bytes\x18\x16 \x01(\rR\x11binlogHeaderBytes\"S\n" +
 	"\bLocation\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x12\x12\n" +
 	"\x04role\x18\x02 \x01(\tR\x04role\x12#\n" +

@@ -14,7 +14,8 @@ import (
 )
 
 const restoreUsage = `Usage:
-  host-example restore -r REPO SNAPSHOT --target DIR [--verify] [--relocate OLD=NEW…] [--plugin PATH]
+  host-example restore -r REPO SNAPSHOT --target DIR [--verify] [--relocate OLD=NEW…]
+                       [--keyring FILE] [--plugin PATH]
 
 Writes the snapshot into a new datadir DIR, which must be absent or empty; a restore that
 fails or is interrupted removes what it wrote and leaves DIR as it was. SNAPSHOT is a
@@ -43,6 +44,9 @@ Flags:
                        instead of into DIR/#pagetrack-external/N; repeatable. The options
                        the restored server needs are printed and written to
                        DIR/pagetrack-restore.cnf either way
+      --keyring FILE   keyring data file holding the keys of an encrypted server's
+                       snapshot (for MySQL: component_keyring_file's); the restore
+                       refuses before writing anything if a key it needs is missing
       --plugin PATH    plugin executable; default: the plugin "TYPE" block of the
                        configuration, else pagetrack-TYPE next to host-example
   -v, --verbose        debug logs on stderr
@@ -60,16 +64,20 @@ func runRestore(ctx context.Context, e *env, args []string) (err error) {
 		return e.restorePoint(ctx, args)
 	}
 	fs := e.flagSet("restore")
-	var repoFlag, cfgPath, target, pluginPath string
+	var repoFlag, cfgPath, target, pluginPath, keyringFile string
 	var verify bool
 	stringFlag(fs, &repoFlag, "r", "repo")
 	stringFlag(fs, &cfgPath, "c", "config")
 	stringFlag(fs, &target, "t", "target")
 	stringFlag(fs, &pluginPath, "plugin")
+	stringFlag(fs, &keyringFile, "keyring")
 	boolFlag(fs, &verify, "verify")
 	relocs := relocateFlag(fs)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
+		return err
+	}
+	if keyringFile, err = absKeyring(keyringFile); err != nil {
 		return err
 	}
 	switch {
@@ -122,7 +130,7 @@ func runRestore(ctx context.Context, e *env, args []string) (err error) {
 		} else {
 			e.log().Info("restore starting", "snapshot", snap.ID, "source", snap.Source, "target", target, "verify", verify)
 		}
-		res, trailer, err = e.restore(ctx, r, snap, plan, ref, src, &shared.RestoreRequest{TargetDir: target, Verify: verify, Relocations: *relocs})
+		res, trailer, err = e.restore(ctx, r, snap, plan, ref, src, &shared.RestoreRequest{TargetDir: target, Verify: verify, Relocations: *relocs, KeyringFile: keyringFile})
 		if err != nil {
 			return restoreFailed(ctx, err, snap.ID, target)
 		}
@@ -303,4 +311,12 @@ func relocateFlag(fs *flag.FlagSet) *[]shared.Relocation {
 		return nil
 	})
 	return &relocs
+}
+
+// absKeyring makes a --keyring path absolute: the plugin runs in its own working directory.
+func absKeyring(path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	return filepath.Abs(path)
 }

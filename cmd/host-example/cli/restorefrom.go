@@ -29,7 +29,7 @@ import (
 // restoreFromHelp is the part of restore's help about --from.
 const restoreFromHelp = `From streams (written by backup --stdout):
   host-example restore --from FILE|- [--from FILE…] --target DIR [--verify] [--json]
-                       [--relocate OLD=NEW…] [--tmp DIR] [--plugin PATH] [-c CONFIG]
+                       [--relocate OLD=NEW…] [--keyring FILE] [--tmp DIR] [--plugin PATH] [-c CONFIG]
 
 Reads one or more streams, a file each or "-" for stdin (which may carry several streams one
 after the other), checks every frame's CRC-32C, each stream's end frame, every rule of the
@@ -79,6 +79,7 @@ func restoreFromRequested(args []string) bool {
 type fromArgs struct {
 	froms                                  []string
 	cfgPath, target, pluginPath, tmpParent string
+	keyringFile                            string
 	verify, asJSON                         bool
 	relocs                                 *[]shared.Relocation
 }
@@ -99,11 +100,15 @@ func (e *env) parseRestoreFrom(args []string) (*fromArgs, error) {
 	stringFlag(fs, &a.target, "t", "target")
 	stringFlag(fs, &a.pluginPath, "plugin")
 	stringFlag(fs, &a.tmpParent, "tmp")
+	stringFlag(fs, &a.keyringFile, "keyring")
 	boolFlag(fs, &a.verify, "verify")
 	boolFlag(fs, &a.asJSON, "json")
 	a.relocs = relocateFlag(fs)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
+		return nil, err
+	}
+	if a.keyringFile, err = absKeyring(a.keyringFile); err != nil {
 		return nil, err
 	}
 	stdins := 0
@@ -208,7 +213,7 @@ func (e *env) restoreFrom(ctx context.Context, args []string) (err error) {
 	err = e.intoTarget(ctx, tgt, ref, func(src shared.Source) error {
 		stream := &spooledStream{m: spool.Merge(ctx, plan), plan: plan}
 		defer stream.close()
-		res, trailer, err = e.feed(ctx, ref, src, &shared.RestoreRequest{TargetDir: target, Verify: a.verify, Relocations: *a.relocs}, stream)
+		res, trailer, err = e.feed(ctx, ref, src, &shared.RestoreRequest{TargetDir: target, Verify: a.verify, Relocations: *a.relocs, KeyringFile: a.keyringFile}, stream)
 		if err != nil {
 			return restoreFailed(ctx, err, last.meta.ID, target)
 		}

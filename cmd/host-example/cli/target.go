@@ -47,6 +47,15 @@ func checkRestoreTarget(path string) (*restoreTarget, error) {
 	return &restoreTarget{path: path}, nil
 }
 
+// outermostLeft is the outermost directory the restore created that still exists after a
+// discard, or "" when none does.
+func (t *restoreTarget) outermostLeft() string {
+	if _, err := os.Lstat(t.created); err != nil {
+		return ""
+	}
+	return t.created
+}
+
 // outermostMissing is the outermost directory on the way to path that does not exist.
 func outermostMissing(path string) string {
 	missing := path
@@ -66,17 +75,26 @@ func (t *restoreTarget) failed(err error) error {
 		return fmt.Errorf("%w\nrestore failed, and %s could not be cleaned up (%v): remove it before trying again", err, t.path, cerr)
 	}
 	if t.created != "" {
+		if kept := t.outermostLeft(); kept != "" {
+			return fmt.Errorf("%w\nrestore failed; %s removed (the restore had created it); %s kept: files the restore did not write appeared in it", err, t.path, kept)
+		}
 		return fmt.Errorf("%w\nrestore failed; %s removed (the restore had created it), nothing was left behind", err, t.created)
 	}
 	return fmt.Errorf("%w\nrestore failed; %s left empty, as it was before", err, t.path)
 }
 
-// discard removes the directory the restore created, or empties the one that was there.
+// discard removes the target the restore created, or empties the one that was there. Of the
+// directories created on the way to it only the empty ones go: another process may have put
+// files beside the target meanwhile, and those are not the restore's to delete.
 // A process that was killed a moment ago (the plugin's verification server) may still create
 // a file while it dies, so emptying is tried a few times.
 func (t *restoreTarget) discard() error {
 	if t.created != "" {
-		return os.RemoveAll(t.created)
+		if err := os.RemoveAll(t.path); err != nil {
+			return err
+		}
+		t.removeEmptyCreated()
+		return nil
 	}
 	for range 3 {
 		entries, err := os.ReadDir(t.path)
@@ -96,9 +114,9 @@ func (t *restoreTarget) discard() error {
 	return err
 }
 
-// removeEmptyCreated removes the directories on the way to the target that did not exist
-// before, as long as they are empty: what remains of a failed restore --from once its
-// temporary repository is gone. It never removes anything else.
+// removeEmptyCreated removes the target and the directories on the way to it that did not
+// exist before, as long as they are empty: what remains once a failed restore's files (and a
+// restore --from's scratch file) are gone. It never removes anything else.
 func (t *restoreTarget) removeEmptyCreated() {
 	if t.created == "" {
 		return

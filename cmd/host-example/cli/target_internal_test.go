@@ -42,6 +42,22 @@ func TestCheckRestoreTarget(t *testing.T) {
 		t.Errorf("%s/a left behind", dir)
 	}
 
+	// Another process's file beside the target, in a directory the restore made, is kept,
+	// and the message says so.
+	tgt, _ = checkRestoreTarget(filepath.Join(dir, "e", "f", "datadir"))
+	os.MkdirAll(filepath.Join(tgt.path, "mysql"), 0o700)
+	os.WriteFile(filepath.Join(dir, "e", "theirs"), []byte("keep"), 0o600)
+	msg := tgt.failed(os.ErrClosed).Error()
+	if data, _ := os.ReadFile(filepath.Join(dir, "e", "theirs")); string(data) != "keep" {
+		t.Error("a file the restore did not write was removed with the directory it created")
+	}
+	if _, err := os.Lstat(filepath.Join(dir, "e", "f")); !os.IsNotExist(err) {
+		t.Errorf("the restore's own directories are left (%v)", err)
+	}
+	if want := filepath.Join(dir, "e") + " kept: files the restore did not write"; !strings.Contains(msg, want) {
+		t.Errorf("failed says %q, want %q", msg, want)
+	}
+
 	// An existing empty directory stays, emptied.
 	empty := filepath.Join(dir, "empty")
 	os.Mkdir(empty, 0o700)
