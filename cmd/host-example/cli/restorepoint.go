@@ -161,7 +161,9 @@ func (e *env) restorePoint(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	printRestoreSummary(e, restored{id: p.snap.ID, source: p.snap.Source, time: p.snap.Time}, trailer, target, false, res)
+	// The check, when asked for, ran on the replaying server after the replay.
+	res.Verified, res.TablesChecked, res.RecoveredTo = applied.Verified, int(applied.TablesChecked), 0
+	printRestoreSummary(e, restored{id: p.snap.ID, source: p.snap.Source, time: p.snap.Time}, trailer, target, verify, res)
 	e.printf("  point      %s\n", pt.String())
 	if applied.LastGTID != "" {
 		e.printf("  reached    %s, committed %s\n", applied.LastGTID, applied.LastCommit.UTC().Format(time.RFC3339Nano))
@@ -170,9 +172,6 @@ func (e *env) restorePoint(ctx context.Context, args []string) error {
 	}
 	e.printf("  applied    %d transaction(s) from the archive (server_id %d while replaying)\n", applied.Applied, applied.ReplayServerID)
 	e.printf("  gtid set   %s\n", oneLine(applied.Reached))
-	if applied.Verified {
-		e.printf("  verified   yes: %d tables checked after the replay\n", applied.TablesChecked)
-	}
 	return nil
 }
 
