@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -20,19 +21,27 @@ type hostCLI struct {
 	plugin string // the plugin binary's command name, as /proc/<pid>/comm shows it
 	logDir string
 	n      int
+	// lastLog is the log file of the last command run.
+	lastLog string
 	// wrap, when set, runs host-example under this command (perf record … --).
 	wrap []string
 }
 
 // hostRun is what one host-example command cost.
 type hostRun struct {
-	Wall time.Duration
-	Out  []byte
+	Start, End time.Time
+	Wall       time.Duration
+	Out        []byte
 	// Plugin: the plugin process's own counters, sampled while it ran.
 	Plugin procStats
 	// Total: host-example and the plugin together (their counters once both were reaped).
 	TotalIO  ioCounters
 	TotalCPU time.Duration
+	// MaxRSS is host-example's peak RSS (VmHWM, sampled while it ran; not ru_maxrss, which on
+	// Linux also counts this program's RSS at the fork before the exec).
+	MaxRSS uint64
+	// Exit is the exit status (2: usage error, e.g. an unknown command or flag).
+	Exit int
 }
 
 // run runs host-example with args; its stderr goes to a log file.
@@ -44,6 +53,7 @@ func (h *hostCLI) run(ctx context.Context, args ...string) (*hostRun, error) {
 		return nil, err
 	}
 	defer logf.Close()
+	h.lastLog = logPath
 	fmt.Fprintf(logf, "$ host-example %s\n", strings.Join(args, " "))
 	argv := append(append(append([]string(nil), h.wrap...), h.bin), args...)
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
@@ -55,12 +65,14 @@ func (h *hostCLI) run(ctx context.Context, args ...string) (*hostRun, error) {
 		return nil, err
 	}
 	w := watchChild(cmd.Process.Pid, h.plugin, 5*time.Millisecond)
+	hwm := watchHWM(cmd.Process.Pid, 5*time.Millisecond)
 	err = cmd.Wait()
-	r := &hostRun{Wall: time.Since(t0), Out: out.Bytes(), Plugin: w.Stop(), TotalIO: selfIO().sub(before)}
+	r := &hostRun{Start: t0, End: time.Now(), Wall: time.Since(t0), MaxRSS: hwm(), Out: out.Bytes(), Plugin: w.Stop(), TotalIO: selfIO().sub(before)}
 	if ps := cmd.ProcessState; ps != nil {
 		if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
 			r.TotalCPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 		}
+		r.Exit = ps.ExitCode()
 	}
 	if err != nil {
 		return r, fmt.Errorf("host-example %s: %w (log: %s)\n%s", strings.Join(args, " "), err, logPath, tailFile(logPath, 15))
@@ -131,8 +143,8 @@ func (h *hostCLI) snapshots(ctx context.Context, repo string) ([]snapshot, error
 // backup runs one backup and returns its cost and the new snapshot's metadata: from the
 // output of backup --json when it parses as one object, else the newest entry of snapshots
 // --json.
-func (h *hostCLI) backup(ctx context.Context, config string, full bool) (*hostRun, snapshot, error) {
-	args := []string{"backup", "-c", config, "--json"}
+func (h *hostCLI) backup(ctx context.Context, config string, full bool, extra ...string) (*hostRun, snapshot, error) {
+	args := append([]string{"backup", "-c", config, "--json"}, extra...)
 	if full {
 		args = append(args, "--full")
 	}
@@ -179,4 +191,28 @@ source "mysql" "bench" {
 	}
 	configRepos[path] = repo
 	return path, nil
+}
+
+// watchHWM samples VmHWM of a process until the returned function is called (after the process
+// was waited for), and returns the last value read: the peak resident set of the process.
+func watchHWM(pid int, every time.Duration) func() uint64 {
+	p := strconv.Itoa(pid)
+	stop, done := make(chan struct{}), make(chan struct{})
+	var last uint64
+	go func() {
+		defer close(done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			if v := peakRSS(p); v > 0 {
+				last = v
+			}
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() uint64 { close(stop); <-done; return last }
 }

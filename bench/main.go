@@ -13,30 +13,52 @@
 //     pagemap.ReadIdx — peak heap and time;
 //  4. the plugin → host stream from the page cache, through the real go-plugin gRPC boundary;
 //  5. restore of a full and of a 10-step chain, then crash recovery by mysqld on each;
-//  6. transactions/s of a concurrent workload with and without a backup running;
+//     (the fulls of 1 and 6 go into fresh repositories; issue 11 compares those)
+//  6. transactions/s of a concurrent workload with and without a backup running, unthrottled
+//     and throttled (max_read_rate, nice); under the same load the binlog archiver's lag, the
+//     replay speed of a restore to a point, and the redo tracker's CPU and bitmap size;
+//  7. host memory against the number of pages stored, from a synthetic source of tens of GiB;
 //
 // plus the Go micro-benchmarks of the checksum, page set and record codec.
 //
 // Page caches are dropped before every cold measurement (sync; echo 3 >
 // /proc/sys/vm/drop_caches), which needs root; without root the results say so.
 //
+// The report opens with the goals (issue 11's table with its current targets, issue 12's
+// binlog row, the figures issues 13 and 14 ask for), each with a verdict, and for every missed
+// goal what limits it, from this run's own measurements and profiles (goals.go).
+//
 // Configuration (environment; the first nine also as flags: -size-mb, -buffer-pool, -fractions,
 // -chain, -tps-seconds, -micro, -results, -keep, -quiet-load):
 //
 //	BENCH_SIZE_MB      InnoDB data to create, MiB (default 1536)
 //	BENCH_BUFFER_POOL  innodb_buffer_pool_size (default 128M)
-//	BENCH_FRACTIONS    fractions of pages changed, comma-separated (default 0.001,0.01,0.1,0.5)
+//	BENCH_FRACTIONS    fractions of pages changed, comma-separated (default 0.001,0.01,0.1)
 //	BENCH_CHAIN        incrementals in the restore chain (default 10)
 //	BENCH_TPS_SECONDS  length of the workload-only window (default 20)
 //	BENCH_MICRO        0 skips the Go micro-benchmarks
 //	BENCH_RESULTS      where to write the results (default bench/RESULTS.md)
-//	BENCH_KEEP         1 keeps the work directory (.cache/bench)
+//	BENCH_KEEP         1 keeps the work directory
+//	BENCH_WORK         the work directory (default .cache/bench; removed at the start)
 //	BENCH_SKIP         steps to leave out, comma-separated, for development: micro, changemap,
-//	                   full, stream, incr, load, restore
+//	                   full, stream, incr, load, logs (the archiver and tracker window inside
+//	                   load), restore, scale
+//	BENCH_SCALE_GIB    sizes of the synthetic source for host memory, GiB, comma-separated
+//	                   (default 2,6,16; 0.25,1,2 below 1024 MiB of data)
+//	BENCH_SCALE_BUDGET seconds a size may take, judged from the previous size's rate; larger
+//	                   sizes are left out (default 90)
+//	BENCH_THROTTLE_RATE, BENCH_THROTTLE_NICE  the throttled run's max_read_rate (bytes/s;
+//	                   default 35 % of the unthrottled full's rate) and nice (default 19)
 //	BENCH_HOST, BENCH_PLUGIN  the host and plugin binaries (default bin/host-example,
 //	                   bin/pagetrack-mysql)
 //	BENCH_QUIET_LOAD   wait (up to 25 min) for the 1-minute load average to drop below this
 //	                   before starting (default: do not wait)
+//
+// A BENCH_SIZE_MB below 1024 is the development mode: fractions 0.01,0.1, a 3-step chain,
+// 8 s workload windows, no micro-benchmarks, one change-map shape, a 1 GiB synthetic stream
+// and 0.25–2 GiB for host memory (each can still be set), to check that every row renders in a
+// few minutes: BENCH_SIZE_MB=200 BENCH_RESULTS=bench/out/RESULTS.md make bench (the results
+// then stay out of the committed bench/RESULTS.md).
 //
 // `go run ./bench render bench/out/results.json` writes the report again from a run's raw
 // results (for changes to the report's wording; the numbers are those of the run).
@@ -68,6 +90,7 @@ type config struct {
 	results    string
 	keep       bool
 	quietLoad  float64
+	skip       map[string]bool
 
 	root, work, out, logs string
 	hostBin, pluginBin    string
@@ -84,15 +107,28 @@ func parseConfig() (*config, error) {
 	c := &config{}
 	size := flag.Int("size-mb", atoiOr(envOr("BENCH_SIZE_MB", ""), 1536), "InnoDB data to create, MiB")
 	flag.StringVar(&c.bufferPool, "buffer-pool", envOr("BENCH_BUFFER_POOL", "128M"), "innodb_buffer_pool_size")
-	fr := flag.String("fractions", envOr("BENCH_FRACTIONS", "0.001,0.01,0.1,0.5"), "fractions of pages changed")
-	flag.IntVar(&c.chain, "chain", atoiOr(envOr("BENCH_CHAIN", ""), 10), "incrementals in the restore chain")
-	tps := flag.Int("tps-seconds", atoiOr(envOr("BENCH_TPS_SECONDS", ""), 20), "workload-only window, seconds")
-	micro := flag.Bool("micro", envOr("BENCH_MICRO", "1") != "0", "run the Go micro-benchmarks")
+	// A small dataset is the development mode: fewer rounds, a shorter chain and windows, no
+	// micro-benchmarks, unless set explicitly.
+	dev := atoiOr(envOr("BENCH_SIZE_MB", ""), 1536) < 1024
+	pick := func(full, small string) string {
+		if dev {
+			return small
+		}
+		return full
+	}
+	fr := flag.String("fractions", envOr("BENCH_FRACTIONS", pick("0.001,0.01,0.1", "0.01,0.1")), "fractions of pages changed")
+	flag.IntVar(&c.chain, "chain", atoiOr(envOr("BENCH_CHAIN", ""), atoiOr(pick("10", "3"), 10)), "incrementals in the restore chain")
+	tps := flag.Int("tps-seconds", atoiOr(envOr("BENCH_TPS_SECONDS", ""), atoiOr(pick("20", "8"), 20)), "workload-only window, seconds")
+	micro := flag.Bool("micro", envOr("BENCH_MICRO", pick("1", "0")) != "0", "run the Go micro-benchmarks")
 	flag.StringVar(&c.results, "results", envOr("BENCH_RESULTS", ""), "results file (default bench/RESULTS.md)")
 	keep := flag.Bool("keep", envOr("BENCH_KEEP", "0") == "1", "keep the work directory")
 	quiet := flag.Float64("quiet-load", atofOr(envOr("BENCH_QUIET_LOAD", ""), 0), "wait for the 1-minute load average to drop below this first")
 	flag.Parse()
 	c.sizeMB, c.tpsWindow, c.micro, c.keep, c.quietLoad = *size, time.Duration(*tps)*time.Second, *micro, *keep, *quiet
+	c.skip = map[string]bool{}
+	for _, k := range splitList(os.Getenv("BENCH_SKIP")) {
+		c.skip[k] = true
+	}
 	for _, f := range strings.Split(*fr, ",") {
 		v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
 		if err != nil || v <= 0 || v > 1 {
@@ -117,7 +153,7 @@ func parseConfig() (*config, error) {
 		root = filepath.Dir(root)
 	}
 	c.root = root
-	c.work = filepath.Join(root, ".cache", "bench")
+	c.work = envOr("BENCH_WORK", filepath.Join(root, ".cache", "bench"))
 	c.out = filepath.Join(root, "bench", "out")
 	c.logs = filepath.Join(c.out, "logs")
 	if c.results == "" {
@@ -126,6 +162,17 @@ func parseConfig() (*config, error) {
 	c.hostBin = envOr("BENCH_HOST", filepath.Join(root, "bin", "host-example"))
 	c.pluginBin = envOr("BENCH_PLUGIN", filepath.Join(root, "bin", "pagetrack-mysql"))
 	return c, nil
+}
+
+// splitList splits a comma-separated list, trimming spaces and dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 func atoiOr(s string, def int) int {
@@ -149,8 +196,18 @@ func say(format string, args ...any) {
 func warn(format string, args ...any) { fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...) }
 
 func main() {
-	if os.Getenv(synthEnv) == "1" {
-		serveSynthetic()
+	if v := os.Getenv(synthEnv); v != "" {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		serveSynthetic(n)
+		return
+	}
+	if v := os.Getenv(scaleEnv); v != "" {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		serveScale(n)
+		return
+	}
+	if dir := os.Getenv(trackerEnv); dir != "" {
+		runTrackerChild(dir)
 		return
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -223,11 +280,9 @@ func run(ctx context.Context) error {
 		{"incrementals", "incr", b.incrementals},
 		{"workload", "load", b.workload},
 		{"restore", "restore", b.restore},
+		{"host memory against pages stored", "scale", b.scale},
 	}
-	skip := map[string]bool{}
-	for _, k := range strings.Split(os.Getenv("BENCH_SKIP"), ",") {
-		skip[strings.TrimSpace(k)] = true
-	}
+	skip := cfg.skip
 	for _, s := range steps {
 		if ctx.Err() != nil {
 			return ctx.Err()

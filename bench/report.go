@@ -17,6 +17,8 @@ type goal struct {
 	met      bool
 	verdict  string
 	na       bool
+	stated   bool   // a figure the issue asks to state, with no target
+	limit    string // for a missed goal: what limits it
 }
 
 // atLeast judges measured ≥ target.
@@ -76,40 +78,6 @@ func (res *Results) trackingLike() *ChangeMapResult {
 		return nil
 	}
 	return &res.ChangeMap[0]
-}
-
-func (res *Results) goals() []goal {
-	f := &res.Full
-	var gs []goal
-	host, clone, raw := f.Host.Throughput(), f.Clone.Throughput(), res.rawBest().Throughput()
-	gs = append(gs,
-		atLeast("Full backup vs CLONE LOCAL", "≥ 0.9 × CLONE's throughput", ratio(host, clone), 0.9,
-			fmt.Sprintf("%.2f× (%s vs %s)", ratio(host, clone), rate(host), rate(clone))),
-		atLeast("Full backup vs raw sequential read", "≥ 0.8 × the raw read", ratio(host, raw), 0.8,
-			fmt.Sprintf("%.2f× (%s vs %s, the faster raw read)", ratio(host, raw), rate(host), rate(raw))))
-	if r := res.roundAt(0.01); r != nil {
-		changed := float64(r.Tracking.PagesInSet) * 16384
-		gs = append(gs,
-			atMost("Incremental at 1 %: time", "≤ 0.05 × the page-LSN scan's time", ratio(r.Tracking.Wall.Seconds(), r.Scan.Wall.Seconds()), 0.05,
-				fmt.Sprintf("%.3f× (%s vs %s)", ratio(r.Tracking.Wall.Seconds(), r.Scan.Wall.Seconds()), secs(r.Tracking.Wall), secs(r.Scan.Wall))),
-			atMost("Incremental at 1 %: bytes read", "≤ 1.05 × the changed pages' bytes", ratio(float64(r.Tracking.PhysRead), changed), 1.05,
-				fmt.Sprintf("%.2f× (%s read from disk by the plugin process for %d changed pages = %s; its own page reads %s)",
-					ratio(float64(r.Tracking.PhysRead), changed), human(r.Tracking.PhysRead), r.Tracking.PagesInSet, human(uint64(changed)), human(r.Tracking.LogicalRead))))
-	} else {
-		gs = append(gs, goal{name: "Incremental at 1 %", target: "", measured: "", na: true, verdict: "not measured (1 % not among the fractions)"})
-	}
-	if c := res.trackingLike(); c != nil {
-		gs = append(gs, atMost("Change map, 13.1 M pages", "≤ 10 MB", float64(c.PeakHeap), 10e6,
-			fmt.Sprintf("peak heap %s while reading (%.1f MB; %s with GOGC=5), the finished map %s — %s",
-				human(c.PeakHeap), float64(c.PeakHeap)/1e6, human(c.PeakLive), human(c.SetBytes), c.Shape)))
-	}
-	gs = append(gs, atLeast("Stream from page cache", "≥ 2 GB/s", res.Stream.GRPCPagesRate, 2e9,
-		fmt.Sprintf("%s (real plugin over gRPC, page phase); the boundary alone %s", rate(res.Stream.GRPCPagesRate), rate(res.Stream.Synthetic.Throughput()))))
-	gs = append(gs, res.binlogGoal())
-	rr := &res.Restore
-	gs = append(gs, atMost(fmt.Sprintf("Restore of a %d-step chain", rr.Steps), "≤ 1.2 × restore of a full", ratio(rr.Chain.Wall.Seconds(), rr.Full.Wall.Seconds()), 1.2,
-		fmt.Sprintf("%.2f× (%s vs %s)", ratio(rr.Chain.Wall.Seconds(), rr.Full.Wall.Seconds()), secs(rr.Chain.Wall), secs(rr.Full.Wall))))
-	return gs
 }
 
 // binlogGoal is the worst ratio, over the incrementals taken through the host, of the binlog
@@ -250,7 +218,17 @@ func renderMarkdown(res *Results) string {
 		rows = append(rows, []string{g.name, g.target, g.measured, v})
 	}
 	w("%s\n", mdTable([]string{"goal", "target", "measured", "verdict"}, rows))
-	w("Why the missed goals are missed, and what would close them, is under [Analysis](#analysis).\n\n")
+	w("Goals from issue 11's table (its current targets), issue 12's binlog row, and the figures issues 13 and 14 ask `make bench` to state.\n")
+	w("\"not available\" names what was refused or skipped (an attribute or command the plugin or host does not have yet).\n\n")
+	var limits []string
+	for _, g := range res.goals() {
+		if g.limit != "" {
+			limits = append(limits, fmt.Sprintf("- **%s** — %s", g.name, g.limit))
+		}
+	}
+	if len(limits) > 0 {
+		w("### What limits the missed goals\n\nFrom this run's own measurements and profiles (section Profiles: `perf` of a full backup through the host, `pprof` of the plugin's code; the host's log timestamps for the incrementals).\n\n%s\n\n", strings.Join(limits, "\n"))
+	}
 
 	// 1. Full backups.
 	f := &res.Full
@@ -268,7 +246,9 @@ func renderMarkdown(res *Results) string {
 		return fmt.Sprintf("plugin %s, host %s (%s cores)", secs(o.PluginCPU), secs(o.TotalCPU-o.PluginCPU), cores(o.TotalCPU, o.Wall))
 	}
 	fullRow(&f.Host, human(f.Host.PhysRead), hostCPU(&f.Host))
-	fullRow(&f.Host2, human(f.Host2.PhysRead), hostCPU(&f.Host2))
+	if f.Host2.Wall > 0 {
+		fullRow(&f.Host2, human(f.Host2.PhysRead), hostCPU(&f.Host2))
+	}
 	fullRow(&f.InProcess, human(f.InProcess.PhysRead), "–")
 	w("%s\n", mdTable([]string{"method", "time", "throughput", "read from disk", "CPU time", "vs CLONE"}, rows))
 	w("A full backup sends %s (pages %s, redo %s, binary log %s) and the repository grew by %s (the host reports %s added).\n\n",
@@ -276,7 +256,7 @@ func renderMarkdown(res *Results) string {
 	if len(f.Random) > 0 {
 		w("The disk's random reads (what an incremental does): %d random 16 KiB pages of the same files, cold cache, with 1 to %d reads in flight\n",
 			f.Random[0].Reads, f.Random[len(f.Random)-1].InFlight)
-		w("(the plugin keeps at most `parallelism` = 2 in flight):\n\n")
+		w("(what an incremental's scattered reads can get from this disk):\n\n")
 		rows = nil
 		for _, r := range f.Random {
 			rows = append(rows, []string{strconv.Itoa(r.InFlight), fmt.Sprintf("%.0f", float64(r.Reads)/r.Wall.Seconds()),
@@ -326,13 +306,19 @@ func renderMarkdown(res *Results) string {
 	}
 	w("%s\n", mdTable([]string{"changed", "tracking time / scan time", "tracking time / new full", "read from disk / changed bytes", "page reads / changed bytes", "updates took", "flush took"}, rows))
 	if o := res.Fixed; o != nil {
-		w("**Fixed cost.** An incremental with nothing changed by the benchmark (through the host, cold): %s, %d pages in the set (the server's\n",
-			secs(o.Wall), o.PagesInSet)
-		w("own background writes since the base, also part of every round's set), %s read from disk by the plugin,\n", human(o.PhysRead))
-		w("%s sent, %s CPU in plugin and host together. Every incremental pays this: starting the plugin, connecting, resetting page tracking and\n",
-			human(o.BytesSent), secs(o.TotalCPU))
-		w("waiting for the checkpoint to pass the reset point, `LOCK INSTANCE FOR BACKUP`, the dictionary and tablespace discovery, the `.idx` list,\n")
-		w("redo and binary log, and the host writing and syncing the snapshot.\n\n")
+		w("**Fixed cost.** An incremental with nothing changed by the benchmark (through the host, cold; the median of %d runs): %s, of which %s waiting for\n",
+			len(res.FixedRuns), secs(o.Wall), secs(o.CheckpointWait))
+		w("the checkpoint to pass the page tracking reset point (%s), %d pages in the set (the server's own background writes since the base),\n", waitSourceText(o.WaitSource), o.PagesInSet)
+		w("%s read from disk by the plugin, %s sent, %s CPU in plugin and host together. Runs (time, wait): ", human(o.PhysRead), human(o.BytesSent), secs(o.TotalCPU))
+		var parts []string
+		for _, r := range res.FixedRuns {
+			parts = append(parts, fmt.Sprintf("%s, %s", secs(r.Wall), secs(r.CheckpointWait)))
+		}
+		w("%s.", strings.Join(parts, "; "))
+		if len(o.Steps) > 0 {
+			w(" The longest steps by the host's log: %s.", phaseText(o.Steps, 5))
+		}
+		w("\n\n")
 	}
 	if a, c := res.FixedBinlog, res.FixedFlushed; a != nil && c != nil {
 		w("**The binary log in every backup.** A full backup copies the current binary log file from its start up to the end position; an incremental\n")
@@ -416,8 +402,17 @@ func renderMarkdown(res *Results) string {
 	t := &res.TPS
 	w("## 6. The server's load during a backup\n\n")
 	w("`internal/workload` with 4 clients flat out on schema %s (each step one transaction over six tables); transactions/s alone\n", bulkSchemas[0])
-	w("(%s, and again at the end) and while a cold full backup ran through the host. The plugin has no rate limit; `parallelism`\n", t.Window)
-	w("(files read at once) is the only knob that bounds its load.\n\n")
+	w("(%s, and again at the end) and while a cold full backup ran through the host, unthrottled and throttled with the source attributes\n", t.Window)
+	setting := t.ThrottleSetting
+	if setting == "" {
+		setting = "none ran"
+	}
+	w("`max_read_rate` (bytes/s of page reads) and `nice` (the plugin's CPU priority): %s (BENCH_THROTTLE_RATE, BENCH_THROTTLE_NICE; by default 35 %% of the\n", setting)
+	w("unthrottled full's rate in section 1, and nice 19; max_read_rate alone when nice is refused).")
+	if t.ThrottleNA != "" {
+		w(" **The throttled run is not available:** %s.", t.ThrottleNA)
+	}
+	w("\n\n")
 	rows = [][]string{{"no backup", fmt.Sprintf("%.0f", t.Baseline), "100 %", "–"}}
 	for _, d := range t.During {
 		rows = append(rows, []string{"during a " + d.Label, fmt.Sprintf("%.0f", d.TPS), pct(100 * d.TPS / t.Baseline),
@@ -425,6 +420,9 @@ func renderMarkdown(res *Results) string {
 	}
 	rows = append(rows, []string{"no backup, after", fmt.Sprintf("%.0f", t.BaselineTail), pct(100 * t.BaselineTail / t.Baseline), "–"})
 	w("%s\n", mdTable([]string{"", "transactions/s", "of the baseline", "backup took"}, rows))
+
+	renderScale(w, res)
+	renderLogs(w, res)
 
 	// Micro-benchmarks.
 	w("## Go micro-benchmarks\n\n")
@@ -438,9 +436,6 @@ func renderMarkdown(res *Results) string {
 		}
 		w("%s\n", mdTable([]string{"package", "benchmark", "ns/op", "throughput", "other"}, rows))
 	}
-
-	w("## Analysis\n\n")
-	w("%s\n", analysis(res))
 
 	w("## Profiles\n\n")
 	for _, p := range res.Profiles {
@@ -566,231 +561,6 @@ func pprofShare(text, substr string) float64 {
 	return sum
 }
 
-func analysis(res *Results) string {
-	var b strings.Builder
-	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
-	f := &res.Full
-	ds := &res.Dataset
-	missed := map[string]bool{}
-	for _, g := range res.goals() {
-		if !g.met && !g.na {
-			missed[g.name] = true
-		}
-	}
-	perf := res.PerfShares
-	var inproc string
-	for _, p := range res.Profiles {
-		if strings.HasPrefix(p.Title, "plugin code") {
-			inproc = p.Text
-		}
-	}
-	pluginSHA := pprofShare(inproc, "sha256")
-
-	// Full backup.
-	w("**Full backup.** ")
-	if missed["Full backup vs CLONE LOCAL"] || missed["Full backup vs raw sequential read"] {
-		raw := res.rawBest()
-		w("Through the host the full backup ran at %s, against %s for CLONE LOCAL and %s for the raw read (the disk delivers the same data in %s). ",
-			rate(f.Host.Throughput()), rate(f.Clone.Throughput()), rate(raw.Throughput()), secs(raw.Wall))
-		w("The plugin alone — its code in this process, records discarded, cold cache — ran at %s. ", rate(f.InProcess.Throughput()))
-		busy := f.Host.TotalCPU.Seconds() / f.Host.Wall.Seconds()
-		hostCPU := f.Host.TotalCPU - f.Host.PluginCPU
-		w("During the backup the plugin process used %s of CPU and host-example %s, in %s: %.2f of the %d cores busy on average. ",
-			secs(f.Host.PluginCPU), secs(hostCPU), secs(f.Host.Wall), busy, res.Machine.CPUs)
-		switch {
-		case hostCPU.Seconds() >= 0.9*f.Host.Wall.Seconds():
-			w("The host alone needed %.2f cores' worth of CPU for the whole backup: the host's per-byte work is the limit, not the disk and not the plugin (which needs %s for the same data). ",
-				hostCPU.Seconds()/f.Host.Wall.Seconds(), secs(f.Host.PluginCPU))
-		case busy >= 0.8*float64(res.Machine.CPUs):
-			w("Both cores were busy: the backup is bound by CPU, not by the disk. ")
-		default:
-			w("So it is bound neither by the disk nor by both cores: the per-byte work runs mostly one step after another — the plugin reads, checks and digests a batch and sends it, the host receives and stores it. ")
-		}
-		if perf != nil {
-			w("`perf` on a warm full backup through the host (Profiles) puts %.0f %% of the samples in host-example (%s) and %.0f %% in the plugin (%s). ",
-				perf["host-example"], shareList(perf, "host-example"), perf["pagetrack-mysql"], shareList(perf, "pagetrack-mysql"))
-		}
-		if pluginSHA > 0 {
-			w("In the plugin's own profile (in process, warm) SHA-256 is %.0f %% of the CPU: the stream digest (`shared.Digester`) hashes every byte on the goroutine that sends the records, one core's worth of SHA-256 at most (%s in the micro-benchmark on this machine). ",
-				pluginSHA, microRate(res, "DigesterAdd1MiB"))
-		}
-		w("What would close it: ")
-		var fixes []string
-		if perf["host-example/zstd"] >= 5 {
-			fixes = append(fixes, fmt.Sprintf("store pages uncompressed or with a much cheaper compressor in the host (zstd is the largest single cost and turned %s of pages into %s: the rows are random bytes, only the pages' free space compresses)",
-				human(f.Host.Pages*16384), human(uint64(max(0, f.Host.RepoGrowth)))))
-		}
-		if perf["host-example/SHA-256"] >= 3 || pluginSHA >= 10 {
-			fixes = append(fixes, "take SHA-256 off the serial path: in the plugin hash each batch in the reader goroutines and chain the per-record hashes (or use a tree hash), in the host hash each record once")
-		}
-		fixes = append(fixes, "overlap the host's storing with receiving (a pipeline of a few records) so that the two processes use both cores")
-		w("%s. The remaining work per byte — the read, the CRC-32C check (%s per core) and the copies across the boundary — is well above the disk's rate. ",
-			strings.Join(fixes, "; "), microRate(res, "ValidatePage16K"))
-		w("CLONE does no per-byte work in user space: it copies the files inside the server.\n\n")
-	} else {
-		w("Both full-backup goals are met.\n\n")
-	}
-
-	// Incremental time.
-	if r := res.roundAt(0.01); r != nil {
-		w("**Incremental at 1 %% — time.** ")
-		if missed["Incremental at 1 %: time"] {
-			var fixed time.Duration
-			if res.Fixed != nil {
-				fixed = res.Fixed.Wall
-			}
-			w("The tracked incremental took %s against the page-LSN scan's %s (%.3f×). ", secs(r.Tracking.Wall), secs(r.Scan.Wall), ratio(r.Tracking.Wall.Seconds(), r.Scan.Wall.Seconds()))
-			if fixed > 0 {
-				w("An incremental with nothing changed takes %s (Fixed cost), %.3f× the scan's time", secs(fixed), ratio(fixed.Seconds(), r.Scan.Wall.Seconds()))
-				if fixed.Seconds() > 0.05*r.Scan.Wall.Seconds() {
-					w(" — more than the whole 5 %% budget on this dataset")
-				}
-				w(". ")
-			}
-			perPage := (r.Tracking.Wall - fixed).Seconds() / math.Max(1, float64(r.Tracking.PagesRead))
-			scanPage := r.Scan.Wall.Seconds() / math.Max(1, float64(ds.Pages))
-			var disk2 float64 // the disk's time per random read with two in flight
-			for _, x := range f.Random {
-				if x.InFlight == 2 {
-					disk2 = x.PerRead().Seconds()
-				}
-			}
-			if perPage > 0 && scanPage > 0 {
-				floor := r.Target * perPage / scanPage
-				w("The rest comes to %.0f µs per page read, against %.0f µs per page for the scan, %.0f× more per page. ", perPage*1e6, scanPage*1e6, perPage/scanPage)
-				if disk2 > 0 && perPage > 2*disk2 {
-					w("The disk is not what makes a changed page expensive: it serves a random 16 KiB read in %.0f µs with two in flight (section 1); the rest is per-page work in the plugin and the host — a scattered changed page travels as its own 16 KiB record, digested, sent, received and stored one at a time — and the incremental kept %s cores busy. ",
-						disk2*1e6, cores(r.Tracking.TotalCPU, r.Tracking.Wall))
-				} else if disk2 > 0 {
-					w("That is the disk's random-read time (%.0f µs per 16 KiB read with two in flight, section 1): the incremental waits on random reads. ", disk2*1e6)
-				}
-				if floor > 0.05 {
-					w("So even without the fixed cost, reading 1 %% of the pages this way costs about %.2f× the scan, at any dataset size. ", floor)
-				} else if fixed > 0 {
-					S := float64(ds.Bytes)
-					a := (r.Tracking.Wall - fixed).Seconds() / S
-					bb := r.Scan.Wall.Seconds() / S
-					w("Taking the scan as proportional to the data and the tracked incremental as the fixed cost plus a part proportional to the changed pages, the goal would be met from about %s of data (an extrapolation from this run, not a measurement). ",
-						human(uint64(fixed.Seconds()/(0.05*bb-a))))
-				}
-			}
-			if len(f.Random) > 1 {
-				lo, best := f.Random[0], f.Random[0]
-				for _, x := range f.Random {
-					if x.InFlight == 2 {
-						lo = x
-					}
-					if x.PerRead() < best.PerRead() {
-						best = x
-					}
-				}
-				if best.InFlight != lo.InFlight {
-					w("The disk also serves more random reads at once than the plugin asks for: %d in flight took %.0f µs per read, %d in flight %.0f µs (section 1). ",
-						lo.InFlight, float64(lo.PerRead().Nanoseconds())/1e3, best.InFlight, float64(best.PerRead().Nanoseconds())/1e3)
-				}
-			}
-			w("What would close it: batch scattered changed pages into larger records (several runs per record) so that per-record costs in plugin and host are paid per megabyte rather than per page; keep more reads in flight than `parallelism` (which counts files) allows; and shrink the fixed part every incremental pays — the plugin's start, the wait for the checkpoint to pass the tracking reset point, discovery under the backup lock, and the host's snapshot commit.\n\n")
-		} else {
-			w("Met.\n\n")
-		}
-		w("**Incremental at 1 %% — bytes read.** ")
-		if missed["Incremental at 1 %: bytes read"] {
-			changed := r.Tracking.PagesInSet * 16384
-			other := int64(r.Tracking.PhysRead) - int64(r.Tracking.LogicalRead)
-			w("The plugin read %d pages (%s) of data files for %d changed pages (%.2f×: the pages it reads through small gaps between changed ones, and page 0 of each of the %d files); ",
-				r.Tracking.PagesRead, human(r.Tracking.LogicalRead), r.Tracking.PagesInSet, ratio(float64(r.Tracking.LogicalRead), float64(changed)), ds.Files)
-			w("the process read %s from disk in all, %s more than its page reads: the redo (%s), the binary log (%s), the `.idx` list and the small non-InnoDB files it copies, and the kernel's readahead. ",
-				human(r.Tracking.PhysRead), human(uint64(max(0, other))), human(r.Tracking.RedoBytes), human(r.Tracking.BinlogBytes))
-			if ds.Page0Read > 0 {
-				share := "part"
-				if 2*ds.Page0Read >= uint64(max(0, other)) {
-					share = "most"
-				}
-				w("Readahead is %s of that: reading just 128 bytes at the start of each of the %d files (as discovery does to learn space ids) read %s from disk on this machine. ",
-					share, ds.Files, human(ds.Page0Read))
-			}
-			w("What would close it: `posix_fadvise(POSIX_FADV_RANDOM)` (or reading page 0 with the same 16 KiB reads as the rest, no readahead) on the data files, and no reading through gaps when the budget is tight. The bound holds better on larger change sets: the per-file overhead is fixed.\n\n")
-		} else {
-			w("Met.\n\n")
-		}
-	}
-
-	// Change map.
-	if c := res.trackingLike(); c != nil && missed["Change map, 13.1 M pages"] {
-		w("**Change map.** The finished map for 13.1 M pages holds %s; while it was read the heap peaked at %s (%s with GOGC=5, about the live peak). ",
-			human(c.SetBytes), human(c.PeakHeap), human(c.PeakLive))
-		w("The map is roaring bitmaps: at 20 %% density every 64 Ki-page chunk is an 8 KiB bitmap, so 13.1 M pages spread over 1 TiB take about 8 MiB whatever their order; ")
-		w("ReadIdx adds about 2.6 MiB of batch buffers (128 Ki keys and their radix-sort scratch), and with the default GOGC the garbage of growing containers (arrays turned into bitmaps) waits for the next collection. ")
-		if len(res.ChangeMap) > 2 {
-			w("Spread thinner (3 %% of 6.4 TiB), every chunk is an array of 2-byte entries: %s for the finished map — roaring cannot hold 13.1 M scattered pages in 10 MB. ", human(res.ChangeMap[2].SetBytes))
-		}
-		w("What would close it: smaller ReadIdx batches (32 Ki keys save 2 MiB), a memory limit in the plugin process (`debug.SetMemoryLimit`) so garbage is collected before it piles up, and for sparse sets a denser encoding than roaring arrays (sorted deltas). All shapes stay far below XtraBackup's ~100 MB.\n\n")
-	}
-
-	// Stream.
-	st := &res.Stream
-	if missed["Stream from page cache"] {
-		w("**Stream.** From the page cache the real plugin delivered %s over gRPC in its page phase; the same code in process, without a boundary, %s. ",
-			rate(st.GRPCPagesRate), rate(st.InProcessPagesRate))
-		w("A synthetic plugin that only sends pre-built 960 KiB records reached %s", rate(st.Synthetic.Throughput()))
-		if st.Synthetic.TotalCPU > 0 {
-			recv := st.Synthetic.TotalCPU - st.Synthetic.PluginCPU
-			w(", with the sender using %s and the receiver %s of CPU in %s", secs(st.Synthetic.PluginCPU), secs(recv), secs(st.Synthetic.Wall))
-			switch {
-			case recv.Seconds() >= 0.9*st.Synthetic.Wall.Seconds():
-				w(" — the receiving side alone, which does nothing with the records, needed %.2f cores: gRPC's receive path, unmarshalling into a fresh 1 MiB buffer per record and collecting them again (ProtoUnmarshal1MiB in the micro-benchmarks), on a machine with %d cores shared by both ends",
-					recv.Seconds()/st.Synthetic.Wall.Seconds(), res.Machine.CPUs)
-			case st.Synthetic.TotalCPU.Seconds() < 0.8*float64(res.Machine.CPUs)*st.Synthetic.Wall.Seconds():
-				w(" — not both cores busy, so part of the limit is the hand-off itself (one record at a time through HTTP/2 flow control) rather than copying")
-			}
-		}
-		w(". That is the ceiling of this transport on this machine, below the goal before the plugin does any work; the real plugin adds reading, CRC-32C and the SHA-256 digest on the send path. ")
-		w("What would close it: digest off the send path (see Full backup); page data without the protobuf copies on either side (a codec that writes the page buffer as is, and a receiver that reuses its buffers); or page data over a side channel (shared memory or a pipe passed to the plugin) with gRPC only for control. More cores help both ends: the boundary costs CPU on each side for every byte.\n\n")
-	}
-
-	// Restore.
-	rr := &res.Restore
-	if missed[fmt.Sprintf("Restore of a %d-step chain", rr.Steps)] {
-		w("**Restore of a chain.** The chain took %.2f× the full's restore time; both kept %s of the %d cores busy (host and plugin CPU over wall time), so both are bound by CPU work done one step after another rather than by the disk. ",
-			ratio(rr.Chain.Wall.Seconds(), rr.Full.Wall.Seconds()), cores(rr.Chain.TotalCPU, rr.Chain.Wall), res.Machine.CPUs)
-		if rr.FullPages > 0 {
-			w("The chain's incrementals hold %d pages besides the full's %d (%.2f×), and every one of them is read, decompressed and checked before the merge keeps the newest copy. ",
-				rr.ChainPages, rr.FullPages, ratio(float64(rr.ChainPages), float64(rr.FullPages)))
-			var rows, set uint64
-			for _, c := range rr.ChainSteps {
-				rows += uint64(c.Rows)
-				set += c.PagesInSet
-			}
-			if set > rows*3/2 {
-				w("They are larger than the changes: %d rows were updated over the %d steps (about one page each), but the tracked sets held %d pages (see section 5). ", rows, len(rr.ChainSteps), set)
-			}
-		}
-		w("What would close it: fewer pages in the chain (drop tracked pages whose FIL_PAGE_LSN ≤ C_base before sending them), and a restore that uses both cores (the host reading and checking the next streams while the plugin writes).\n\n")
-	}
-
-	// Load.
-	t := &res.TPS
-	if len(t.During) > 0 && t.Baseline > 0 {
-		w("**Load.** A full backup with the default parallelism cut the workload to %s of its transactions/s; with `parallelism = 1` to %s. ",
-			pct(100*t.During[0].TPS/t.Baseline), pct(100*t.During[len(t.During)-1].TPS/t.Baseline))
-		if len(t.During) > 1 && t.During[len(t.During)-1].TPS <= t.During[0].TPS {
-			w("Reading one file at a time did not lighten the load here; it only made the backup longer (%s against %s). ",
-				secs(t.During[len(t.During)-1].Backup.Wall), secs(t.During[0].Backup.Wall))
-		}
-		w("On two cores the backup's CPU work (digest, compression) competes with `mysqld` directly. There is no throttle option: a bytes-per-second limit in the plugin's page copier (and a rate-limited or lower-priority host) would bound the impact; `parallelism` only bounds the number of files read at once.\n\n")
-	}
-	return b.String()
-}
-
-func microRate(res *Results, name string) string {
-	for _, m := range res.Micro {
-		if m.Name == name && m.MBs > 0 {
-			return rate(m.MBs * 1e6)
-		}
-	}
-	return "see the micro-benchmarks"
-}
-
 // renderConsole prints the summary table.
 func renderConsole(res *Results) string {
 	var b strings.Builder
@@ -841,10 +611,78 @@ func renderConsole(res *Results) string {
 		rows = append(rows, []string{d.Label, fmt.Sprintf("%.0f", d.TPS)})
 	}
 	tw(rows)
-	rows = [][]string{{"GOAL", "measured", "verdict"}}
+	rows = [][]string{{"GOAL", "verdict", "measured"}}
 	for _, g := range res.goals() {
-		rows = append(rows, []string{g.name + " (" + g.target + ")", g.measured, g.verdict})
+		rows = append(rows, []string{g.name + " (" + g.target + ")", g.verdict, g.measured})
 	}
 	tw(rows)
+	for _, g := range res.goals() {
+		if g.limit != "" {
+			fmt.Fprintf(&b, "LIMIT %s: %s\n", g.name, g.limit)
+		}
+	}
 	return b.String()
+}
+
+func waitSourceText(src string) string {
+	switch src {
+	case "outside":
+		return "estimated from outside, the plugin did not report it: the time the server's checkpoint took to pass the LSN at the backup's start"
+	case "plugin":
+		return "as the plugin reported it, checkpoint_wait_micros"
+	}
+	return "from the plugin's log"
+}
+
+func renderScale(w func(string, ...any), res *Results) {
+	sc := &res.Scale
+	if len(sc.Points) == 0 {
+		return
+	}
+	w("## 7. Host memory against the pages stored\n\n")
+	w("A synthetic source (this program as a go-plugin plugin, `bench/scale.go`) sends a full backup of distinct 16 KiB pages (each page's\n")
+	w("first 72 bytes differ, the rest are zeros: the repository stays small while the host indexes one entry per page as for real data);\n")
+	w("`host-example backup --full` stores it into a fresh repository. Peak RSS is host-example's `VmHWM`, sampled every 5 ms while it ran.\n")
+	w("Per TiB: the slope of a least-squares line through the sizes (BENCH_SCALE_GIB), the smallest left out when there are three or more\n")
+	w("(it is the warm-up: the host's buffers and store pipeline fill, whatever the number of pages).\n\n")
+	var rows [][]string
+	for _, p := range sc.Points {
+		e := "–"
+		if p.Error != "" {
+			e = firstLine(p.Error)
+		}
+		rows = append(rows, []string{human(uint64(p.Bytes)), fmt.Sprint(p.Pages), secs(p.Wall), rate(float64(p.Bytes) / math.Max(p.Wall.Seconds(), 1e-9)),
+			human(p.HostRSS), secs(p.HostCPU), human(uint64(p.RepoBytes)), e})
+	}
+	w("%s\n", mdTable([]string{"source", "pages", "time", "rate", "host peak RSS", "CPU (host + plugin)", "repository", "error"}, rows))
+	if len(sc.Skipped) > 0 {
+		w("Left out to keep the run short: %s.\n\n", strings.Join(sc.Skipped, "; "))
+	}
+	if !math.IsNaN(sc.RSSPerTiB) && sc.RSSPerTiB != 0 {
+		w("Fitted: %s of peak RSS per TiB of source (%s at zero), %s per TiB stored.\n\n", human(uint64(math.Max(0, sc.RSSPerTiB))), human(uint64(math.Max(0, sc.RSSBase))),
+			secs(time.Duration(sc.SecondsPerTiB*float64(time.Second))))
+	}
+}
+
+func renderLogs(w func(string, ...any), res *Results) {
+	ar, tr := &res.Archive, &res.Tracker
+	if ar.Window == 0 && tr.Window == 0 {
+		return
+	}
+	w("## 8. Binlog archiving and the redo tracker under load\n\n")
+	w("While the 4-client workload ran (%s), on the repository of the unthrottled full of section 6: `host-example archive -c CONFIG --json`,\n", ar.Window)
+	w("and the redo tracker with `tracking_dir` set (`host-example track -c CONFIG`, or the tracker's code in a child of this program when the\n")
+	w("command is refused). Archive lag is sampled every 2 s from outside: the server's binlog end (`performance_schema.log_status`) against the\n")
+	w("archive's end in `host-example timeline --json` (bytes when in the same file; seconds since the archive's last transaction committed).\n")
+	w("Replay: `restore -c CONFIG --to-gtid <the archive's set> --target DIR` against `restore … latest` of the same snapshot, cold; the difference\n")
+	w("is the replay of the archived transactions (with the temporary server's start and shutdown that the restore to a point adds). The tracker's CPU is its process's rusage; the redo it tracked comes from its state file\n")
+	w("(tracked LSN − first LSN); the bitmaps are read back with `pagemap.ReadBitmaps`.\n\n")
+	for _, g := range append(res.archiveGoals(), res.trackerGoals()...) {
+		text := g.measured
+		if g.na {
+			text = g.verdict
+		}
+		w("- %s: %s\n", g.name, text)
+	}
+	w("\n")
 }

@@ -20,9 +20,10 @@ type Results struct {
 	// Rendered is set when the report was written again from results.json (render).
 	Rendered string
 
-	Dataset Dataset
-	Full    FullResults
-	Fixed   *Op // an incremental with nothing changed: the fixed cost
+	Dataset   Dataset
+	Full      FullResults
+	Fixed     *Op // an incremental with nothing changed: the fixed cost (the median run)
+	FixedRuns []Op
 	// In process, nothing changed: with the load's binary log current, and after FLUSH
 	// BINARY LOGS.
 	FixedBinlog, FixedFlushed *Op
@@ -31,6 +32,9 @@ type Results struct {
 	Stream                    StreamResults
 	Restore                   RestoreResults
 	TPS                       TPSResults
+	Scale                     ScaleResults
+	Archive                   ArchiveResults
+	Tracker                   TrackerResults
 	Micro                     []MicroResult
 	MicroRaw                  string
 	Profiles                  []Profile
@@ -88,6 +92,16 @@ type Op struct {
 	TotalCPU   time.Duration
 	PluginRSS  uint64
 	Snapshot   string
+	// CheckpointWait is how long the plugin waited for the checkpoint to pass the tracking reset
+	// point; WaitSource says where the figure comes from ("plugin log", or "outside": estimated
+	// by polling the server).
+	CheckpointWait time.Duration
+	WaitSource     string
+	// PagesBeforeBase: tracked pages changed only before the base (FIL_PAGE_LSN at or below its
+	// checkpoint), and how many of them were not sent (snapshot metadata, when reported).
+	PagesBeforeBase, PagesBeforeBaseSkipped uint64
+	// Steps are the intervals between the lines of the host's log (plugin lines relayed).
+	Steps []LogStep
 }
 
 // Throughput in bytes/s of Bytes over Wall.
@@ -187,12 +201,16 @@ type TPSResults struct {
 	Baseline     float64 // steps (transactions) per second, no backup
 	BaselineTail float64 // again, after the backups
 	During       []TPSDuring
+	// ThrottleSetting is the throttle of the throttled run; ThrottleNA why it did not run.
+	ThrottleSetting string
+	ThrottleNA      string
 }
 
 type TPSDuring struct {
-	Label  string
-	Backup Op
-	TPS    float64
+	Label     string
+	Backup    Op
+	TPS       float64
+	Throttled bool
 }
 
 type MicroResult struct {

@@ -18,11 +18,18 @@ import (
 	"github.com/pagetrack/pagetrack/shared"
 )
 
-// synthEnv makes this binary serve the synthetic source as a plugin (see serveSynthetic).
+// synthEnv makes this binary serve the synthetic source as a plugin (see serveSynthetic); its
+// value is how much page payload the source sends.
 const synthEnv = "PAGETRACK_BENCH_SYNTHETIC_PLUGIN"
 
-// synthBytes is how much page payload the synthetic source sends.
-const synthBytes = 8 << 30
+// synthBytes is how much page payload the synthetic source sends: 8 GiB, 1 GiB in the
+// development mode.
+func (c *config) synthBytes() int64 {
+	if c.sizeMB < 1024 {
+		return 1 << 30
+	}
+	return 8 << 30
+}
 
 // stream measures the plugin → host stream with the pages in the page cache: the plugin's code
 // in process (no boundary), the real plugin binary through go-plugin's gRPC with the records
@@ -61,7 +68,7 @@ func (b *bench) stream(ctx context.Context) error {
 		return err
 	}
 	synth := exec.Command(self)
-	synth.Env = append(os.Environ(), synthEnv+"=1")
+	synth.Env = append(os.Environ(), fmt.Sprintf("%s=%d", synthEnv, b.cfg.synthBytes()))
 	op, d, cpu, err = b.drainPlugin(ctx, synth, shared.Config{})
 	if err != nil {
 		return err
@@ -162,9 +169,9 @@ func (b *bench) drainPlugin(ctx context.Context, cmd *exec.Cmd, cfg shared.Confi
 		BytesSent: t.BytesSent, Kind: t.Kind, Method: t.Method, Added: -1, TotalCPU: cpu1 - cpu0 + receiver}, d, cpu1 - cpu0, nil
 }
 
-// synthSource is a Source whose backup sends synthBytes of page records built once: what the
+// synthSource is a Source whose backup sends bytes of page records built once: what the
 // boundary costs when the plugin does nothing else.
-type synthSource struct{}
+type synthSource struct{ bytes int64 }
 
 func (synthSource) Schema(context.Context) (*shared.Schema, error)      { return &shared.Schema{}, nil }
 func (synthSource) ValidateConfig(context.Context, shared.Config) error { return nil }
@@ -175,13 +182,13 @@ func (synthSource) Restore(context.Context, *shared.RestoreRequest, shared.Recor
 	return nil, fmt.Errorf("not supported")
 }
 
-func (synthSource) Backup(ctx context.Context, _ *shared.BackupRequest) (shared.RecordStream, error) {
+func (s synthSource) Backup(ctx context.Context, _ *shared.BackupRequest) (shared.RecordStream, error) {
 	const pageSize = 16384
 	data := make([]byte, shared.MaxPayloadBytes/pageSize*pageSize)
 	for i := range data {
 		data[i] = byte(i*7 + i>>12)
 	}
-	n := synthBytes / len(data)
+	n := int(s.bytes) / len(data)
 	i := -2
 	return recvFunc(func() (*shared.Record, error) {
 		if err := ctx.Err(); err != nil {
@@ -207,8 +214,11 @@ type recvFunc func() (*shared.Record, error)
 func (f recvFunc) Recv() (*shared.Record, error) { return f() }
 
 // serveSynthetic is the synthetic plugin's main.
-func serveSynthetic() {
-	shared.Serve(synthSource{}, hclog.New(&hclog.LoggerOptions{Name: "synthetic", Output: os.Stderr, JSONFormat: true}))
+func serveSynthetic(bytes int64) {
+	if bytes <= 0 {
+		bytes = 8 << 30
+	}
+	shared.Serve(synthSource{bytes: bytes}, hclog.New(&hclog.LoggerOptions{Name: "synthetic", Output: os.Stderr, JSONFormat: true}))
 }
 
 func startCPUProfile(path string) (func(), error) {

@@ -157,6 +157,7 @@ func (b *backup) run(ctx context.Context, req *shared.BackupRequest) (err error)
 	}
 	var ranges []pageRange
 	var inSet uint64
+	before := plan.preBase() // nil unless the pages come from a tracked set
 	if plan.base == nil || plan.method == shared.MethodFull {
 		if plan.base != nil {
 			log.Warn("incremental copies every page: nothing on disk shows what changed since the base", "reason", plan.reason)
@@ -174,7 +175,7 @@ func (b *backup) run(ctx context.Context, req *shared.BackupRequest) (err error)
 		if plan.method == shared.MethodLSNScan {
 			log.Info("incremental falls back to a page-LSN scan: every page is read, those newer than the base are kept", "reason", plan.reason)
 		}
-		ranges, inSet = b.planIncremental(files, plan, changed, dict)
+		ranges, inSet = b.planIncremental(files, plan, changed, dict, before)
 	}
 	var totalPages, totalBytes uint64
 	for _, f := range files {
@@ -249,6 +250,10 @@ func (b *backup) run(ctx context.Context, req *shared.BackupRequest) (err error)
 	}
 	if plan.base != nil {
 		trailer.Kind, trailer.BaseCheckpointLSN = shared.KindIncremental, plan.base.CheckpointLSN
+	}
+	trailer.CheckpointWaitMicros = uint64(plan.checkpointWait.Microseconds())
+	if before != nil {
+		trailer.PagesBeforeBase, trailer.PagesBeforeBaseSkipped = before.counts()
 	}
 	if b.info.binlogBasename == "" {
 		trailer.BinlogFile, trailer.BinlogPos, trailer.BinlogFrom, trailer.BinlogWritten = "", 0, 0, 0

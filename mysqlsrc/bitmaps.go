@@ -30,9 +30,6 @@ import (
 // the base, no switch since). When either does not prove it, the incremental copies every
 // page, as before.
 
-// methodRedoBitmap is the trailer method of an incremental whose pages came from the bitmaps.
-const methodRedoBitmap = "redo-bitmap"
-
 // bitmapResult is what the bitmaps say about [C_base, C).
 type bitmapResult struct {
 	pages *pagemap.PageSet
@@ -150,7 +147,7 @@ func (b *backup) useBitmaps(ctx context.Context, p *trackingPlan, c uint64) erro
 		return p.copyAll(b.o, p.restart+"; the redo tracker cannot prove that redo logging stayed on across it ("+why+"), so every page is copied")
 	}
 	if res.reason == "" {
-		p.method, p.reason, p.bitmapPages, p.unlogged = methodRedoBitmap, "", res.pages, res.unlogged
+		p.method, p.reason, p.bitmapPages, p.unlogged = shared.MethodRedoBitmap, "", res.pages, res.unlogged
 		b.src.log.Info("changed pages from the redo tracker's bitmaps", "from_lsn", exact(p.base.CheckpointLSN), "to_lsn", exact(c), "pages", res.pages.Len(), "unlogged_spaces", len(res.unlogged))
 		return nil
 	}

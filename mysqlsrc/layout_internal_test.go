@@ -115,7 +115,7 @@ func TestSystemTablespaceFiles(t *testing.T) {
 	for _, p := range []uint32{5, 770, 771, 967} {
 		set.Add(0, p)
 	}
-	reads, wanted := planTrackedReads([]trackedFile{{first, first.pages}, {second, second.pages}}, set)
+	reads, wanted := planTrackedReads([]trackedFile{{first, first.pages}, {second, second.pages}}, set, nil)
 	var got []string
 	for _, r := range reads {
 		got = append(got, fmt.Sprintf("%s:%d+%d", filepath.Base(r.file.rel), r.first, r.count))

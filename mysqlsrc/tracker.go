@@ -137,6 +137,11 @@ func (t *Tracker) Run(ctx context.Context) error {
 		return err
 	}
 	defer closeFn()
+	return t.loop(ctx)
+}
+
+// loop polls until ctx ends, on a tracker open has prepared.
+func (t *Tracker) loop(ctx context.Context) error {
 	tick := time.NewTicker(t.cfg.Poll)
 	defer tick.Stop()
 	for {
@@ -156,7 +161,13 @@ func (t *Tracker) open() (func(), error) {
 	if err := os.MkdirAll(t.cfg.Dir, 0o750); err != nil {
 		return nil, fmt.Errorf("redo tracker: %w", err)
 	}
+	// A purge (trackpurge.go) holds the lock for the moment it prunes the state: wait that
+	// out before calling the holder another tracker.
 	unlock, err := lockTrackingDir(t.cfg.Dir)
+	for deadline := time.Now().Add(2 * time.Second); err != nil && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		unlock, err = lockTrackingDir(t.cfg.Dir)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -22,8 +22,6 @@ import (
 	"github.com/pagetrack/pagetrack/shared"
 )
 
-const methodRedoBitmap = "redo-bitmap"
-
 // runTracker runs a redo tracker on srv's datadir into dir until the returned stop is called
 // (or the test ends); stop returns its last status and fails the test if Run failed.
 func runTracker(t *testing.T, datadir, dir string) (tr *mysqlsrc.Tracker, stop func() mysqlsrc.TrackerStatus) {
@@ -148,8 +146,8 @@ func checkRestores(t *testing.T, src shared.Source, cfg workload.Config, want st
 
 func wantBitmap(t *testing.T, name string, tr *shared.Trailer) {
 	t.Helper()
-	if tr.Kind != shared.KindIncremental || tr.Method != methodRedoBitmap || tr.FallbackReason != "" {
-		t.Fatalf("%s: kind %q method %q reason %q, want an incremental by %s", name, tr.Kind, tr.Method, tr.FallbackReason, methodRedoBitmap)
+	if tr.Kind != shared.KindIncremental || tr.Method != shared.MethodRedoBitmap || tr.FallbackReason != "" {
+		t.Fatalf("%s: kind %q method %q reason %q, want an incremental by %s", name, tr.Kind, tr.Method, tr.FallbackReason, shared.MethodRedoBitmap)
 	}
 	if tr.PagesInSet == 0 {
 		t.Fatalf("%s: an empty changed-page set after a workload", name)
@@ -371,7 +369,7 @@ func testInjectedRedo(t *testing.T, srv *testmysql.Server, src shared.Source, cf
 	bad["tracking_dir"] = copyDir
 	bad["tracker_wait_timeout"] = int64(0)
 	_, inc := sourcetest.BackupOn(t, src, bad, base)
-	if inc.Method == methodRedoBitmap || !strings.Contains(inc.FallbackReason, "unknown redo record type") {
+	if inc.Method == shared.MethodRedoBitmap || !strings.Contains(inc.FallbackReason, "unknown redo record type") {
 		t.Fatalf("incremental on damaged bitmaps: method %q reason %q, want a fallback naming the unknown record", inc.Method, inc.FallbackReason)
 	}
 }

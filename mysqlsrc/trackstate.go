@@ -97,7 +97,13 @@ func loadTrackerState(dir string) (*trackerState, error) {
 }
 
 // save writes the state durably: a synced temporary file renamed over the old one.
+// It first prunes the entries below the purge floor Purge recorded (trackpurge.go).
 func (s *trackerState) save(dir string) error {
+	floor, err := readPurgeFloor(dir)
+	if err != nil {
+		return fmt.Errorf("saving the redo tracker's state: %w", err)
+	}
+	s.pruneBelow(floor)
 	raw, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
 		return err

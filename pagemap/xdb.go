@@ -167,6 +167,17 @@ func ReadBitmaps(files []BitmapFile, start, end uint64, s *PageSet) error {
 	if start == end {
 		return nil
 	}
+	sc := newBitmapScanner(start, end)
+	if err := readBitmapsWith(sc, files, start, end); err != nil {
+		return err
+	}
+	s.Union(sc.pages)
+	return nil
+}
+
+// readBitmapsWith feeds sc the files that may hold runs overlapping [start, end), in sequence
+// order, and checks that the runs read cover the range.
+func readBitmapsWith(sc *bitmapScanner, files []BitmapFile, start, end uint64) error {
 	files = slices.Clone(files)
 	slices.SortStableFunc(files, func(a, b BitmapFile) int { return cmp.Compare(a.Seq, b.Seq) })
 	for i := 1; i < len(files); i++ {
@@ -177,7 +188,6 @@ func ReadBitmaps(files []BitmapFile, start, end uint64, s *PageSet) error {
 			return &BitmapError{Path: files[i].Path, Offset: -1, Reason: fmt.Sprintf("start LSN %d is below the %d of the earlier file %s", files[i].StartLSN, files[i-1].StartLSN, files[i-1].Path), Err: ErrCorrupt}
 		}
 	}
-	sc := newBitmapScanner(start, end)
 	for i, f := range files {
 		if i+1 < len(files) && files[i+1].StartLSN <= start {
 			continue // all its runs end by the next file's start LSN, before the range
@@ -192,11 +202,7 @@ func ReadBitmaps(files []BitmapFile, start, end uint64, s *PageSet) error {
 			break
 		}
 	}
-	if err := sc.finish(); err != nil {
-		return err
-	}
-	s.Union(sc.pages)
-	return nil
+	return sc.finish()
 }
 
 func readBitmapFile(sc *bitmapScanner, path string) error {
@@ -263,6 +269,10 @@ type bitmapScanner struct {
 
 	block [BitmapBlockSize]byte
 	bits  []uint32 // scratch for addBits
+
+	// runs, when set, receives every complete wanted run with its own pages (runPages).
+	runs     *[]bitmapRun
+	runPages *PageSet
 }
 
 func newBitmapScanner(start, end uint64) *bitmapScanner {
@@ -323,6 +333,9 @@ func (sc *bitmapScanner) feed(blk []byte, off int64) error {
 		sc.inRun = true
 		sc.runStart, sc.runEnd, sc.runOffset = startLSN, endLSN, off
 		sc.runWanted = startLSN < sc.end && endLSN > sc.start
+		if sc.runs != nil && sc.runWanted {
+			sc.runPages = NewPageSet()
+		}
 	} else if space < sc.lastSpace || space == sc.lastSpace && first <= sc.lastPage {
 		return corrupt("block for space %d page %d follows space %d page %d in the same run", space, first, sc.lastSpace, sc.lastPage)
 	}
@@ -334,6 +347,9 @@ func (sc *bitmapScanner) feed(blk []byte, off int64) error {
 	}
 	if isLast == 1 {
 		sc.inRun = false
+		if sc.runs != nil && sc.runWanted {
+			*sc.runs = append(*sc.runs, bitmapRun{LSNRange{sc.runStart, sc.runEnd}, sc.runPages})
+		}
 		sc.cover(LSNRange{sc.runStart, sc.runEnd}, off)
 	}
 	return nil
@@ -356,6 +372,9 @@ func (sc *bitmapScanner) addBits(bitmap []byte, space, first uint32) error {
 		}
 	}
 	sc.pages.addMany(space, pages)
+	if sc.runPages != nil {
+		sc.runPages.addMany(space, pages)
+	}
 	sc.bits = pages[:0]
 	return nil
 }
@@ -443,4 +462,53 @@ func where(path string, off int64) string {
 		return fmt.Sprintf("offset %d", off)
 	}
 	return fmt.Sprintf("%s offset %d", path, off)
+}
+
+// VisitBitmapRuns calls fn, in LSN order, for every complete run in files that overlaps
+// [start, end), with the run's LSN range and the pages it records: the rows of XtraDB's
+// INFORMATION_SCHEMA.INNODB_CHANGED_PAGES (space_id, page_id, start_lsn, end_lsn). It checks
+// the files as ReadBitmaps does and calls fn only once every block read passed its checks and
+// the runs cover [start, end): on an error, fn was not called.
+func VisitBitmapRuns(files []BitmapFile, start, end uint64, fn func(run LSNRange, pages *PageSet) error) error {
+	if start > end {
+		return fmt.Errorf("pagemap: invalid LSN range [%d, %d)", start, end)
+	}
+	var runs []bitmapRun
+	sc := newBitmapScanner(start, end)
+	sc.runs = &runs
+	if err := readBitmapsWith(sc, files, start, end); err != nil {
+		return err
+	}
+	for _, r := range runs {
+		if err := fn(r.LSNRange, r.pages); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// bitmapRun is one complete run VisitBitmapRuns collected.
+type bitmapRun struct {
+	LSNRange
+	pages *PageSet
+}
+
+// CheckBitmapFile reads every block of one bitmap file, checks it as ReadBitmaps does, and
+// returns the LSN ranges its complete runs cover, merged and ascending. A file that ends
+// inside a run (a torn write) fails the check with an error wrapping ErrCorrupt: only the
+// newest file of a directory a writer is appending to may do so.
+func CheckBitmapFile(path string) ([]LSNRange, error) {
+	// A range no run overlaps: the scan checks blocks and records coverage, keeps no page.
+	sc := newBitmapScanner(^uint64(0), ^uint64(0))
+	if err := readBitmapFile(sc, path); err != nil {
+		return nil, err
+	}
+	if sc.inRun {
+		return nil, &BitmapError{Path: path, Offset: sc.runOffset, StartLSN: sc.runStart, EndLSN: sc.runEnd, Reason: "the file ends inside a run (a torn write)", Err: ErrCorrupt}
+	}
+	covered := make([]LSNRange, len(sc.covered))
+	for i, c := range sc.covered {
+		covered[i] = c.LSNRange
+	}
+	return covered, nil
 }

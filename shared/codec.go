@@ -140,11 +140,18 @@ func appendRecordHead(b []byte, r *Record) ([]byte, []byte) {
 		e.u64(t.BytesSent)
 		e.bytes(t.SourceState)
 		e.bytes(t.Digest)
-		// An optional tail in every format (no version bump): absent when both are zero, so
-		// every Trailer written before them encodes as before and decodes with them zero.
-		if t.BinlogFrom != 0 || t.BinlogWritten != 0 {
+		// Optional tails in every format (no version bump): each absent when it and every
+		// later tail are zero, so every Trailer written before them encodes as before and
+		// decodes with them zero.
+		incrTail := t.CheckpointWaitMicros != 0 || t.PagesBeforeBase != 0 || t.PagesBeforeBaseSkipped != 0
+		if t.BinlogFrom != 0 || t.BinlogWritten != 0 || incrTail {
 			e.u64(t.BinlogFrom)
 			e.u64(t.BinlogWritten)
+		}
+		if incrTail {
+			e.u64(t.CheckpointWaitMicros)
+			e.u64(t.PagesBeforeBase)
+			e.u64(t.PagesBeforeBaseSkipped)
 		}
 	}
 	return e.b, payload
@@ -232,9 +239,20 @@ func DecodeRecord(b []byte) (*Record, error) {
 		t.BytesSent = d.u64()
 		t.SourceState = d.bytes()
 		t.Digest = d.bytes()
-		if len(d.b) == 16 {
+		if len(d.b) == 16 || len(d.b) == 16+24 {
 			t.BinlogFrom = d.u64()
 			t.BinlogWritten = d.u64()
+			if len(d.b) == 0 && t.BinlogFrom == 0 && t.BinlogWritten == 0 {
+				return nil, errors.New("record: the Trailer's binlog tail is present but all zero (an encoder leaves it out)")
+			}
+			if len(d.b) == 24 {
+				t.CheckpointWaitMicros = d.u64()
+				t.PagesBeforeBase = d.u64()
+				t.PagesBeforeBaseSkipped = d.u64()
+				if t.CheckpointWaitMicros == 0 && t.PagesBeforeBase == 0 && t.PagesBeforeBaseSkipped == 0 {
+					return nil, errors.New("record: the Trailer's incremental tail is present but all zero (an encoder leaves it out)")
+				}
+			}
 		}
 		r.Trailer = t
 	default:

@@ -14,8 +14,11 @@
 // server's binary log continuously, for point-in-time recovery: archive.go; a segment's wire
 // form is ArchiveChunk messages of at most MaxPayloadBytes of data, see source.proto; the one
 // contiguity rule of an archive is ArchivePoint.Next / Continue, and GTIDSet is the GTID set
-// arithmetic both sides use), and PointInTimeRestorer (bring a restored datadir forward to a
-// point by replaying archive segments: pointintime.go). The gRPC client always has
+// arithmetic both sides use), PointInTimeRestorer (bring a restored datadir forward to a
+// point by replaying archive segments: pointintime.go) and Tracker (run a change tracker
+// beside the server as a long-lived service, streaming its status, and list the pages it
+// recorded as changed, as XtraDB's INNODB_CHANGED_PAGES rows: track.go; incrementals from it
+// have MethodRedoBitmap). The gRPC client always has
 // them and returns ErrUnsupported when the plugin does not serve one (gRPC Unimplemented), so
 // a host goes on without it and says what it did not check.
 //
@@ -125,7 +128,10 @@
 // Header.StreamFormat versions the codec and the digest together. The Trailer's BinlogFrom
 // and BinlogWritten are an optional tail of the Trailer in every format (encoded only when
 // either is non-zero, after the digest; the Trailer is outside the digest), so every stored
-// stream encodes and reads as before and no format bump was needed. The Header's encryption
+// stream encodes and reads as before and no format bump was needed. A second optional tail
+// follows it (CheckpointWaitMicros, PagesBeforeBase, PagesBeforeBaseSkipped: encoded only
+// when one is non-zero, the first tail then encoded too, zeros or not); a present tail of
+// only zeros is refused, so the encoding stays canonical. The Header's encryption
 // fields (MasterKeys, RedoEncryption, BinlogHeaderBytes) are likewise an optional tail of the
 // Header in every format, encoded only when one is non-empty (codec.go): a Header without
 // encryption encodes and digests as before; testdata/stream-v2-encrypted.golden pins one with

@@ -337,6 +337,18 @@ type Trailer struct {
 	// BinlogWritten is the binlog the server wrote between the base's position and this
 	// backup's (across rotations); 0 for a full backup.
 	BinlogWritten uint64
+
+	// What surrounded an incremental's page-tracking part, an optional tail after BinlogFrom
+	// and BinlogWritten (zero when the source does not report it).
+	// CheckpointWaitMicros is how long the backup waited for the server's checkpoint to pass
+	// the page tracking reset point (the rest of the backup's time is its own).
+	CheckpointWaitMicros uint64
+	// PagesBeforeBase counts the tracked pages whose FIL_PAGE_LSN was at or below the base's
+	// checkpoint: changed only before the base, so the chain already holds them as they are.
+	// PagesBeforeBaseSkipped is how many of them were not sent (all of them where the source
+	// proved redo logging stayed on since the base, else none).
+	PagesBeforeBase        uint64
+	PagesBeforeBaseSkipped uint64
 }
 
 // Backup kinds and methods.
@@ -347,4 +359,7 @@ const (
 	MethodFull         = "full"
 	MethodPageTracking = "page-tracking"
 	MethodLSNScan      = "lsn-scan"
+	// MethodRedoBitmap: the changed pages came from a redo tracker's changed-page bitmaps
+	// (the Tracker capability).
+	MethodRedoBitmap = "redo-bitmap"
 )

@@ -35,6 +35,10 @@ type StreamSummary struct {
 	BytesRead  uint64
 	BytesSent  uint64
 
+	CheckpointWaitMicros   uint64
+	PagesBeforeBase        uint64
+	PagesBeforeBaseSkipped uint64
+
 	SourceState []byte
 }
 
@@ -54,6 +58,7 @@ func Summarize(h *Header, t *Trailer) StreamSummary {
 		},
 		Records: t.Records, Digest: t.Digest,
 		PagesInSet: t.PagesInSet, PagesRead: t.PagesRead, BytesRead: t.BytesRead, BytesSent: t.BytesSent,
+		CheckpointWaitMicros: t.CheckpointWaitMicros, PagesBeforeBase: t.PagesBeforeBase, PagesBeforeBaseSkipped: t.PagesBeforeBaseSkipped,
 		SourceState: t.SourceState,
 	}
 }

@@ -1,14 +1,17 @@
-// Command demo is `make demo`: pagetrack's main job end to end on a machine with nothing set
-// up. It starts a throw-away MySQL server (from PAGETRACK_MYSQL_PREFIX or _BASEDIR, which the
-// makefile provides), loads sample data, takes a full backup with bin/host-example while four
-// clients keep writing, restores it with --verify, starts a stock mysqld on the restored
-// datadir and checks the data exactly against the workload's model. Everything lives under
-// .cache/demo and the servers it started are stopped before it exits.
+// Command demo is `make demo`: pagetrack's reason to exist, end to end on a machine with nothing
+// set up. It starts a throw-away MySQL server (from PAGETRACK_MYSQL_PREFIX or _BASEDIR, which
+// the makefile provides), loads sample data, and while four clients keep writing takes a full
+// backup and then an incremental with bin/host-example; it shows the incremental's pages in the
+// changed set, pages read and bytes sent beside the full's, restores the incremental (its
+// chain) with --verify, starts a stock mysqld on the restored datadir and checks the data
+// exactly against the workload's model. Everything lives under .cache/demo and the servers it
+// started are stopped before it exits.
 package main
 
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -27,7 +30,7 @@ import (
 const (
 	backupUser     = "pagetrack"
 	backupPassword = "demo-secret"
-	sampleBytes    = 64 << 20
+	sampleBytes    = 32 << 20
 )
 
 func main() {
@@ -40,7 +43,11 @@ func main() {
 	}
 }
 
-func say(format string, args ...any) { fmt.Printf("==> "+format+"\n", args...) }
+var started = time.Now()
+
+func say(format string, args ...any) {
+	fmt.Printf("==> [%4.1fs] "+format+"\n", append([]any{time.Since(started).Seconds()}, args...)...)
+}
 
 func run(ctx context.Context) error {
 	root, err := os.Getwd()
@@ -106,17 +113,25 @@ source "mysql" "demo" {
 		return err
 	}
 
-	// 4. A full backup while four clients write.
+	// 4. A full backup, then an incremental, while four clients write.
 	load, err := workload.Start(ctx, src.db, wcfg)
 	if err != nil {
 		return err
 	}
 	if err := load.WaitSteps(ctx, 10); err != nil {
+		load.Stop()
 		return err
 	}
+	say("four clients are writing; taking a full backup")
+	full, err := backupJSON(ctx, hostBin, config, true)
+	if err != nil {
+		load.Stop()
+		return err
+	}
+	say("and an incremental, the clients still writing")
 	before := load.Steps()
-	say("four clients are writing (steps so far %v); taking a full backup", before)
-	if err := host(ctx, hostBin, "backup", "-c", config, "--full"); err != nil {
+	incr, err := backupJSON(ctx, hostBin, config, false)
+	if err != nil {
 		load.Stop()
 		return err
 	}
@@ -125,14 +140,20 @@ source "mysql" "demo" {
 	if err != nil {
 		return fmt.Errorf("workload: %w", err)
 	}
-	say("the clients committed %v → %v steps during the backup (%v by the end)", before, after, steps)
+	say("the clients committed %v → %v steps during the incremental (%v by the end)", before, after, steps)
+	compare(full, incr)
 	if err := host(ctx, hostBin, "snapshots", "-r", repo); err != nil {
 		return err
 	}
 
-	// 5. Restore with --verify, then start a stock mysqld on the result and check it.
+	// 5. Restore the incremental (its chain) with --verify, then start a stock mysqld on the
+	// result and check it.
 	target := filepath.Join(work, "restored")
-	if err := host(ctx, hostBin, "restore", "-r", repo, "latest", "--target", target, "--verify"); err != nil {
+	id, _ := incr["id"].(string)
+	if id == "" {
+		return fmt.Errorf("backup --json printed no snapshot id")
+	}
+	if err := host(ctx, hostBin, "restore", "-r", repo, id, "--target", target, "--verify"); err != nil {
 		return err
 	}
 	restored, err := startServer(ctx, bin, target, false)
@@ -148,10 +169,78 @@ source "mysql" "demo" {
 	if err := restored.db.QueryRowContext(ctx, "SELECT @@gtid_executed").Scan(&gtids); err != nil {
 		return err
 	}
-	say("restored server: every client's journal is a gap-free prefix %v (inside the backup window %v..%v), %d rows equal the model, gtid_executed %s",
+	say("restored incremental: every client's journal is a gap-free prefix %v (inside the incremental's window %v..%v), %d rows equal the model, gtid_executed %s",
 		res.Steps, before, after, res.Rows, strings.ReplaceAll(gtids, "\n", ""))
 	say("done; everything is under %s", work)
 	return nil
+}
+
+// backupJSON takes a backup and returns its snapshot's metadata (backup --json).
+func backupJSON(ctx context.Context, bin, config string, full bool) (map[string]any, error) {
+	args := []string{"backup", "-c", config, "--json"}
+	if full {
+		args = append(args, "--full")
+	}
+	fmt.Printf("\n$ host-example %s\n", strings.Join(args, " "))
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("host-example backup: %w", err)
+	}
+	var snap map[string]any
+	if err := json.Unmarshal(out, &snap); err != nil {
+		return nil, fmt.Errorf("backup --json: %w", err)
+	}
+	return snap, nil
+}
+
+// compare prints the incremental's figures beside the full's.
+func compare(full, incr map[string]any) {
+	num := func(s map[string]any, k string) string {
+		if v, ok := s[k].(float64); ok {
+			return fmt.Sprintf("%.0f", v)
+		}
+		return "–"
+	}
+	size := func(s map[string]any, k string) string {
+		if v, ok := s[k].(float64); ok {
+			return fmt.Sprintf("%.1f MiB", v/(1<<20))
+		}
+		return "–"
+	}
+	pageBytes := func(s map[string]any) string { // pages × innodb_page_size (16 KiB here)
+		if v, ok := s["pages"].(float64); ok {
+			return fmt.Sprintf("%.1f MiB", v*16384/(1<<20))
+		}
+		return "–"
+	}
+	str := func(s map[string]any, k string) string {
+		if v, ok := s[k].(string); ok && v != "" {
+			return v
+		}
+		return "–"
+	}
+	rows := [][3]string{
+		{"", "full", "incremental"},
+		{"method", str(full, "method"), str(incr, "method")},
+		{"pages in the changed set", "(all)", num(incr, "pages_in_set")},
+		{"pages read from the data files", num(full, "pages_read"), num(incr, "pages_read")},
+		{"pages sent", num(full, "pages"), num(incr, "pages")},
+		{"page bytes sent", pageBytes(full), pageBytes(incr)},
+		{"binlog sent", size(full, "binlog_bytes"), size(incr, "binlog_bytes")},
+		{"bytes sent in all", size(full, "bytes_sent"), size(incr, "bytes_sent")},
+	}
+	fmt.Println()
+	for _, r := range rows {
+		fmt.Printf("    %-32s %14s %14s\n", r[0], r[1], r[2])
+	}
+	if f, ok := full["pages"].(float64); ok && f > 0 {
+		if i, ok := incr["pages"].(float64); ok {
+			fmt.Printf("    the incremental sent %.1f %% of the full's pages; its binlog is only what the server wrote since the full\n", 100*i/f)
+		}
+	}
+	fmt.Println()
 }
 
 func host(ctx context.Context, bin string, args ...string) error {

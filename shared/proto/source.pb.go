@@ -1953,8 +1953,12 @@ type Trailer struct {
 	SourceState       []byte                 `protobuf:"bytes,24,opt,name=source_state,json=sourceState,proto3" json:"source_state,omitempty"`
 	BinlogFrom        uint64                 `protobuf:"varint,25,opt,name=binlog_from,json=binlogFrom,proto3" json:"binlog_from,omitempty"`
 	BinlogWritten     uint64                 `protobuf:"varint,26,opt,name=binlog_written,json=binlogWritten,proto3" json:"binlog_written,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Issue 11, incrementals (fields 40-44): see shared.Trailer.
+	CheckpointWaitMicros   uint64 `protobuf:"varint,40,opt,name=checkpoint_wait_micros,json=checkpointWaitMicros,proto3" json:"checkpoint_wait_micros,omitempty"`
+	PagesBeforeBase        uint64 `protobuf:"varint,41,opt,name=pages_before_base,json=pagesBeforeBase,proto3" json:"pages_before_base,omitempty"`
+	PagesBeforeBaseSkipped uint64 `protobuf:"varint,42,opt,name=pages_before_base_skipped,json=pagesBeforeBaseSkipped,proto3" json:"pages_before_base_skipped,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
 }
 
 func (x *Trailer) Reset() {
@@ -2165,6 +2169,27 @@ func (x *Trailer) GetBinlogFrom() uint64 {
 func (x *Trailer) GetBinlogWritten() uint64 {
 	if x != nil {
 		return x.BinlogWritten
+	}
+	return 0
+}
+
+func (x *Trailer) GetCheckpointWaitMicros() uint64 {
+	if x != nil {
+		return x.CheckpointWaitMicros
+	}
+	return 0
+}
+
+func (x *Trailer) GetPagesBeforeBase() uint64 {
+	if x != nil {
+		return x.PagesBeforeBase
+	}
+	return 0
+}
+
+func (x *Trailer) GetPagesBeforeBaseSkipped() uint64 {
+	if x != nil {
+		return x.PagesBeforeBaseSkipped
 	}
 	return 0
 }
@@ -3012,6 +3037,430 @@ func (x *PointInTimeResult) GetReplayServerId() uint32 {
 	return 0
 }
 
+type TrackRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Config        *Config                `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	IntervalMs    int64                  `protobuf:"varint,2,opt,name=interval_ms,json=intervalMs,proto3" json:"interval_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TrackRequest) Reset() {
+	*x = TrackRequest{}
+	mi := &file_source_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TrackRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TrackRequest) ProtoMessage() {}
+
+func (x *TrackRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_source_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TrackRequest.ProtoReflect.Descriptor instead.
+func (*TrackRequest) Descriptor() ([]byte, []int) {
+	return file_source_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *TrackRequest) GetConfig() *Config {
+	if x != nil {
+		return x.Config
+	}
+	return nil
+}
+
+func (x *TrackRequest) GetIntervalMs() int64 {
+	if x != nil {
+		return x.IntervalMs
+	}
+	return 0
+}
+
+type TrackGap struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kind          string                 `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	Start         uint64                 `protobuf:"varint,2,opt,name=start,proto3" json:"start,omitempty"`
+	End           uint64                 `protobuf:"varint,3,opt,name=end,proto3" json:"end,omitempty"`
+	Reason        string                 `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	At            *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TrackGap) Reset() {
+	*x = TrackGap{}
+	mi := &file_source_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TrackGap) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TrackGap) ProtoMessage() {}
+
+func (x *TrackGap) ProtoReflect() protoreflect.Message {
+	mi := &file_source_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TrackGap.ProtoReflect.Descriptor instead.
+func (*TrackGap) Descriptor() ([]byte, []int) {
+	return file_source_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *TrackGap) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *TrackGap) GetStart() uint64 {
+	if x != nil {
+		return x.Start
+	}
+	return 0
+}
+
+func (x *TrackGap) GetEnd() uint64 {
+	if x != nil {
+		return x.End
+	}
+	return 0
+}
+
+func (x *TrackGap) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *TrackGap) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+type TrackStatus struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	TrackedLsn       uint64                 `protobuf:"varint,1,opt,name=tracked_lsn,json=trackedLsn,proto3" json:"tracked_lsn,omitempty"`
+	FirstLsn         uint64                 `protobuf:"varint,2,opt,name=first_lsn,json=firstLsn,proto3" json:"first_lsn,omitempty"`
+	CheckpointLsn    uint64                 `protobuf:"varint,3,opt,name=checkpoint_lsn,json=checkpointLsn,proto3" json:"checkpoint_lsn,omitempty"`
+	WrittenLsn       uint64                 `protobuf:"varint,4,opt,name=written_lsn,json=writtenLsn,proto3" json:"written_lsn,omitempty"`
+	MaxTrackedLsnAge uint64                 `protobuf:"varint,5,opt,name=max_tracked_lsn_age,json=maxTrackedLsnAge,proto3" json:"max_tracked_lsn_age,omitempty"`
+	RedoLoggingOff   bool                   `protobuf:"varint,6,opt,name=redo_logging_off,json=redoLoggingOff,proto3" json:"redo_logging_off,omitempty"`
+	Gaps             []*TrackGap            `protobuf:"bytes,7,rep,name=gaps,proto3" json:"gaps,omitempty"`
+	Files            []string               `protobuf:"bytes,8,rep,name=files,proto3" json:"files,omitempty"`
+	LastError        string                 `protobuf:"bytes,9,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	Polls            uint64                 `protobuf:"varint,10,opt,name=polls,proto3" json:"polls,omitempty"`
+	At               *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *TrackStatus) Reset() {
+	*x = TrackStatus{}
+	mi := &file_source_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TrackStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TrackStatus) ProtoMessage() {}
+
+func (x *TrackStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_source_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TrackStatus.ProtoReflect.Descriptor instead.
+func (*TrackStatus) Descriptor() ([]byte, []int) {
+	return file_source_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *TrackStatus) GetTrackedLsn() uint64 {
+	if x != nil {
+		return x.TrackedLsn
+	}
+	return 0
+}
+
+func (x *TrackStatus) GetFirstLsn() uint64 {
+	if x != nil {
+		return x.FirstLsn
+	}
+	return 0
+}
+
+func (x *TrackStatus) GetCheckpointLsn() uint64 {
+	if x != nil {
+		return x.CheckpointLsn
+	}
+	return 0
+}
+
+func (x *TrackStatus) GetWrittenLsn() uint64 {
+	if x != nil {
+		return x.WrittenLsn
+	}
+	return 0
+}
+
+func (x *TrackStatus) GetMaxTrackedLsnAge() uint64 {
+	if x != nil {
+		return x.MaxTrackedLsnAge
+	}
+	return 0
+}
+
+func (x *TrackStatus) GetRedoLoggingOff() bool {
+	if x != nil {
+		return x.RedoLoggingOff
+	}
+	return false
+}
+
+func (x *TrackStatus) GetGaps() []*TrackGap {
+	if x != nil {
+		return x.Gaps
+	}
+	return nil
+}
+
+func (x *TrackStatus) GetFiles() []string {
+	if x != nil {
+		return x.Files
+	}
+	return nil
+}
+
+func (x *TrackStatus) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *TrackStatus) GetPolls() uint64 {
+	if x != nil {
+		return x.Polls
+	}
+	return 0
+}
+
+func (x *TrackStatus) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+type ChangedPagesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Config        *Config                `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	Since         uint64                 `protobuf:"varint,2,opt,name=since,proto3" json:"since,omitempty"`
+	Until         uint64                 `protobuf:"varint,3,opt,name=until,proto3" json:"until,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChangedPagesRequest) Reset() {
+	*x = ChangedPagesRequest{}
+	mi := &file_source_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChangedPagesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChangedPagesRequest) ProtoMessage() {}
+
+func (x *ChangedPagesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_source_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChangedPagesRequest.ProtoReflect.Descriptor instead.
+func (*ChangedPagesRequest) Descriptor() ([]byte, []int) {
+	return file_source_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *ChangedPagesRequest) GetConfig() *Config {
+	if x != nil {
+		return x.Config
+	}
+	return nil
+}
+
+func (x *ChangedPagesRequest) GetSince() uint64 {
+	if x != nil {
+		return x.Since
+	}
+	return 0
+}
+
+func (x *ChangedPagesRequest) GetUntil() uint64 {
+	if x != nil {
+		return x.Until
+	}
+	return 0
+}
+
+type ChangedPagesRow struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SpaceId       uint32                 `protobuf:"varint,1,opt,name=space_id,json=spaceId,proto3" json:"space_id,omitempty"`
+	PageId        uint32                 `protobuf:"varint,2,opt,name=page_id,json=pageId,proto3" json:"page_id,omitempty"`
+	StartLsn      uint64                 `protobuf:"varint,3,opt,name=start_lsn,json=startLsn,proto3" json:"start_lsn,omitempty"`
+	EndLsn        uint64                 `protobuf:"varint,4,opt,name=end_lsn,json=endLsn,proto3" json:"end_lsn,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChangedPagesRow) Reset() {
+	*x = ChangedPagesRow{}
+	mi := &file_source_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChangedPagesRow) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChangedPagesRow) ProtoMessage() {}
+
+func (x *ChangedPagesRow) ProtoReflect() protoreflect.Message {
+	mi := &file_source_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChangedPagesRow.ProtoReflect.Descriptor instead.
+func (*ChangedPagesRow) Descriptor() ([]byte, []int) {
+	return file_source_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *ChangedPagesRow) GetSpaceId() uint32 {
+	if x != nil {
+		return x.SpaceId
+	}
+	return 0
+}
+
+func (x *ChangedPagesRow) GetPageId() uint32 {
+	if x != nil {
+		return x.PageId
+	}
+	return 0
+}
+
+func (x *ChangedPagesRow) GetStartLsn() uint64 {
+	if x != nil {
+		return x.StartLsn
+	}
+	return 0
+}
+
+func (x *ChangedPagesRow) GetEndLsn() uint64 {
+	if x != nil {
+		return x.EndLsn
+	}
+	return 0
+}
+
+type ChangedPagesBatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rows          []*ChangedPagesRow     `protobuf:"bytes,1,rep,name=rows,proto3" json:"rows,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChangedPagesBatch) Reset() {
+	*x = ChangedPagesBatch{}
+	mi := &file_source_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChangedPagesBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChangedPagesBatch) ProtoMessage() {}
+
+func (x *ChangedPagesBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_source_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChangedPagesBatch.ProtoReflect.Descriptor instead.
+func (*ChangedPagesBatch) Descriptor() ([]byte, []int) {
+	return file_source_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *ChangedPagesBatch) GetRows() []*ChangedPagesRow {
+	if x != nil {
+		return x.Rows
+	}
+	return nil
+}
+
 var File_source_proto protoreflect.FileDescriptor
 
 const file_source_proto_rawDesc = "" +
@@ -3162,7 +3611,7 @@ const file_source_proto_rawDesc = "" +
 	"\n" +
 	"bytes_done\x18\x04 \x01(\x04R\tbytesDone\x12\x1f\n" +
 	"\vbytes_total\x18\x05 \x01(\x04R\n" +
-	"bytesTotal\"\xdd\x06\n" +
+	"bytesTotal\"\xfa\a\n" +
 	"\aTrailer\x12\x17\n" +
 	"\aend_lsn\x18\x01 \x01(\x04R\x06endLsn\x12%\n" +
 	"\x0echeckpoint_lsn\x18\x02 \x01(\x04R\rcheckpointLsn\x12 \n" +
@@ -3201,7 +3650,10 @@ const file_source_proto_rawDesc = "" +
 	"\fsource_state\x18\x18 \x01(\fR\vsourceState\x12\x1f\n" +
 	"\vbinlog_from\x18\x19 \x01(\x04R\n" +
 	"binlogFrom\x12%\n" +
-	"\x0ebinlog_written\x18\x1a \x01(\x04R\rbinlogWritten\"\x99\x01\n" +
+	"\x0ebinlog_written\x18\x1a \x01(\x04R\rbinlogWritten\x124\n" +
+	"\x16checkpoint_wait_micros\x18( \x01(\x04R\x14checkpointWaitMicros\x12*\n" +
+	"\x11pages_before_base\x18) \x01(\x04R\x0fpagesBeforeBase\x129\n" +
+	"\x19pages_before_base_skipped\x18* \x01(\x04R\x16pagesBeforeBaseSkipped\"\x99\x01\n" +
 	"\x0eArchiveRequest\x123\n" +
 	"\x06config\x18\x01 \x01(\v2\x1b.pagetrack.source.v1.ConfigR\x06config\x125\n" +
 	"\x04from\x18\x02 \x01(\v2!.pagetrack.source.v1.ArchivePointR\x04from\x12\x1b\n" +
@@ -3279,12 +3731,49 @@ const file_source_proto_rawDesc = "" +
 	"\aapplied\x18\x04 \x01(\x04R\aapplied\x12\x1a\n" +
 	"\bverified\x18\x05 \x01(\bR\bverified\x12%\n" +
 	"\x0etables_checked\x18\x06 \x01(\x03R\rtablesChecked\x12(\n" +
-	"\x10replay_server_id\x18\a \x01(\rR\x0ereplayServerId*b\n" +
+	"\x10replay_server_id\x18\a \x01(\rR\x0ereplayServerId\"d\n" +
+	"\fTrackRequest\x123\n" +
+	"\x06config\x18\x01 \x01(\v2\x1b.pagetrack.source.v1.ConfigR\x06config\x12\x1f\n" +
+	"\vinterval_ms\x18\x02 \x01(\x03R\n" +
+	"intervalMs\"\x8a\x01\n" +
+	"\bTrackGap\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x14\n" +
+	"\x05start\x18\x02 \x01(\x04R\x05start\x12\x10\n" +
+	"\x03end\x18\x03 \x01(\x04R\x03end\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x12*\n" +
+	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\x96\x03\n" +
+	"\vTrackStatus\x12\x1f\n" +
+	"\vtracked_lsn\x18\x01 \x01(\x04R\n" +
+	"trackedLsn\x12\x1b\n" +
+	"\tfirst_lsn\x18\x02 \x01(\x04R\bfirstLsn\x12%\n" +
+	"\x0echeckpoint_lsn\x18\x03 \x01(\x04R\rcheckpointLsn\x12\x1f\n" +
+	"\vwritten_lsn\x18\x04 \x01(\x04R\n" +
+	"writtenLsn\x12-\n" +
+	"\x13max_tracked_lsn_age\x18\x05 \x01(\x04R\x10maxTrackedLsnAge\x12(\n" +
+	"\x10redo_logging_off\x18\x06 \x01(\bR\x0eredoLoggingOff\x121\n" +
+	"\x04gaps\x18\a \x03(\v2\x1d.pagetrack.source.v1.TrackGapR\x04gaps\x12\x14\n" +
+	"\x05files\x18\b \x03(\tR\x05files\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\t \x01(\tR\tlastError\x12\x14\n" +
+	"\x05polls\x18\n" +
+	" \x01(\x04R\x05polls\x12*\n" +
+	"\x02at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"v\n" +
+	"\x13ChangedPagesRequest\x123\n" +
+	"\x06config\x18\x01 \x01(\v2\x1b.pagetrack.source.v1.ConfigR\x06config\x12\x14\n" +
+	"\x05since\x18\x02 \x01(\x04R\x05since\x12\x14\n" +
+	"\x05until\x18\x03 \x01(\x04R\x05until\"{\n" +
+	"\x0fChangedPagesRow\x12\x19\n" +
+	"\bspace_id\x18\x01 \x01(\rR\aspaceId\x12\x17\n" +
+	"\apage_id\x18\x02 \x01(\rR\x06pageId\x12\x1b\n" +
+	"\tstart_lsn\x18\x03 \x01(\x04R\bstartLsn\x12\x17\n" +
+	"\aend_lsn\x18\x04 \x01(\x04R\x06endLsn\"M\n" +
+	"\x11ChangedPagesBatch\x128\n" +
+	"\x04rows\x18\x01 \x03(\v2$.pagetrack.source.v1.ChangedPagesRowR\x04rows*b\n" +
 	"\bAttrType\x12\x19\n" +
 	"\x15ATTR_TYPE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10ATTR_TYPE_STRING\x10\x01\x12\x11\n" +
 	"\rATTR_TYPE_INT\x10\x02\x12\x12\n" +
-	"\x0eATTR_TYPE_BOOL\x10\x032\xa5\x06\n" +
+	"\x0eATTR_TYPE_BOOL\x10\x032\xd9\a\n" +
 	"\x06Source\x12Q\n" +
 	"\x06Schema\x12\".pagetrack.source.v1.SchemaRequest\x1a#.pagetrack.source.v1.SchemaResponse\x12i\n" +
 	"\x0eValidateConfig\x12*.pagetrack.source.v1.ValidateConfigRequest\x1a+.pagetrack.source.v1.ValidateConfigResponse\x12K\n" +
@@ -3296,7 +3785,9 @@ const file_source_proto_rawDesc = "" +
 	"\aArchive\x12#.pagetrack.source.v1.ArchiveRequest\x1a!.pagetrack.source.v1.ArchiveChunk0\x01\x12X\n" +
 	"\n" +
 	"ArchiveLag\x12#.pagetrack.source.v1.ArchiveRequest\x1a%.pagetrack.source.v1.ArchiveLagResult\x12`\n" +
-	"\vPointInTime\x12'.pagetrack.source.v1.PointInTimeMessage\x1a&.pagetrack.source.v1.PointInTimeResult(\x01B6Z4github.com/pagetrack/pagetrack/shared/proto;sourcev1b\x06proto3"
+	"\vPointInTime\x12'.pagetrack.source.v1.PointInTimeMessage\x1a&.pagetrack.source.v1.PointInTimeResult(\x01\x12N\n" +
+	"\x05Track\x12!.pagetrack.source.v1.TrackRequest\x1a .pagetrack.source.v1.TrackStatus0\x01\x12b\n" +
+	"\fChangedPages\x12(.pagetrack.source.v1.ChangedPagesRequest\x1a&.pagetrack.source.v1.ChangedPagesBatch0\x01B6Z4github.com/pagetrack/pagetrack/shared/proto;sourcev1b\x06proto3"
 
 var (
 	file_source_proto_rawDescOnce sync.Once
@@ -3311,7 +3802,7 @@ func file_source_proto_rawDescGZIP() []byte {
 }
 
 var file_source_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_source_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
+var file_source_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
 var file_source_proto_goTypes = []any{
 	(AttrType)(0),                  // 0: pagetrack.source.v1.AttrType
 	(*SchemaRequest)(nil),          // 1: pagetrack.source.v1.SchemaRequest
@@ -3352,13 +3843,19 @@ var file_source_proto_goTypes = []any{
 	(*PointInTimeRequest)(nil),     // 36: pagetrack.source.v1.PointInTimeRequest
 	(*PointInTimeMessage)(nil),     // 37: pagetrack.source.v1.PointInTimeMessage
 	(*PointInTimeResult)(nil),      // 38: pagetrack.source.v1.PointInTimeResult
-	nil,                            // 39: pagetrack.source.v1.Config.ValuesEntry
-	(*timestamppb.Timestamp)(nil),  // 40: google.protobuf.Timestamp
+	(*TrackRequest)(nil),           // 39: pagetrack.source.v1.TrackRequest
+	(*TrackGap)(nil),               // 40: pagetrack.source.v1.TrackGap
+	(*TrackStatus)(nil),            // 41: pagetrack.source.v1.TrackStatus
+	(*ChangedPagesRequest)(nil),    // 42: pagetrack.source.v1.ChangedPagesRequest
+	(*ChangedPagesRow)(nil),        // 43: pagetrack.source.v1.ChangedPagesRow
+	(*ChangedPagesBatch)(nil),      // 44: pagetrack.source.v1.ChangedPagesBatch
+	nil,                            // 45: pagetrack.source.v1.Config.ValuesEntry
+	(*timestamppb.Timestamp)(nil),  // 46: google.protobuf.Timestamp
 }
 var file_source_proto_depIdxs = []int32{
 	3,  // 0: pagetrack.source.v1.SchemaResponse.attributes:type_name -> pagetrack.source.v1.Attribute
 	0,  // 1: pagetrack.source.v1.Attribute.type:type_name -> pagetrack.source.v1.AttrType
-	39, // 2: pagetrack.source.v1.Config.values:type_name -> pagetrack.source.v1.Config.ValuesEntry
+	45, // 2: pagetrack.source.v1.Config.values:type_name -> pagetrack.source.v1.Config.ValuesEntry
 	5,  // 3: pagetrack.source.v1.ValidateConfigRequest.config:type_name -> pagetrack.source.v1.Config
 	5,  // 4: pagetrack.source.v1.BackupRequest.config:type_name -> pagetrack.source.v1.Config
 	9,  // 5: pagetrack.source.v1.BackupRequest.base:type_name -> pagetrack.source.v1.BaseSnapshot
@@ -3375,46 +3872,56 @@ var file_source_proto_depIdxs = []int32{
 	26, // 16: pagetrack.source.v1.Record.file:type_name -> pagetrack.source.v1.FileChunk
 	27, // 17: pagetrack.source.v1.Record.progress:type_name -> pagetrack.source.v1.Progress
 	28, // 18: pagetrack.source.v1.Record.trailer:type_name -> pagetrack.source.v1.Trailer
-	40, // 19: pagetrack.source.v1.Header.started_at:type_name -> google.protobuf.Timestamp
+	46, // 19: pagetrack.source.v1.Header.started_at:type_name -> google.protobuf.Timestamp
 	21, // 20: pagetrack.source.v1.Header.locations:type_name -> pagetrack.source.v1.Location
-	40, // 21: pagetrack.source.v1.Trailer.finished_at:type_name -> google.protobuf.Timestamp
+	46, // 21: pagetrack.source.v1.Trailer.finished_at:type_name -> google.protobuf.Timestamp
 	5,  // 22: pagetrack.source.v1.ArchiveRequest.config:type_name -> pagetrack.source.v1.Config
 	30, // 23: pagetrack.source.v1.ArchiveRequest.from:type_name -> pagetrack.source.v1.ArchivePoint
 	31, // 24: pagetrack.source.v1.ArchivePoint.last:type_name -> pagetrack.source.v1.ArchiveTransaction
-	40, // 25: pagetrack.source.v1.ArchiveTransaction.commit:type_name -> google.protobuf.Timestamp
-	40, // 26: pagetrack.source.v1.ArchiveSegmentHead.first_commit:type_name -> google.protobuf.Timestamp
-	40, // 27: pagetrack.source.v1.ArchiveSegmentHead.last_commit:type_name -> google.protobuf.Timestamp
+	46, // 25: pagetrack.source.v1.ArchiveTransaction.commit:type_name -> google.protobuf.Timestamp
+	46, // 26: pagetrack.source.v1.ArchiveSegmentHead.first_commit:type_name -> google.protobuf.Timestamp
+	46, // 27: pagetrack.source.v1.ArchiveSegmentHead.last_commit:type_name -> google.protobuf.Timestamp
 	31, // 28: pagetrack.source.v1.ArchiveSegmentHead.last:type_name -> pagetrack.source.v1.ArchiveTransaction
 	32, // 29: pagetrack.source.v1.ArchiveChunk.head:type_name -> pagetrack.source.v1.ArchiveSegmentHead
-	40, // 30: pagetrack.source.v1.PointInTimeTarget.to_time:type_name -> google.protobuf.Timestamp
+	46, // 30: pagetrack.source.v1.PointInTimeTarget.to_time:type_name -> google.protobuf.Timestamp
 	35, // 31: pagetrack.source.v1.PointInTimeRequest.target:type_name -> pagetrack.source.v1.PointInTimeTarget
 	36, // 32: pagetrack.source.v1.PointInTimeMessage.request:type_name -> pagetrack.source.v1.PointInTimeRequest
 	33, // 33: pagetrack.source.v1.PointInTimeMessage.chunk:type_name -> pagetrack.source.v1.ArchiveChunk
-	40, // 34: pagetrack.source.v1.PointInTimeResult.last_commit:type_name -> google.protobuf.Timestamp
-	4,  // 35: pagetrack.source.v1.Config.ValuesEntry.value:type_name -> pagetrack.source.v1.Value
-	1,  // 36: pagetrack.source.v1.Source.Schema:input_type -> pagetrack.source.v1.SchemaRequest
-	6,  // 37: pagetrack.source.v1.Source.ValidateConfig:input_type -> pagetrack.source.v1.ValidateConfigRequest
-	8,  // 38: pagetrack.source.v1.Source.Backup:input_type -> pagetrack.source.v1.BackupRequest
-	17, // 39: pagetrack.source.v1.Source.Restore:input_type -> pagetrack.source.v1.RestoreMessage
-	10, // 40: pagetrack.source.v1.Source.Purge:input_type -> pagetrack.source.v1.PurgeRequest
-	12, // 41: pagetrack.source.v1.Source.CheckPages:input_type -> pagetrack.source.v1.CheckPagesRequest
-	29, // 42: pagetrack.source.v1.Source.Archive:input_type -> pagetrack.source.v1.ArchiveRequest
-	29, // 43: pagetrack.source.v1.Source.ArchiveLag:input_type -> pagetrack.source.v1.ArchiveRequest
-	37, // 44: pagetrack.source.v1.Source.PointInTime:input_type -> pagetrack.source.v1.PointInTimeMessage
-	2,  // 45: pagetrack.source.v1.Source.Schema:output_type -> pagetrack.source.v1.SchemaResponse
-	7,  // 46: pagetrack.source.v1.Source.ValidateConfig:output_type -> pagetrack.source.v1.ValidateConfigResponse
-	19, // 47: pagetrack.source.v1.Source.Backup:output_type -> pagetrack.source.v1.Record
-	18, // 48: pagetrack.source.v1.Source.Restore:output_type -> pagetrack.source.v1.RestoreResult
-	11, // 49: pagetrack.source.v1.Source.Purge:output_type -> pagetrack.source.v1.PurgeResult
-	13, // 50: pagetrack.source.v1.Source.CheckPages:output_type -> pagetrack.source.v1.CheckPagesResult
-	33, // 51: pagetrack.source.v1.Source.Archive:output_type -> pagetrack.source.v1.ArchiveChunk
-	34, // 52: pagetrack.source.v1.Source.ArchiveLag:output_type -> pagetrack.source.v1.ArchiveLagResult
-	38, // 53: pagetrack.source.v1.Source.PointInTime:output_type -> pagetrack.source.v1.PointInTimeResult
-	45, // [45:54] is the sub-list for method output_type
-	36, // [36:45] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	46, // 34: pagetrack.source.v1.PointInTimeResult.last_commit:type_name -> google.protobuf.Timestamp
+	5,  // 35: pagetrack.source.v1.TrackRequest.config:type_name -> pagetrack.source.v1.Config
+	46, // 36: pagetrack.source.v1.TrackGap.at:type_name -> google.protobuf.Timestamp
+	40, // 37: pagetrack.source.v1.TrackStatus.gaps:type_name -> pagetrack.source.v1.TrackGap
+	46, // 38: pagetrack.source.v1.TrackStatus.at:type_name -> google.protobuf.Timestamp
+	5,  // 39: pagetrack.source.v1.ChangedPagesRequest.config:type_name -> pagetrack.source.v1.Config
+	43, // 40: pagetrack.source.v1.ChangedPagesBatch.rows:type_name -> pagetrack.source.v1.ChangedPagesRow
+	4,  // 41: pagetrack.source.v1.Config.ValuesEntry.value:type_name -> pagetrack.source.v1.Value
+	1,  // 42: pagetrack.source.v1.Source.Schema:input_type -> pagetrack.source.v1.SchemaRequest
+	6,  // 43: pagetrack.source.v1.Source.ValidateConfig:input_type -> pagetrack.source.v1.ValidateConfigRequest
+	8,  // 44: pagetrack.source.v1.Source.Backup:input_type -> pagetrack.source.v1.BackupRequest
+	17, // 45: pagetrack.source.v1.Source.Restore:input_type -> pagetrack.source.v1.RestoreMessage
+	10, // 46: pagetrack.source.v1.Source.Purge:input_type -> pagetrack.source.v1.PurgeRequest
+	12, // 47: pagetrack.source.v1.Source.CheckPages:input_type -> pagetrack.source.v1.CheckPagesRequest
+	29, // 48: pagetrack.source.v1.Source.Archive:input_type -> pagetrack.source.v1.ArchiveRequest
+	29, // 49: pagetrack.source.v1.Source.ArchiveLag:input_type -> pagetrack.source.v1.ArchiveRequest
+	37, // 50: pagetrack.source.v1.Source.PointInTime:input_type -> pagetrack.source.v1.PointInTimeMessage
+	39, // 51: pagetrack.source.v1.Source.Track:input_type -> pagetrack.source.v1.TrackRequest
+	42, // 52: pagetrack.source.v1.Source.ChangedPages:input_type -> pagetrack.source.v1.ChangedPagesRequest
+	2,  // 53: pagetrack.source.v1.Source.Schema:output_type -> pagetrack.source.v1.SchemaResponse
+	7,  // 54: pagetrack.source.v1.Source.ValidateConfig:output_type -> pagetrack.source.v1.ValidateConfigResponse
+	19, // 55: pagetrack.source.v1.Source.Backup:output_type -> pagetrack.source.v1.Record
+	18, // 56: pagetrack.source.v1.Source.Restore:output_type -> pagetrack.source.v1.RestoreResult
+	11, // 57: pagetrack.source.v1.Source.Purge:output_type -> pagetrack.source.v1.PurgeResult
+	13, // 58: pagetrack.source.v1.Source.CheckPages:output_type -> pagetrack.source.v1.CheckPagesResult
+	33, // 59: pagetrack.source.v1.Source.Archive:output_type -> pagetrack.source.v1.ArchiveChunk
+	34, // 60: pagetrack.source.v1.Source.ArchiveLag:output_type -> pagetrack.source.v1.ArchiveLagResult
+	38, // 61: pagetrack.source.v1.Source.PointInTime:output_type -> pagetrack.source.v1.PointInTimeResult
+	41, // 62: pagetrack.source.v1.Source.Track:output_type -> pagetrack.source.v1.TrackStatus
+	44, // 63: pagetrack.source.v1.Source.ChangedPages:output_type -> pagetrack.source.v1.ChangedPagesBatch
+	53, // [53:64] is the sub-list for method output_type
+	42, // [42:53] is the sub-list for method input_type
+	42, // [42:42] is the sub-list for extension type_name
+	42, // [42:42] is the sub-list for extension extendee
+	0,  // [0:42] is the sub-list for field type_name
 }
 
 func init() { file_source_proto_init() }
@@ -3451,7 +3958,7 @@ func file_source_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_source_proto_rawDesc), len(file_source_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   39,
+			NumMessages:   45,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -35,6 +35,8 @@ const (
 	Source_Archive_FullMethodName        = "/pagetrack.source.v1.Source/Archive"
 	Source_ArchiveLag_FullMethodName     = "/pagetrack.source.v1.Source/ArchiveLag"
 	Source_PointInTime_FullMethodName    = "/pagetrack.source.v1.Source/PointInTime"
+	Source_Track_FullMethodName          = "/pagetrack.source.v1.Source/Track"
+	Source_ChangedPages_FullMethodName   = "/pagetrack.source.v1.Source/ChangedPages"
 )
 
 // SourceClient is the client API for Source service.
@@ -71,6 +73,13 @@ type SourceClient interface {
 	// The first message carries the request; every later one an ArchiveChunk, segments framed
 	// as in Archive (no started message).
 	PointInTime(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[PointInTimeMessage, PointInTimeResult], error)
+	// Track runs the source's change tracker until the call is cancelled and streams its status
+	// (shared.Tracker). Optional: a plugin without it answers UNIMPLEMENTED. The first status is
+	// sent once the tracker started (so refusals arrive before it).
+	Track(ctx context.Context, in *TrackRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[TrackStatus], error)
+	// ChangedPages lists the pages the tracker recorded as changed in [since, until), in
+	// batches of at most shared.MaxChangedPagesBatch rows. Optional, as Track.
+	ChangedPages(ctx context.Context, in *ChangedPagesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ChangedPagesBatch], error)
 }
 
 type sourceClient struct {
@@ -195,6 +204,44 @@ func (c *sourceClient) PointInTime(ctx context.Context, opts ...grpc.CallOption)
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Source_PointInTimeClient = grpc.ClientStreamingClient[PointInTimeMessage, PointInTimeResult]
 
+func (c *sourceClient) Track(ctx context.Context, in *TrackRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[TrackStatus], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Source_ServiceDesc.Streams[4], Source_Track_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[TrackRequest, TrackStatus]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Source_TrackClient = grpc.ServerStreamingClient[TrackStatus]
+
+func (c *sourceClient) ChangedPages(ctx context.Context, in *ChangedPagesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ChangedPagesBatch], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Source_ServiceDesc.Streams[5], Source_ChangedPages_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ChangedPagesRequest, ChangedPagesBatch]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Source_ChangedPagesClient = grpc.ServerStreamingClient[ChangedPagesBatch]
+
 // SourceServer is the server API for Source service.
 // All implementations must embed UnimplementedSourceServer
 // for forward compatibility.
@@ -229,6 +276,13 @@ type SourceServer interface {
 	// The first message carries the request; every later one an ArchiveChunk, segments framed
 	// as in Archive (no started message).
 	PointInTime(grpc.ClientStreamingServer[PointInTimeMessage, PointInTimeResult]) error
+	// Track runs the source's change tracker until the call is cancelled and streams its status
+	// (shared.Tracker). Optional: a plugin without it answers UNIMPLEMENTED. The first status is
+	// sent once the tracker started (so refusals arrive before it).
+	Track(*TrackRequest, grpc.ServerStreamingServer[TrackStatus]) error
+	// ChangedPages lists the pages the tracker recorded as changed in [since, until), in
+	// batches of at most shared.MaxChangedPagesBatch rows. Optional, as Track.
+	ChangedPages(*ChangedPagesRequest, grpc.ServerStreamingServer[ChangedPagesBatch]) error
 	mustEmbedUnimplementedSourceServer()
 }
 
@@ -265,6 +319,12 @@ func (UnimplementedSourceServer) ArchiveLag(context.Context, *ArchiveRequest) (*
 }
 func (UnimplementedSourceServer) PointInTime(grpc.ClientStreamingServer[PointInTimeMessage, PointInTimeResult]) error {
 	return status.Error(codes.Unimplemented, "method PointInTime not implemented")
+}
+func (UnimplementedSourceServer) Track(*TrackRequest, grpc.ServerStreamingServer[TrackStatus]) error {
+	return status.Error(codes.Unimplemented, "method Track not implemented")
+}
+func (UnimplementedSourceServer) ChangedPages(*ChangedPagesRequest, grpc.ServerStreamingServer[ChangedPagesBatch]) error {
+	return status.Error(codes.Unimplemented, "method ChangedPages not implemented")
 }
 func (UnimplementedSourceServer) mustEmbedUnimplementedSourceServer() {}
 func (UnimplementedSourceServer) testEmbeddedByValue()                {}
@@ -413,6 +473,28 @@ func _Source_PointInTime_Handler(srv interface{}, stream grpc.ServerStream) erro
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Source_PointInTimeServer = grpc.ClientStreamingServer[PointInTimeMessage, PointInTimeResult]
 
+func _Source_Track_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(TrackRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(SourceServer).Track(m, &grpc.GenericServerStream[TrackRequest, TrackStatus]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Source_TrackServer = grpc.ServerStreamingServer[TrackStatus]
+
+func _Source_ChangedPages_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ChangedPagesRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(SourceServer).ChangedPages(m, &grpc.GenericServerStream[ChangedPagesRequest, ChangedPagesBatch]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Source_ChangedPagesServer = grpc.ServerStreamingServer[ChangedPagesBatch]
+
 // Source_ServiceDesc is the grpc.ServiceDesc for Source service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -461,6 +543,16 @@ var Source_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "PointInTime",
 			Handler:       _Source_PointInTime_Handler,
 			ClientStreams: true,
+		},
+		{
+			StreamName:    "Track",
+			Handler:       _Source_Track_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "ChangedPages",
+			Handler:       _Source_ChangedPages_Handler,
+			ServerStreams: true,
 		},
 	},
 	Metadata: "source.proto",

@@ -123,17 +123,19 @@ var commands map[string]command
 
 func init() {
 	commands = map[string]command{
-		"init":      {runInit, initUsage},
-		"backup":    {runBackup, backupUsage},
-		"snapshots": {runSnapshots, snapshotsUsage},
-		"restore":   {runRestore, restoreUsage},
-		"check":     {runCheck, checkUsage},
-		"forget":    {runForget, forgetUsage},
-		"stats":     {runStats, statsUsage},
-		"repair":    {runRepair, repairUsage},
-		"migrate":   {runMigrate, migrateUsage},
-		"archive":   {runArchive, archiveUsage},
-		"timeline":  {runTimeline, timelineUsage},
+		"init":          {runInit, initUsage},
+		"backup":        {runBackup, backupUsage},
+		"snapshots":     {runSnapshots, snapshotsUsage},
+		"restore":       {runRestore, restoreUsage},
+		"check":         {runCheck, checkUsage},
+		"forget":        {runForget, forgetUsage},
+		"stats":         {runStats, statsUsage},
+		"repair":        {runRepair, repairUsage},
+		"migrate":       {runMigrate, migrateUsage},
+		"archive":       {runArchive, archiveUsage},
+		"timeline":      {runTimeline, timelineUsage},
+		"track":         {runTrack, trackUsage},
+		"changed-pages": {runChangedPages, changedPagesUsage},
 	}
 }
 
@@ -152,7 +154,7 @@ func commandNames() string {
 	return strings.Join(names, ", ")
 }
 
-var commandOrder = []string{"init", "backup", "archive", "snapshots", "timeline", "restore", "check", "forget", "stats", "repair", "migrate"}
+var commandOrder = []string{"init", "backup", "archive", "track", "changed-pages", "snapshots", "timeline", "restore", "check", "forget", "stats", "repair", "migrate"}
 
 // env is what a command runs with.
 type env struct {
@@ -257,6 +259,10 @@ Commands:
              --full) and record it as a snapshot
   archive    follow the source's binary log and store it next to the snapshots
              (until stopped, or --until-now) for point-in-time recovery
+  track      run the source's change tracker (redo → changed-page bitmaps) until
+             stopped, so that incrementals survive server restarts
+  changed-pages
+             the pages the tracker recorded as changed in an LSN range
   snapshots  list the snapshots of a repository
   timeline   the recoverable windows: each snapshot through the archive after it
   restore    write a snapshot into a new datadir

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"text/tabwriter"
+	"time"
 
 	"github.com/pagetrack/pagetrack/cmd/host-example/internal/repo"
 )
@@ -168,6 +169,10 @@ func printSnapshotLong(e *env, s *repo.Snapshot) {
 	if s.Incremental() {
 		e.printf("  LSN range    checkpoint %d .. end %d (base checkpoint %d)\n", s.CheckpointLSN, s.EndLSN, s.BaseCheckpointLSN)
 		e.printf("  cost         %d pages in the changed set; %d pages (%s) read; %s sent\n", s.PagesInSet, s.PagesRead, formatBytes(s.BytesRead), formatBytes(s.BytesSent))
+		if s.PagesBeforeBase != 0 || s.CheckpointWaitMicros != 0 {
+			e.printf("  before base  %d pages of the set last changed before the base (%d of them not sent); checkpoint wait %s\n",
+				s.PagesBeforeBase, s.PagesBeforeBaseSkipped, time.Duration(s.CheckpointWaitMicros)*time.Microsecond)
+		}
 	} else {
 		e.printf("  LSN range    checkpoint %d .. end %d\n", s.CheckpointLSN, s.EndLSN)
 	}

@@ -147,29 +147,34 @@ type Snapshot struct {
 	Parent     string    `json:"parent"`
 	Method     string    `json:"method"`
 	// FallbackReason, BaseCheckpointLSN and the costs come from the stream's trailer.
-	FallbackReason    string         `json:"fallback_reason"`
-	BaseCheckpointLSN uint64         `json:"base_checkpoint_lsn"`
-	PagesInSet        uint64         `json:"pages_in_set"`
-	PagesRead         uint64         `json:"pages_read"`
-	BytesRead         uint64         `json:"bytes_read"`
-	BytesSent         uint64         `json:"bytes_sent"`
-	SourceState       []byte         `json:"source_state"`
-	Config            map[string]any `json:"config"`
-	ServerVersion     string         `json:"server_version"`
-	ServerUUID        string         `json:"server_uuid"`
-	PageSize          uint32         `json:"page_size"`
-	StreamFormat      uint32         `json:"stream_format"`
-	CheckpointLSN     uint64         `json:"checkpoint_lsn"`
-	EndLSN            uint64         `json:"end_lsn"`
-	MaxPageLSN        uint64         `json:"max_page_lsn"`
-	BinlogFile        string         `json:"binlog_file"`
-	BinlogPos         uint64         `json:"binlog_pos"`
-	GTIDExecuted      string         `json:"gtid_executed"`
-	Tablespaces       uint64         `json:"tablespaces"`
-	Pages             uint64         `json:"pages"`
-	PageBytes         uint64         `json:"page_bytes"`
-	RedoBytes         uint64         `json:"redo_bytes"`
-	BinlogBytes       uint64         `json:"binlog_bytes"`
+	FallbackReason    string `json:"fallback_reason"`
+	BaseCheckpointLSN uint64 `json:"base_checkpoint_lsn"`
+	PagesInSet        uint64 `json:"pages_in_set"`
+	PagesRead         uint64 `json:"pages_read"`
+	BytesRead         uint64 `json:"bytes_read"`
+	BytesSent         uint64 `json:"bytes_sent"`
+	// How long the backup waited for the checkpoint, and the tracked pages changed only
+	// before the base (those skipped among them), from the trailer's optional tail.
+	CheckpointWaitMicros   uint64         `json:"checkpoint_wait_micros,omitempty"`
+	PagesBeforeBase        uint64         `json:"pages_before_base,omitempty"`
+	PagesBeforeBaseSkipped uint64         `json:"pages_before_base_skipped,omitempty"`
+	SourceState            []byte         `json:"source_state"`
+	Config                 map[string]any `json:"config"`
+	ServerVersion          string         `json:"server_version"`
+	ServerUUID             string         `json:"server_uuid"`
+	PageSize               uint32         `json:"page_size"`
+	StreamFormat           uint32         `json:"stream_format"`
+	CheckpointLSN          uint64         `json:"checkpoint_lsn"`
+	EndLSN                 uint64         `json:"end_lsn"`
+	MaxPageLSN             uint64         `json:"max_page_lsn"`
+	BinlogFile             string         `json:"binlog_file"`
+	BinlogPos              uint64         `json:"binlog_pos"`
+	GTIDExecuted           string         `json:"gtid_executed"`
+	Tablespaces            uint64         `json:"tablespaces"`
+	Pages                  uint64         `json:"pages"`
+	PageBytes              uint64         `json:"page_bytes"`
+	RedoBytes              uint64         `json:"redo_bytes"`
+	BinlogBytes            uint64         `json:"binlog_bytes"`
 	// BinlogFrom is where in BinlogFile the snapshot's binlog starts (0: the whole file; an
 	// incremental may carry only what its parent lacks), BinlogWritten the binlog the server
 	// wrote since its parent's position. Both 0 in snapshots of older versions.

@@ -18,6 +18,7 @@ import (
 func (s *Snapshot) SetStreamSummary(sum shared.StreamSummary) {
 	s.Method, s.FallbackReason, s.BaseCheckpointLSN = sum.Method, sum.FallbackReason, sum.BaseCheckpointLSN
 	s.PagesInSet, s.PagesRead, s.BytesRead, s.BytesSent = sum.PagesInSet, sum.PagesRead, sum.BytesRead, sum.BytesSent
+	s.CheckpointWaitMicros, s.PagesBeforeBase, s.PagesBeforeBaseSkipped = sum.CheckpointWaitMicros, sum.PagesBeforeBase, sum.PagesBeforeBaseSkipped
 	s.SourceState = sum.SourceState
 	s.ServerVersion, s.ServerUUID, s.PageSize, s.StreamFormat = sum.ServerVersion, sum.ServerUUID, sum.PageSize, sum.StreamFormat
 	s.CheckpointLSN, s.EndLSN, s.MaxPageLSN = sum.CheckpointLSN, sum.EndLSN, sum.MaxPageLSN
@@ -76,6 +77,9 @@ func VerifyStreamFields(s *Snapshot, h *shared.Header, t *shared.Trailer) error 
 		{"pages_read", s.PagesRead, want.PagesRead},
 		{"bytes_read", s.BytesRead, want.BytesRead},
 		{"bytes_sent", s.BytesSent, want.BytesSent},
+		{"checkpoint_wait_micros", s.CheckpointWaitMicros, want.CheckpointWaitMicros},
+		{"pages_before_base", s.PagesBeforeBase, want.PagesBeforeBase},
+		{"pages_before_base_skipped", s.PagesBeforeBaseSkipped, want.PagesBeforeBaseSkipped},
 	}
 	for _, f := range fields {
 		if f.got != f.want {
