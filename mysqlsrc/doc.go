@@ -313,7 +313,7 @@
 //     applier is judged by GTID_SUBSET(want, gtid_executed); RESET REPLICA ALL then leaves
 //     performance_schema.replication_connection_configuration empty for the stock server;
 //   - the rotation max_binlog_size asks for follows the commit group of the transaction that
-//     crossed the limit: 0 and 2 other transactions of its group were written after a 256 KiB
+//     crossed the limit: 0 to 2 other transactions (four runs) were written after a 256 KiB
 //     transaction in the same file (max_binlog_size 64 KiB) before the next file began;
 //   - observed once (TestPointInTimeRestore before it waited for the archive to reach the
 //     server's binlog end before SIGKILL): the archive ended in binlog.000103, the server was
