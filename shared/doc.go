@@ -14,12 +14,23 @@
 // server's binary log continuously, for point-in-time recovery: archive.go; a segment's wire
 // form is ArchiveChunk messages of at most MaxPayloadBytes of data, see source.proto; the one
 // contiguity rule of an archive is ArchivePoint.Next / Continue, and GTIDSet is the GTID set
-// arithmetic both sides use), and Tracker (run a change tracker beside the server as a
-// long-lived service, streaming its status, and list the pages it recorded as changed, as
-// XtraDB's INNODB_CHANGED_PAGES rows: track.go; incrementals from it have MethodRedoBitmap).
-// The gRPC client always has
+// arithmetic both sides use), PointInTimeRestorer (bring a restored datadir forward to a
+// point by replaying archive segments: pointintime.go) and Tracker (run a change tracker
+// beside the server as a long-lived service, streaming its status, and list the pages it
+// recorded as changed, as XtraDB's INNODB_CHANGED_PAGES rows: track.go; incrementals from it
+// have MethodRedoBitmap). The gRPC client always has
 // them and returns ErrUnsupported when the plugin does not serve one (gRPC Unimplemented), so
 // a host goes on without it and says what it did not check.
+//
+// A point restore is split so that the point is checked before anything is written: the host
+// owns the choice (which archive chain holds the point, by its records; which snapshot is the
+// newest at or before it; the restore of that snapshot through Restore), the source owns the
+// reading of the archive's bytes (its database's log: commit times, GTIDs, where a transaction
+// ends) and the replay. PointInTime is therefore its own call on its own stream (the request,
+// then the chain's segments framed as in Archive) rather than fields of a RestoreRequest: the
+// host calls it once without Apply, in a plugin session that writes nothing, to resolve the
+// target to a GTID set, then Restore, then PointInTime with Apply on the restored datadir,
+// which must end at exactly the set the first call reported.
 //
 // A plugin's main serves an implementation:
 //

@@ -106,37 +106,50 @@ func (s *clientArchiveStream) Recv() (*ArchiveSegment, error) {
 	if err != nil {
 		return nil, err
 	}
-	if first.GetStarted() || first.GetHead() == nil {
+	if first.GetStarted() {
 		return nil, s.fail(errors.New("the plugin sent an archive chunk that starts no segment"))
+	}
+	seg, err := readSegment(first, s.next)
+	if err != nil {
+		return nil, s.fail(err)
+	}
+	return seg, nil
+}
+
+// readSegment reassembles one segment from its first chunk and the chunks next returns,
+// trusting none of their sizes. It is the one reader of the chunk framing (see source.proto).
+func readSegment(first *sourcev1.ArchiveChunk, next func() (*sourcev1.ArchiveChunk, error)) (*ArchiveSegment, error) {
+	if first.GetHead() == nil {
+		return nil, errors.New("an archive chunk that starts no segment")
 	}
 	seg, err := archiveHeadFromProto(first.GetHead())
 	if err != nil {
-		return nil, s.fail(fmt.Errorf("the plugin sent a malformed archive segment: %w", err))
+		return nil, fmt.Errorf("a malformed archive segment: %w", err)
 	}
 	want := seg.End - seg.Start
 	for msg := first; ; {
 		if len(msg.GetData()) > MaxPayloadBytes {
-			return nil, s.fail(fmt.Errorf("the plugin sent %d bytes of segment %s in one chunk, over the %d-byte limit (MaxPayloadBytes)", len(msg.GetData()), seg.File, MaxPayloadBytes))
+			return nil, fmt.Errorf("%d bytes of segment %s in one chunk, over the %d-byte limit (MaxPayloadBytes)", len(msg.GetData()), seg.File, MaxPayloadBytes)
 		}
 		if uint64(len(seg.Data))+uint64(len(msg.GetData())) > want {
-			return nil, s.fail(fmt.Errorf("the plugin sent more than the %d bytes of segment %s [%d, %d)", want, seg.File, seg.Start, seg.End))
+			return nil, fmt.Errorf("more than the %d bytes of segment %s [%d, %d)", want, seg.File, seg.Start, seg.End)
 		}
 		seg.Data = append(seg.Data, msg.GetData()...)
 		if msg.GetSegmentEnd() {
 			break
 		}
-		if msg, err = s.next(); err != nil {
+		if msg, err = next(); err != nil {
 			if err == io.EOF {
-				err = fmt.Errorf("the plugin's archive stream ended inside segment %s [%d, %d)", seg.File, seg.Start, seg.End)
+				err = fmt.Errorf("the archive stream ended inside segment %s [%d, %d)", seg.File, seg.Start, seg.End)
 			}
-			return nil, s.fail(err)
+			return nil, err
 		}
 		if msg.GetHead() != nil || msg.GetStarted() {
-			return nil, s.fail(fmt.Errorf("the plugin started another segment inside segment %s [%d, %d)", seg.File, seg.Start, seg.End))
+			return nil, fmt.Errorf("another segment started inside segment %s [%d, %d)", seg.File, seg.Start, seg.End)
 		}
 	}
 	if uint64(len(seg.Data)) != want {
-		return nil, s.fail(fmt.Errorf("segment %s [%d, %d) ended after %d of its %d bytes", seg.File, seg.Start, seg.End, len(seg.Data), want))
+		return nil, fmt.Errorf("segment %s [%d, %d) ended after %d of its %d bytes", seg.File, seg.Start, seg.End, len(seg.Data), want)
 	}
 	return seg, nil
 }
@@ -176,6 +189,11 @@ func (s *gRPCServer) Archive(req *sourcev1.ArchiveRequest, stream grpc.ServerStr
 }
 
 func sendSegment(stream grpc.ServerStreamingServer[sourcev1.ArchiveChunk], seg *ArchiveSegment) error {
+	return segmentChunks(seg, stream.Send)
+}
+
+// segmentChunks frames seg as chunks (see source.proto) and sends each.
+func segmentChunks(seg *ArchiveSegment, send func(*sourcev1.ArchiveChunk) error) error {
 	if seg.End < seg.Start || uint64(len(seg.Data)) != seg.End-seg.Start {
 		return toStatus(fmt.Errorf("the source made segment %s [%d, %d) of %d bytes", seg.File, seg.Start, seg.End, len(seg.Data)))
 	}
@@ -185,7 +203,7 @@ func sendSegment(stream grpc.ServerStreamingServer[sourcev1.ArchiveChunk], seg *
 		n := min(len(data), MaxPayloadBytes)
 		msg.Data, data = data[:n], data[n:]
 		msg.SegmentEnd = len(data) == 0
-		if err := stream.Send(msg); err != nil {
+		if err := send(msg); err != nil {
 			return err
 		}
 		if msg.SegmentEnd {

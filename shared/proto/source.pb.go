@@ -2801,6 +2801,333 @@ func (x *ArchiveLagResult) GetExpiryHeadroomMs() int64 {
 	return 0
 }
 
+type PointInTimeTarget struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Unset unless the target is a time.
+	ToTime        *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=to_time,json=toTime,proto3" json:"to_time,omitempty"`
+	ToGtids       string                 `protobuf:"bytes,2,opt,name=to_gtids,json=toGtids,proto3" json:"to_gtids,omitempty"`
+	BeforeGtid    string                 `protobuf:"bytes,3,opt,name=before_gtid,json=beforeGtid,proto3" json:"before_gtid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PointInTimeTarget) Reset() {
+	*x = PointInTimeTarget{}
+	mi := &file_source_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PointInTimeTarget) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PointInTimeTarget) ProtoMessage() {}
+
+func (x *PointInTimeTarget) ProtoReflect() protoreflect.Message {
+	mi := &file_source_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PointInTimeTarget.ProtoReflect.Descriptor instead.
+func (*PointInTimeTarget) Descriptor() ([]byte, []int) {
+	return file_source_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *PointInTimeTarget) GetToTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ToTime
+	}
+	return nil
+}
+
+func (x *PointInTimeTarget) GetToGtids() string {
+	if x != nil {
+		return x.ToGtids
+	}
+	return ""
+}
+
+func (x *PointInTimeTarget) GetBeforeGtid() string {
+	if x != nil {
+		return x.BeforeGtid
+	}
+	return ""
+}
+
+type PointInTimeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Target        *PointInTimeTarget     `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	BaseGtids     string                 `protobuf:"bytes,2,opt,name=base_gtids,json=baseGtids,proto3" json:"base_gtids,omitempty"`
+	Apply         bool                   `protobuf:"varint,3,opt,name=apply,proto3" json:"apply,omitempty"`
+	TargetDir     string                 `protobuf:"bytes,4,opt,name=target_dir,json=targetDir,proto3" json:"target_dir,omitempty"`
+	SnapshotGtids string                 `protobuf:"bytes,5,opt,name=snapshot_gtids,json=snapshotGtids,proto3" json:"snapshot_gtids,omitempty"`
+	ExpectGtids   string                 `protobuf:"bytes,6,opt,name=expect_gtids,json=expectGtids,proto3" json:"expect_gtids,omitempty"`
+	Verify        bool                   `protobuf:"varint,7,opt,name=verify,proto3" json:"verify,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PointInTimeRequest) Reset() {
+	*x = PointInTimeRequest{}
+	mi := &file_source_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PointInTimeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PointInTimeRequest) ProtoMessage() {}
+
+func (x *PointInTimeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_source_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PointInTimeRequest.ProtoReflect.Descriptor instead.
+func (*PointInTimeRequest) Descriptor() ([]byte, []int) {
+	return file_source_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *PointInTimeRequest) GetTarget() *PointInTimeTarget {
+	if x != nil {
+		return x.Target
+	}
+	return nil
+}
+
+func (x *PointInTimeRequest) GetBaseGtids() string {
+	if x != nil {
+		return x.BaseGtids
+	}
+	return ""
+}
+
+func (x *PointInTimeRequest) GetApply() bool {
+	if x != nil {
+		return x.Apply
+	}
+	return false
+}
+
+func (x *PointInTimeRequest) GetTargetDir() string {
+	if x != nil {
+		return x.TargetDir
+	}
+	return ""
+}
+
+func (x *PointInTimeRequest) GetSnapshotGtids() string {
+	if x != nil {
+		return x.SnapshotGtids
+	}
+	return ""
+}
+
+func (x *PointInTimeRequest) GetExpectGtids() string {
+	if x != nil {
+		return x.ExpectGtids
+	}
+	return ""
+}
+
+func (x *PointInTimeRequest) GetVerify() bool {
+	if x != nil {
+		return x.Verify
+	}
+	return false
+}
+
+type PointInTimeMessage struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Message:
+	//
+	//	*PointInTimeMessage_Request
+	//	*PointInTimeMessage_Chunk
+	Message       isPointInTimeMessage_Message `protobuf_oneof:"message"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PointInTimeMessage) Reset() {
+	*x = PointInTimeMessage{}
+	mi := &file_source_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PointInTimeMessage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PointInTimeMessage) ProtoMessage() {}
+
+func (x *PointInTimeMessage) ProtoReflect() protoreflect.Message {
+	mi := &file_source_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PointInTimeMessage.ProtoReflect.Descriptor instead.
+func (*PointInTimeMessage) Descriptor() ([]byte, []int) {
+	return file_source_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *PointInTimeMessage) GetMessage() isPointInTimeMessage_Message {
+	if x != nil {
+		return x.Message
+	}
+	return nil
+}
+
+func (x *PointInTimeMessage) GetRequest() *PointInTimeRequest {
+	if x != nil {
+		if x, ok := x.Message.(*PointInTimeMessage_Request); ok {
+			return x.Request
+		}
+	}
+	return nil
+}
+
+func (x *PointInTimeMessage) GetChunk() *ArchiveChunk {
+	if x != nil {
+		if x, ok := x.Message.(*PointInTimeMessage_Chunk); ok {
+			return x.Chunk
+		}
+	}
+	return nil
+}
+
+type isPointInTimeMessage_Message interface {
+	isPointInTimeMessage_Message()
+}
+
+type PointInTimeMessage_Request struct {
+	Request *PointInTimeRequest `protobuf:"bytes,1,opt,name=request,proto3,oneof"`
+}
+
+type PointInTimeMessage_Chunk struct {
+	Chunk *ArchiveChunk `protobuf:"bytes,2,opt,name=chunk,proto3,oneof"`
+}
+
+func (*PointInTimeMessage_Request) isPointInTimeMessage_Message() {}
+
+func (*PointInTimeMessage_Chunk) isPointInTimeMessage_Message() {}
+
+type PointInTimeResult struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Reached        string                 `protobuf:"bytes,1,opt,name=reached,proto3" json:"reached,omitempty"`
+	LastGtid       string                 `protobuf:"bytes,2,opt,name=last_gtid,json=lastGtid,proto3" json:"last_gtid,omitempty"`
+	LastCommit     *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=last_commit,json=lastCommit,proto3" json:"last_commit,omitempty"`
+	Applied        uint64                 `protobuf:"varint,4,opt,name=applied,proto3" json:"applied,omitempty"`
+	Verified       bool                   `protobuf:"varint,5,opt,name=verified,proto3" json:"verified,omitempty"`
+	TablesChecked  int64                  `protobuf:"varint,6,opt,name=tables_checked,json=tablesChecked,proto3" json:"tables_checked,omitempty"`
+	ReplayServerId uint32                 `protobuf:"varint,7,opt,name=replay_server_id,json=replayServerId,proto3" json:"replay_server_id,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *PointInTimeResult) Reset() {
+	*x = PointInTimeResult{}
+	mi := &file_source_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PointInTimeResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PointInTimeResult) ProtoMessage() {}
+
+func (x *PointInTimeResult) ProtoReflect() protoreflect.Message {
+	mi := &file_source_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PointInTimeResult.ProtoReflect.Descriptor instead.
+func (*PointInTimeResult) Descriptor() ([]byte, []int) {
+	return file_source_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *PointInTimeResult) GetReached() string {
+	if x != nil {
+		return x.Reached
+	}
+	return ""
+}
+
+func (x *PointInTimeResult) GetLastGtid() string {
+	if x != nil {
+		return x.LastGtid
+	}
+	return ""
+}
+
+func (x *PointInTimeResult) GetLastCommit() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastCommit
+	}
+	return nil
+}
+
+func (x *PointInTimeResult) GetApplied() uint64 {
+	if x != nil {
+		return x.Applied
+	}
+	return 0
+}
+
+func (x *PointInTimeResult) GetVerified() bool {
+	if x != nil {
+		return x.Verified
+	}
+	return false
+}
+
+func (x *PointInTimeResult) GetTablesChecked() int64 {
+	if x != nil {
+		return x.TablesChecked
+	}
+	return 0
+}
+
+func (x *PointInTimeResult) GetReplayServerId() uint32 {
+	if x != nil {
+		return x.ReplayServerId
+	}
+	return 0
+}
+
 type TrackRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Config        *Config                `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
@@ -2811,7 +3138,7 @@ type TrackRequest struct {
 
 func (x *TrackRequest) Reset() {
 	*x = TrackRequest{}
-	mi := &file_source_proto_msgTypes[35]
+	mi := &file_source_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2823,7 +3150,7 @@ func (x *TrackRequest) String() string {
 func (*TrackRequest) ProtoMessage() {}
 
 func (x *TrackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[35]
+	mi := &file_source_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2836,7 +3163,7 @@ func (x *TrackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrackRequest.ProtoReflect.Descriptor instead.
 func (*TrackRequest) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{35}
+	return file_source_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *TrackRequest) GetConfig() *Config {
@@ -2866,7 +3193,7 @@ type TrackGap struct {
 
 func (x *TrackGap) Reset() {
 	*x = TrackGap{}
-	mi := &file_source_proto_msgTypes[36]
+	mi := &file_source_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2878,7 +3205,7 @@ func (x *TrackGap) String() string {
 func (*TrackGap) ProtoMessage() {}
 
 func (x *TrackGap) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[36]
+	mi := &file_source_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2891,7 +3218,7 @@ func (x *TrackGap) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrackGap.ProtoReflect.Descriptor instead.
 func (*TrackGap) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{36}
+	return file_source_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *TrackGap) GetKind() string {
@@ -2948,7 +3275,7 @@ type TrackStatus struct {
 
 func (x *TrackStatus) Reset() {
 	*x = TrackStatus{}
-	mi := &file_source_proto_msgTypes[37]
+	mi := &file_source_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2960,7 +3287,7 @@ func (x *TrackStatus) String() string {
 func (*TrackStatus) ProtoMessage() {}
 
 func (x *TrackStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[37]
+	mi := &file_source_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2973,7 +3300,7 @@ func (x *TrackStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TrackStatus.ProtoReflect.Descriptor instead.
 func (*TrackStatus) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{37}
+	return file_source_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *TrackStatus) GetTrackedLsn() uint64 {
@@ -3064,7 +3391,7 @@ type ChangedPagesRequest struct {
 
 func (x *ChangedPagesRequest) Reset() {
 	*x = ChangedPagesRequest{}
-	mi := &file_source_proto_msgTypes[38]
+	mi := &file_source_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3076,7 +3403,7 @@ func (x *ChangedPagesRequest) String() string {
 func (*ChangedPagesRequest) ProtoMessage() {}
 
 func (x *ChangedPagesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[38]
+	mi := &file_source_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3089,7 +3416,7 @@ func (x *ChangedPagesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangedPagesRequest.ProtoReflect.Descriptor instead.
 func (*ChangedPagesRequest) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{38}
+	return file_source_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ChangedPagesRequest) GetConfig() *Config {
@@ -3125,7 +3452,7 @@ type ChangedPagesRow struct {
 
 func (x *ChangedPagesRow) Reset() {
 	*x = ChangedPagesRow{}
-	mi := &file_source_proto_msgTypes[39]
+	mi := &file_source_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3137,7 +3464,7 @@ func (x *ChangedPagesRow) String() string {
 func (*ChangedPagesRow) ProtoMessage() {}
 
 func (x *ChangedPagesRow) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[39]
+	mi := &file_source_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3150,7 +3477,7 @@ func (x *ChangedPagesRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangedPagesRow.ProtoReflect.Descriptor instead.
 func (*ChangedPagesRow) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{39}
+	return file_source_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ChangedPagesRow) GetSpaceId() uint32 {
@@ -3190,7 +3517,7 @@ type ChangedPagesBatch struct {
 
 func (x *ChangedPagesBatch) Reset() {
 	*x = ChangedPagesBatch{}
-	mi := &file_source_proto_msgTypes[40]
+	mi := &file_source_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3202,7 +3529,7 @@ func (x *ChangedPagesBatch) String() string {
 func (*ChangedPagesBatch) ProtoMessage() {}
 
 func (x *ChangedPagesBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_source_proto_msgTypes[40]
+	mi := &file_source_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3215,7 +3542,7 @@ func (x *ChangedPagesBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangedPagesBatch.ProtoReflect.Descriptor instead.
 func (*ChangedPagesBatch) Descriptor() ([]byte, []int) {
-	return file_source_proto_rawDescGZIP(), []int{40}
+	return file_source_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ChangedPagesBatch) GetRows() []*ChangedPagesRow {
@@ -3478,7 +3805,35 @@ const file_source_proto_rawDesc = "" +
 	"\voldest_file\x18\x06 \x01(\tR\n" +
 	"oldestFile\x121\n" +
 	"\x15resume_file_on_server\x18\a \x01(\bR\x12resumeFileOnServer\x12,\n" +
-	"\x12expiry_headroom_ms\x18\b \x01(\x03R\x10expiryHeadroomMs\"d\n" +
+	"\x12expiry_headroom_ms\x18\b \x01(\x03R\x10expiryHeadroomMs\"\x84\x01\n" +
+	"\x11PointInTimeTarget\x123\n" +
+	"\ato_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x06toTime\x12\x19\n" +
+	"\bto_gtids\x18\x02 \x01(\tR\atoGtids\x12\x1f\n" +
+	"\vbefore_gtid\x18\x03 \x01(\tR\n" +
+	"beforeGtid\"\x8a\x02\n" +
+	"\x12PointInTimeRequest\x12>\n" +
+	"\x06target\x18\x01 \x01(\v2&.pagetrack.source.v1.PointInTimeTargetR\x06target\x12\x1d\n" +
+	"\n" +
+	"base_gtids\x18\x02 \x01(\tR\tbaseGtids\x12\x14\n" +
+	"\x05apply\x18\x03 \x01(\bR\x05apply\x12\x1d\n" +
+	"\n" +
+	"target_dir\x18\x04 \x01(\tR\ttargetDir\x12%\n" +
+	"\x0esnapshot_gtids\x18\x05 \x01(\tR\rsnapshotGtids\x12!\n" +
+	"\fexpect_gtids\x18\x06 \x01(\tR\vexpectGtids\x12\x16\n" +
+	"\x06verify\x18\a \x01(\bR\x06verify\"\x9f\x01\n" +
+	"\x12PointInTimeMessage\x12C\n" +
+	"\arequest\x18\x01 \x01(\v2'.pagetrack.source.v1.PointInTimeRequestH\x00R\arequest\x129\n" +
+	"\x05chunk\x18\x02 \x01(\v2!.pagetrack.source.v1.ArchiveChunkH\x00R\x05chunkB\t\n" +
+	"\amessage\"\x8e\x02\n" +
+	"\x11PointInTimeResult\x12\x18\n" +
+	"\areached\x18\x01 \x01(\tR\areached\x12\x1b\n" +
+	"\tlast_gtid\x18\x02 \x01(\tR\blastGtid\x12;\n" +
+	"\vlast_commit\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"lastCommit\x12\x18\n" +
+	"\aapplied\x18\x04 \x01(\x04R\aapplied\x12\x1a\n" +
+	"\bverified\x18\x05 \x01(\bR\bverified\x12%\n" +
+	"\x0etables_checked\x18\x06 \x01(\x03R\rtablesChecked\x12(\n" +
+	"\x10replay_server_id\x18\a \x01(\rR\x0ereplayServerId\"d\n" +
 	"\fTrackRequest\x123\n" +
 	"\x06config\x18\x01 \x01(\v2\x1b.pagetrack.source.v1.ConfigR\x06config\x12\x1f\n" +
 	"\vinterval_ms\x18\x02 \x01(\x03R\n" +
@@ -3520,7 +3875,7 @@ const file_source_proto_rawDesc = "" +
 	"\x15ATTR_TYPE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10ATTR_TYPE_STRING\x10\x01\x12\x11\n" +
 	"\rATTR_TYPE_INT\x10\x02\x12\x12\n" +
-	"\x0eATTR_TYPE_BOOL\x10\x032\xa6\b\n" +
+	"\x0eATTR_TYPE_BOOL\x10\x032\x88\t\n" +
 	"\x06Source\x12Q\n" +
 	"\x06Schema\x12\".pagetrack.source.v1.SchemaRequest\x1a#.pagetrack.source.v1.SchemaResponse\x12i\n" +
 	"\x0eValidateConfig\x12*.pagetrack.source.v1.ValidateConfigRequest\x1a+.pagetrack.source.v1.ValidateConfigResponse\x12K\n" +
@@ -3533,7 +3888,8 @@ const file_source_proto_rawDesc = "" +
 	"\n" +
 	"ArchiveLag\x12#.pagetrack.source.v1.ArchiveRequest\x1a%.pagetrack.source.v1.ArchiveLagResult\x12U\n" +
 	"\fBackupFrames\x12\".pagetrack.source.v1.BackupRequest\x1a\x1f.pagetrack.source.v1.FrameBatch0\x01\x12V\n" +
-	"\rRestoreFrames\x12\x1f.pagetrack.source.v1.FrameBatch\x1a\".pagetrack.source.v1.RestoreResult(\x01\x12N\n" +
+	"\rRestoreFrames\x12\x1f.pagetrack.source.v1.FrameBatch\x1a\".pagetrack.source.v1.RestoreResult(\x01\x12`\n" +
+	"\vPointInTime\x12'.pagetrack.source.v1.PointInTimeMessage\x1a&.pagetrack.source.v1.PointInTimeResult(\x01\x12N\n" +
 	"\x05Track\x12!.pagetrack.source.v1.TrackRequest\x1a .pagetrack.source.v1.TrackStatus0\x01\x12b\n" +
 	"\fChangedPages\x12(.pagetrack.source.v1.ChangedPagesRequest\x1a&.pagetrack.source.v1.ChangedPagesBatch0\x01B6Z4github.com/pagetrack/pagetrack/shared/proto;sourcev1b\x06proto3"
 
@@ -3550,7 +3906,7 @@ func file_source_proto_rawDescGZIP() []byte {
 }
 
 var file_source_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_source_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
+var file_source_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
 var file_source_proto_goTypes = []any{
 	(AttrType)(0),                  // 0: pagetrack.source.v1.AttrType
 	(*SchemaRequest)(nil),          // 1: pagetrack.source.v1.SchemaRequest
@@ -3588,19 +3944,23 @@ var file_source_proto_goTypes = []any{
 	(*ArchiveSegmentHead)(nil),     // 33: pagetrack.source.v1.ArchiveSegmentHead
 	(*ArchiveChunk)(nil),           // 34: pagetrack.source.v1.ArchiveChunk
 	(*ArchiveLagResult)(nil),       // 35: pagetrack.source.v1.ArchiveLagResult
-	(*TrackRequest)(nil),           // 36: pagetrack.source.v1.TrackRequest
-	(*TrackGap)(nil),               // 37: pagetrack.source.v1.TrackGap
-	(*TrackStatus)(nil),            // 38: pagetrack.source.v1.TrackStatus
-	(*ChangedPagesRequest)(nil),    // 39: pagetrack.source.v1.ChangedPagesRequest
-	(*ChangedPagesRow)(nil),        // 40: pagetrack.source.v1.ChangedPagesRow
-	(*ChangedPagesBatch)(nil),      // 41: pagetrack.source.v1.ChangedPagesBatch
-	nil,                            // 42: pagetrack.source.v1.Config.ValuesEntry
-	(*timestamppb.Timestamp)(nil),  // 43: google.protobuf.Timestamp
+	(*PointInTimeTarget)(nil),      // 36: pagetrack.source.v1.PointInTimeTarget
+	(*PointInTimeRequest)(nil),     // 37: pagetrack.source.v1.PointInTimeRequest
+	(*PointInTimeMessage)(nil),     // 38: pagetrack.source.v1.PointInTimeMessage
+	(*PointInTimeResult)(nil),      // 39: pagetrack.source.v1.PointInTimeResult
+	(*TrackRequest)(nil),           // 40: pagetrack.source.v1.TrackRequest
+	(*TrackGap)(nil),               // 41: pagetrack.source.v1.TrackGap
+	(*TrackStatus)(nil),            // 42: pagetrack.source.v1.TrackStatus
+	(*ChangedPagesRequest)(nil),    // 43: pagetrack.source.v1.ChangedPagesRequest
+	(*ChangedPagesRow)(nil),        // 44: pagetrack.source.v1.ChangedPagesRow
+	(*ChangedPagesBatch)(nil),      // 45: pagetrack.source.v1.ChangedPagesBatch
+	nil,                            // 46: pagetrack.source.v1.Config.ValuesEntry
+	(*timestamppb.Timestamp)(nil),  // 47: google.protobuf.Timestamp
 }
 var file_source_proto_depIdxs = []int32{
 	3,  // 0: pagetrack.source.v1.SchemaResponse.attributes:type_name -> pagetrack.source.v1.Attribute
 	0,  // 1: pagetrack.source.v1.Attribute.type:type_name -> pagetrack.source.v1.AttrType
-	42, // 2: pagetrack.source.v1.Config.values:type_name -> pagetrack.source.v1.Config.ValuesEntry
+	46, // 2: pagetrack.source.v1.Config.values:type_name -> pagetrack.source.v1.Config.ValuesEntry
 	5,  // 3: pagetrack.source.v1.ValidateConfigRequest.config:type_name -> pagetrack.source.v1.Config
 	5,  // 4: pagetrack.source.v1.BackupRequest.config:type_name -> pagetrack.source.v1.Config
 	9,  // 5: pagetrack.source.v1.BackupRequest.base:type_name -> pagetrack.source.v1.BaseSnapshot
@@ -3617,54 +3977,61 @@ var file_source_proto_depIdxs = []int32{
 	26, // 16: pagetrack.source.v1.Record.file:type_name -> pagetrack.source.v1.FileChunk
 	27, // 17: pagetrack.source.v1.Record.progress:type_name -> pagetrack.source.v1.Progress
 	28, // 18: pagetrack.source.v1.Record.trailer:type_name -> pagetrack.source.v1.Trailer
-	43, // 19: pagetrack.source.v1.Header.started_at:type_name -> google.protobuf.Timestamp
+	47, // 19: pagetrack.source.v1.Header.started_at:type_name -> google.protobuf.Timestamp
 	21, // 20: pagetrack.source.v1.Header.locations:type_name -> pagetrack.source.v1.Location
-	43, // 21: pagetrack.source.v1.Trailer.finished_at:type_name -> google.protobuf.Timestamp
+	47, // 21: pagetrack.source.v1.Trailer.finished_at:type_name -> google.protobuf.Timestamp
 	15, // 22: pagetrack.source.v1.FrameBatch.restore:type_name -> pagetrack.source.v1.RestoreRequest
 	5,  // 23: pagetrack.source.v1.ArchiveRequest.config:type_name -> pagetrack.source.v1.Config
 	31, // 24: pagetrack.source.v1.ArchiveRequest.from:type_name -> pagetrack.source.v1.ArchivePoint
 	32, // 25: pagetrack.source.v1.ArchivePoint.last:type_name -> pagetrack.source.v1.ArchiveTransaction
-	43, // 26: pagetrack.source.v1.ArchiveTransaction.commit:type_name -> google.protobuf.Timestamp
-	43, // 27: pagetrack.source.v1.ArchiveSegmentHead.first_commit:type_name -> google.protobuf.Timestamp
-	43, // 28: pagetrack.source.v1.ArchiveSegmentHead.last_commit:type_name -> google.protobuf.Timestamp
+	47, // 26: pagetrack.source.v1.ArchiveTransaction.commit:type_name -> google.protobuf.Timestamp
+	47, // 27: pagetrack.source.v1.ArchiveSegmentHead.first_commit:type_name -> google.protobuf.Timestamp
+	47, // 28: pagetrack.source.v1.ArchiveSegmentHead.last_commit:type_name -> google.protobuf.Timestamp
 	32, // 29: pagetrack.source.v1.ArchiveSegmentHead.last:type_name -> pagetrack.source.v1.ArchiveTransaction
 	33, // 30: pagetrack.source.v1.ArchiveChunk.head:type_name -> pagetrack.source.v1.ArchiveSegmentHead
-	5,  // 31: pagetrack.source.v1.TrackRequest.config:type_name -> pagetrack.source.v1.Config
-	43, // 32: pagetrack.source.v1.TrackGap.at:type_name -> google.protobuf.Timestamp
-	37, // 33: pagetrack.source.v1.TrackStatus.gaps:type_name -> pagetrack.source.v1.TrackGap
-	43, // 34: pagetrack.source.v1.TrackStatus.at:type_name -> google.protobuf.Timestamp
-	5,  // 35: pagetrack.source.v1.ChangedPagesRequest.config:type_name -> pagetrack.source.v1.Config
-	40, // 36: pagetrack.source.v1.ChangedPagesBatch.rows:type_name -> pagetrack.source.v1.ChangedPagesRow
-	4,  // 37: pagetrack.source.v1.Config.ValuesEntry.value:type_name -> pagetrack.source.v1.Value
-	1,  // 38: pagetrack.source.v1.Source.Schema:input_type -> pagetrack.source.v1.SchemaRequest
-	6,  // 39: pagetrack.source.v1.Source.ValidateConfig:input_type -> pagetrack.source.v1.ValidateConfigRequest
-	8,  // 40: pagetrack.source.v1.Source.Backup:input_type -> pagetrack.source.v1.BackupRequest
-	17, // 41: pagetrack.source.v1.Source.Restore:input_type -> pagetrack.source.v1.RestoreMessage
-	10, // 42: pagetrack.source.v1.Source.Purge:input_type -> pagetrack.source.v1.PurgeRequest
-	12, // 43: pagetrack.source.v1.Source.CheckPages:input_type -> pagetrack.source.v1.CheckPagesRequest
-	30, // 44: pagetrack.source.v1.Source.Archive:input_type -> pagetrack.source.v1.ArchiveRequest
-	30, // 45: pagetrack.source.v1.Source.ArchiveLag:input_type -> pagetrack.source.v1.ArchiveRequest
-	8,  // 46: pagetrack.source.v1.Source.BackupFrames:input_type -> pagetrack.source.v1.BackupRequest
-	29, // 47: pagetrack.source.v1.Source.RestoreFrames:input_type -> pagetrack.source.v1.FrameBatch
-	36, // 48: pagetrack.source.v1.Source.Track:input_type -> pagetrack.source.v1.TrackRequest
-	39, // 49: pagetrack.source.v1.Source.ChangedPages:input_type -> pagetrack.source.v1.ChangedPagesRequest
-	2,  // 50: pagetrack.source.v1.Source.Schema:output_type -> pagetrack.source.v1.SchemaResponse
-	7,  // 51: pagetrack.source.v1.Source.ValidateConfig:output_type -> pagetrack.source.v1.ValidateConfigResponse
-	19, // 52: pagetrack.source.v1.Source.Backup:output_type -> pagetrack.source.v1.Record
-	18, // 53: pagetrack.source.v1.Source.Restore:output_type -> pagetrack.source.v1.RestoreResult
-	11, // 54: pagetrack.source.v1.Source.Purge:output_type -> pagetrack.source.v1.PurgeResult
-	13, // 55: pagetrack.source.v1.Source.CheckPages:output_type -> pagetrack.source.v1.CheckPagesResult
-	34, // 56: pagetrack.source.v1.Source.Archive:output_type -> pagetrack.source.v1.ArchiveChunk
-	35, // 57: pagetrack.source.v1.Source.ArchiveLag:output_type -> pagetrack.source.v1.ArchiveLagResult
-	29, // 58: pagetrack.source.v1.Source.BackupFrames:output_type -> pagetrack.source.v1.FrameBatch
-	18, // 59: pagetrack.source.v1.Source.RestoreFrames:output_type -> pagetrack.source.v1.RestoreResult
-	38, // 60: pagetrack.source.v1.Source.Track:output_type -> pagetrack.source.v1.TrackStatus
-	41, // 61: pagetrack.source.v1.Source.ChangedPages:output_type -> pagetrack.source.v1.ChangedPagesBatch
-	50, // [50:62] is the sub-list for method output_type
-	38, // [38:50] is the sub-list for method input_type
-	38, // [38:38] is the sub-list for extension type_name
-	38, // [38:38] is the sub-list for extension extendee
-	0,  // [0:38] is the sub-list for field type_name
+	47, // 31: pagetrack.source.v1.PointInTimeTarget.to_time:type_name -> google.protobuf.Timestamp
+	36, // 32: pagetrack.source.v1.PointInTimeRequest.target:type_name -> pagetrack.source.v1.PointInTimeTarget
+	37, // 33: pagetrack.source.v1.PointInTimeMessage.request:type_name -> pagetrack.source.v1.PointInTimeRequest
+	34, // 34: pagetrack.source.v1.PointInTimeMessage.chunk:type_name -> pagetrack.source.v1.ArchiveChunk
+	47, // 35: pagetrack.source.v1.PointInTimeResult.last_commit:type_name -> google.protobuf.Timestamp
+	5,  // 36: pagetrack.source.v1.TrackRequest.config:type_name -> pagetrack.source.v1.Config
+	47, // 37: pagetrack.source.v1.TrackGap.at:type_name -> google.protobuf.Timestamp
+	41, // 38: pagetrack.source.v1.TrackStatus.gaps:type_name -> pagetrack.source.v1.TrackGap
+	47, // 39: pagetrack.source.v1.TrackStatus.at:type_name -> google.protobuf.Timestamp
+	5,  // 40: pagetrack.source.v1.ChangedPagesRequest.config:type_name -> pagetrack.source.v1.Config
+	44, // 41: pagetrack.source.v1.ChangedPagesBatch.rows:type_name -> pagetrack.source.v1.ChangedPagesRow
+	4,  // 42: pagetrack.source.v1.Config.ValuesEntry.value:type_name -> pagetrack.source.v1.Value
+	1,  // 43: pagetrack.source.v1.Source.Schema:input_type -> pagetrack.source.v1.SchemaRequest
+	6,  // 44: pagetrack.source.v1.Source.ValidateConfig:input_type -> pagetrack.source.v1.ValidateConfigRequest
+	8,  // 45: pagetrack.source.v1.Source.Backup:input_type -> pagetrack.source.v1.BackupRequest
+	17, // 46: pagetrack.source.v1.Source.Restore:input_type -> pagetrack.source.v1.RestoreMessage
+	10, // 47: pagetrack.source.v1.Source.Purge:input_type -> pagetrack.source.v1.PurgeRequest
+	12, // 48: pagetrack.source.v1.Source.CheckPages:input_type -> pagetrack.source.v1.CheckPagesRequest
+	30, // 49: pagetrack.source.v1.Source.Archive:input_type -> pagetrack.source.v1.ArchiveRequest
+	30, // 50: pagetrack.source.v1.Source.ArchiveLag:input_type -> pagetrack.source.v1.ArchiveRequest
+	8,  // 51: pagetrack.source.v1.Source.BackupFrames:input_type -> pagetrack.source.v1.BackupRequest
+	29, // 52: pagetrack.source.v1.Source.RestoreFrames:input_type -> pagetrack.source.v1.FrameBatch
+	38, // 53: pagetrack.source.v1.Source.PointInTime:input_type -> pagetrack.source.v1.PointInTimeMessage
+	40, // 54: pagetrack.source.v1.Source.Track:input_type -> pagetrack.source.v1.TrackRequest
+	43, // 55: pagetrack.source.v1.Source.ChangedPages:input_type -> pagetrack.source.v1.ChangedPagesRequest
+	2,  // 56: pagetrack.source.v1.Source.Schema:output_type -> pagetrack.source.v1.SchemaResponse
+	7,  // 57: pagetrack.source.v1.Source.ValidateConfig:output_type -> pagetrack.source.v1.ValidateConfigResponse
+	19, // 58: pagetrack.source.v1.Source.Backup:output_type -> pagetrack.source.v1.Record
+	18, // 59: pagetrack.source.v1.Source.Restore:output_type -> pagetrack.source.v1.RestoreResult
+	11, // 60: pagetrack.source.v1.Source.Purge:output_type -> pagetrack.source.v1.PurgeResult
+	13, // 61: pagetrack.source.v1.Source.CheckPages:output_type -> pagetrack.source.v1.CheckPagesResult
+	34, // 62: pagetrack.source.v1.Source.Archive:output_type -> pagetrack.source.v1.ArchiveChunk
+	35, // 63: pagetrack.source.v1.Source.ArchiveLag:output_type -> pagetrack.source.v1.ArchiveLagResult
+	29, // 64: pagetrack.source.v1.Source.BackupFrames:output_type -> pagetrack.source.v1.FrameBatch
+	18, // 65: pagetrack.source.v1.Source.RestoreFrames:output_type -> pagetrack.source.v1.RestoreResult
+	39, // 66: pagetrack.source.v1.Source.PointInTime:output_type -> pagetrack.source.v1.PointInTimeResult
+	42, // 67: pagetrack.source.v1.Source.Track:output_type -> pagetrack.source.v1.TrackStatus
+	45, // 68: pagetrack.source.v1.Source.ChangedPages:output_type -> pagetrack.source.v1.ChangedPagesBatch
+	56, // [56:69] is the sub-list for method output_type
+	43, // [43:56] is the sub-list for method input_type
+	43, // [43:43] is the sub-list for extension type_name
+	43, // [43:43] is the sub-list for extension extendee
+	0,  // [0:43] is the sub-list for field type_name
 }
 
 func init() { file_source_proto_init() }
@@ -3691,13 +4058,17 @@ func file_source_proto_init() {
 		(*Record_Progress)(nil),
 		(*Record_Trailer)(nil),
 	}
+	file_source_proto_msgTypes[37].OneofWrappers = []any{
+		(*PointInTimeMessage_Request)(nil),
+		(*PointInTimeMessage_Chunk)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_source_proto_rawDesc), len(file_source_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   42,
+			NumMessages:   46,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -36,6 +36,7 @@ const (
 	Source_ArchiveLag_FullMethodName     = "/pagetrack.source.v1.Source/ArchiveLag"
 	Source_BackupFrames_FullMethodName   = "/pagetrack.source.v1.Source/BackupFrames"
 	Source_RestoreFrames_FullMethodName  = "/pagetrack.source.v1.Source/RestoreFrames"
+	Source_PointInTime_FullMethodName    = "/pagetrack.source.v1.Source/PointInTime"
 	Source_Track_FullMethodName          = "/pagetrack.source.v1.Source/Track"
 	Source_ChangedPages_FullMethodName   = "/pagetrack.source.v1.Source/ChangedPages"
 )
@@ -80,6 +81,11 @@ type SourceClient interface {
 	// RestoreFrames is Restore with frames: the first FrameBatch carries restore and no frames,
 	// every following one frames only.
 	RestoreFrames(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[FrameBatch, RestoreResult], error)
+	// PointInTime resolves a point against archive segments and, with apply, replays them on a
+	// restored datadir up to it (shared.PointInTimeRestorer). Optional: UNIMPLEMENTED without it.
+	// The first message carries the request; every later one an ArchiveChunk, segments framed
+	// as in Archive (no started message).
+	PointInTime(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[PointInTimeMessage, PointInTimeResult], error)
 	// Track runs the source's change tracker until the call is cancelled and streams its status
 	// (shared.Tracker). Optional: a plugin without it answers UNIMPLEMENTED. The first status is
 	// sent once the tracker started (so refusals arrive before it).
@@ -230,9 +236,22 @@ func (c *sourceClient) RestoreFrames(ctx context.Context, opts ...grpc.CallOptio
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Source_RestoreFramesClient = grpc.ClientStreamingClient[FrameBatch, RestoreResult]
 
+func (c *sourceClient) PointInTime(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[PointInTimeMessage, PointInTimeResult], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Source_ServiceDesc.Streams[5], Source_PointInTime_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[PointInTimeMessage, PointInTimeResult]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Source_PointInTimeClient = grpc.ClientStreamingClient[PointInTimeMessage, PointInTimeResult]
+
 func (c *sourceClient) Track(ctx context.Context, in *TrackRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[TrackStatus], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &Source_ServiceDesc.Streams[5], Source_Track_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &Source_ServiceDesc.Streams[6], Source_Track_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -251,7 +270,7 @@ type Source_TrackClient = grpc.ServerStreamingClient[TrackStatus]
 
 func (c *sourceClient) ChangedPages(ctx context.Context, in *ChangedPagesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ChangedPagesBatch], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &Source_ServiceDesc.Streams[6], Source_ChangedPages_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &Source_ServiceDesc.Streams[7], Source_ChangedPages_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -308,6 +327,11 @@ type SourceServer interface {
 	// RestoreFrames is Restore with frames: the first FrameBatch carries restore and no frames,
 	// every following one frames only.
 	RestoreFrames(grpc.ClientStreamingServer[FrameBatch, RestoreResult]) error
+	// PointInTime resolves a point against archive segments and, with apply, replays them on a
+	// restored datadir up to it (shared.PointInTimeRestorer). Optional: UNIMPLEMENTED without it.
+	// The first message carries the request; every later one an ArchiveChunk, segments framed
+	// as in Archive (no started message).
+	PointInTime(grpc.ClientStreamingServer[PointInTimeMessage, PointInTimeResult]) error
 	// Track runs the source's change tracker until the call is cancelled and streams its status
 	// (shared.Tracker). Optional: a plugin without it answers UNIMPLEMENTED. The first status is
 	// sent once the tracker started (so refusals arrive before it).
@@ -354,6 +378,9 @@ func (UnimplementedSourceServer) BackupFrames(*BackupRequest, grpc.ServerStreami
 }
 func (UnimplementedSourceServer) RestoreFrames(grpc.ClientStreamingServer[FrameBatch, RestoreResult]) error {
 	return status.Error(codes.Unimplemented, "method RestoreFrames not implemented")
+}
+func (UnimplementedSourceServer) PointInTime(grpc.ClientStreamingServer[PointInTimeMessage, PointInTimeResult]) error {
+	return status.Error(codes.Unimplemented, "method PointInTime not implemented")
 }
 func (UnimplementedSourceServer) Track(*TrackRequest, grpc.ServerStreamingServer[TrackStatus]) error {
 	return status.Error(codes.Unimplemented, "method Track not implemented")
@@ -519,6 +546,13 @@ func _Source_RestoreFrames_Handler(srv interface{}, stream grpc.ServerStream) er
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Source_RestoreFramesServer = grpc.ClientStreamingServer[FrameBatch, RestoreResult]
 
+func _Source_PointInTime_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(SourceServer).PointInTime(&grpc.GenericServerStream[PointInTimeMessage, PointInTimeResult]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Source_PointInTimeServer = grpc.ClientStreamingServer[PointInTimeMessage, PointInTimeResult]
+
 func _Source_Track_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(TrackRequest)
 	if err := stream.RecvMsg(m); err != nil {
@@ -593,6 +627,11 @@ var Source_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "RestoreFrames",
 			Handler:       _Source_RestoreFrames_Handler,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "PointInTime",
+			Handler:       _Source_PointInTime_Handler,
 			ClientStreams: true,
 		},
 		{

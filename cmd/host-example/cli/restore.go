@@ -54,11 +54,14 @@ Flags:
 Example:
   host-example restore -r /backups/repo latest --target /var/lib/mysql-restored --verify
 
-` + restoreFromHelp + exitStatusHelp
+` + restoreFromHelp + restorePointHelp + exitStatusHelp
 
 func runRestore(ctx context.Context, e *env, args []string) (err error) {
 	if restoreFromRequested(args) { // --from: restorefrom.go
 		return e.restoreFrom(ctx, args)
+	}
+	if pointRequested(args) { // --to-time, --to-gtid, --before-gtid: restorepoint.go
+		return e.restorePoint(ctx, args)
 	}
 	fs := e.flagSet("restore")
 	var repoFlag, cfgPath, target, pluginPath, keyringFile string
