@@ -184,7 +184,12 @@ func mariaIncrementalBackup() peerScenario {
 				}
 				p.exec(t, "INSERT INTO "+s+".t VALUES (1)")
 			}},
-			{name: "incremental", files: []string{s + "/t.ibd"},
+			// No page of t.ibd is expected in the incremental: every change to it since the
+			// full is made after the checkpoint (it arrives in the redo), and the pages the
+			// tracking lists for it changed only before the full's checkpoint, which the
+			// incremental counts and leaves out (pages_before_base). The restores below check
+			// that the rows are there.
+			{name: "incremental",
 				during: func(t *testing.T, p *peerRun) func() {
 					end := p.openTransaction(t, "INSERT INTO "+s+".t VALUES (0)", "DELETE FROM "+s+".t WHERE i = 0")
 					if err := first.Commit(); err != nil {
