@@ -224,3 +224,14 @@ func binlogBase(name string) string {
 	base, _, _ := strings.Cut(name, ".")
 	return base
 }
+
+// NextBinlogFile is the name of the binlog file the server opens after name (its number plus
+// one, of at least the same width); "" when name has no number.
+func NextBinlogFile(name string) string {
+	i := strings.LastIndexByte(name, '.')
+	n := BinlogIndex(name)
+	if i < 0 || n < 0 {
+		return ""
+	}
+	return fmt.Sprintf("%s.%0*d", name[:i], len(name)-i-1, n+1)
+}
