@@ -2,6 +2,9 @@ package mysqlsrc_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/pagetrack/pagetrack/internal/testmysql"
@@ -65,6 +68,17 @@ func TestArchiveSkippedEmptyBinlog(t *testing.T) {
 	}
 	if got, want := arc.point.GTIDs, executed(t, s); !gtidContains(t, got, want) || !gtidContains(t, want, got) {
 		t.Fatalf("archive holds %s, server executed %s", got, want)
+	}
+
+	// An archive claiming to end with the file before the first archived one, holding every
+	// transaction: the dump starts in the newest file, and the files it steps over hold
+	// transactions, which the archiver must refuse to record as skipped.
+	first := arc.segs[0].File
+	prev := fmt.Sprintf("binlog.%06d", shared.BinlogIndex(first)-1)
+	forged := mysqlsrc.ResumePoint{GTIDs: executed(t, s), File: prev, Pos: binlogSize(t, s, prev), FileEnded: true}
+	err = a.Run(context.Background(), forged, func(mysqlsrc.Segment) error { return errors.New("must not emit") })
+	if err == nil || !strings.Contains(err.Error(), "skipping "+first) || !strings.Contains(err.Error(), "it is not a file without transactions") {
+		t.Fatalf("a skipped file holding transactions: got %v", err)
 	}
 }
 
