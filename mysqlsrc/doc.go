@@ -333,8 +333,8 @@
 //     Previous_gtids when the server was SIGKILLed (no rotate, no stop), the restarted server
 //     opened binlog.000004 and the dump by the archive's GTID set began there, skipping
 //     binlog.000003: the server starts a GTID dump in the newest file whose Previous_gtids the
-//     set contains, and steps over older files with nothing new. Fixed (archiveevents.go bridgeSkipped): the archiver reads every
-//     skipped file whole by file+position dump (up to its SHOW BINARY LOGS size), accepts only
+//     set contains, and steps over older files with nothing new. Fixed (archiveevents.go
+//     bridgeSkipped): the archiver reads every skipped file whole by file+position dump (up to its SHOW BINARY LOGS size), accepts only
 //     format description, Previous_gtids, rotate and stop events, and archives it as a segment of
 //     its own so the archive's records chain by ArchivePoint.Next; a skipped file holding any
 //     other event, purged, or unreadable is refused (the test forges a resume point whose

@@ -48,7 +48,9 @@ type ArchiveStream interface {
 // ArchiveSegment is a piece of the archive: the bytes [Start, End) of one binlog file exactly
 // as the server's binlog holds them, whole transactions and the file's own non-transaction
 // events. Over gRPC it travels as ArchiveChunk messages of at most MaxPayloadBytes of data
-// each; the last chunk of a segment says so (see source.proto).
+// each; the last chunk of a segment says so (see source.proto). A file a resumed dump stepped
+// over (one holding no transaction) comes whole as a segment without transactions, so that an
+// archive's records name every file.
 type ArchiveSegment struct {
 	// Format is ArchiveFormat.
 	Format     uint32
