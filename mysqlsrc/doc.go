@@ -336,7 +336,9 @@
 //     set contains, and steps over older files with nothing new. Fixed (archiveevents.go
 //     bridgeSkipped): the archiver reads every skipped file whole by file+position dump (up to its SHOW BINARY LOGS size), accepts only
 //     format description, Previous_gtids, rotate and stop events, and archives it as a segment of
-//     its own so the archive's records chain by ArchivePoint.Next; a skipped file holding any
+//     its own so the archive's records chain by ArchivePoint.Next (that second dump under the
+//     same server_id, opened while the GTID dump waits, ended neither: the GTID dump went on to
+//     archive binlog.000004's transactions); a skipped file holding any
 //     other event, purged, or unreadable is refused (the test forges a resume point whose
 //     skipped files hold transactions and gets "it is not a file without transactions"; one
 //     server, 14-15 s on this machine);
