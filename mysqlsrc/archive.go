@@ -159,6 +159,7 @@ func (a *Archiver) Run(ctx context.Context, from ResumePoint, emit func(Segment)
 	}
 	asm := newAssembler(a.opts, from, emit)
 	asm.afterEvent = a.afterEvent
+	asm.readSkipped = func(file string) (Segment, error) { return a.readEmptyFile(ctx, file) }
 	for {
 		ev, err := stream.GetEvent(ctx)
 		if err != nil {

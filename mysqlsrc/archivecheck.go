@@ -306,3 +306,54 @@ func subtractIntervals(iv gomysql.Interval, have gomysql.IntervalSlice) []gomysq
 	}
 	return out
 }
+
+// readEmptyFile reads a whole binlog file from the server (SHOW BINARY LOGS gives its size)
+// and returns it as a segment, after checking it holds only the events a file has outside
+// transactions: format description, Previous_gtids, rotate, stop. Anything else — a
+// transaction above all — is refused, as is a file the server no longer has.
+func (a *Archiver) readEmptyFile(ctx context.Context, file string) (Segment, error) {
+	size, onServer, err := binlogFileSize(ctx, a.db, file)
+	if err != nil {
+		return Segment{}, err
+	}
+	if !onServer {
+		return Segment{}, shared.Precondition(fmt.Sprintf("%s is no longer on the server (purged), so what it held cannot be checked; the archive has a gap there: start archiving again from a new snapshot", file))
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	syncer := replication.NewBinlogSyncer(a.syncerConfig())
+	defer syncer.Close()
+	stream, err := syncer.StartSync(gomysql.Position{Name: file, Pos: 4})
+	if err != nil {
+		return Segment{}, a.dumpError(err)
+	}
+	seg := Segment{File: file, Start: 4, End: 4}
+	for seg.End < size {
+		ev, err := stream.GetEvent(ctx)
+		if err != nil {
+			return Segment{}, fmt.Errorf("reading %s from the server at %d: %w", file, seg.End, err)
+		}
+		h := ev.Header
+		if h.LogPos == 0 || h.Flags&replication.LOG_EVENT_ARTIFICIAL_F != 0 || h.EventType == replication.HEARTBEAT_EVENT || h.EventType == replication.HEARTBEAT_LOG_EVENT_V2 {
+			continue
+		}
+		if start := uint64(h.LogPos) - uint64(h.EventSize); start != seg.End || uint64(len(ev.RawData)) != uint64(h.EventSize) {
+			return Segment{}, fmt.Errorf("%s: a %s event at %d (%d bytes) does not follow the bytes read up to %d", file, h.EventType, start, len(ev.RawData), seg.End)
+		}
+		switch h.EventType {
+		case replication.FORMAT_DESCRIPTION_EVENT:
+			seg.FormatDescription = append([]byte(nil), ev.RawData...)
+		case replication.PREVIOUS_GTIDS_EVENT:
+		case replication.ROTATE_EVENT, replication.STOP_EVENT:
+			seg.FileEnd = true
+		default:
+			return Segment{}, fmt.Errorf("%s holds a %s event at %d: it is not a file without transactions", file, h.EventType, seg.End)
+		}
+		seg.Data = append(seg.Data, ev.RawData...)
+		seg.End = uint64(h.LogPos)
+	}
+	if seg.End != size {
+		return Segment{}, fmt.Errorf("%s: its events end at %d, past its size %d in SHOW BINARY LOGS", file, seg.End, size)
+	}
+	return seg, nil
+}

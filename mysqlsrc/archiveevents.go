@@ -9,6 +9,8 @@ import (
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/replication"
 	"github.com/google/uuid"
+
+	"github.com/pagetrack/pagetrack/shared"
 )
 
 // openTxn is a transaction whose events are still arriving.
@@ -41,6 +43,9 @@ type assembler struct {
 	// seen is where the server's last heartbeat said the dump is: past everything it skipped.
 	seen       binlogCoord
 	afterEvent func(eventType byte, inTransaction bool)
+	// readSkipped reads a whole binlog file the dump stepped over, proving it holds no
+	// transaction (see bridgeSkipped).
+	readSkipped func(file string) (Segment, error)
 }
 
 func newAssembler(opts ArchiveOptions, from ResumePoint, emit func(Segment) error) *assembler {
@@ -333,8 +338,41 @@ func (a *assembler) enterFile(name string) error {
 	if err := a.flush(); err != nil {
 		return err
 	}
+	if err := a.bridgeSkipped(name); err != nil {
+		return err
+	}
 	if name != a.file {
 		a.file, a.fde = name, nil
+	}
+	return nil
+}
+
+// bridgeSkipped archives the files between the archive's last file and name, where a dump by
+// GTID set began further on: the server starts such a dump in the newest file whose
+// Previous_gtids the set contains, stepping over files that hold no new transaction (an
+// empty file a rotation opened before the server was killed, see doc.go). Each stepped-over
+// file is read whole from the server and must hold no transaction; it then becomes a segment
+// of its own, so that the archive's records stay contiguous by ResumePoint.Next.
+func (a *assembler) bridgeSkipped(name string) error {
+	from := a.point.File
+	if from == "" || name == from || binlogIndex(name) <= binlogIndex(from)+1 {
+		return nil
+	}
+	if binlogBase(name) != binlogBase(from) || binlogIndex(from) < 0 {
+		return fmt.Errorf("the binlog dump moved from %s to %s, a file of another name: the archive cannot follow it", from, name)
+	}
+	for f := shared.NextBinlogFile(from); binlogIndex(f) < binlogIndex(name); f = shared.NextBinlogFile(f) {
+		if a.readSkipped == nil {
+			return fmt.Errorf("the binlog dump skipped %s (from %s to %s) and this archiver cannot check it", f, from, name)
+		}
+		seg, err := a.readSkipped(f)
+		if err != nil {
+			return fmt.Errorf("the server's GTID dump continued the archive (ending in %s) in %s, skipping %s; pagetrack must prove a skipped file holds no transaction and could not: %w", from, name, f, err)
+		}
+		a.seg = &seg
+		if err := a.flush(); err != nil {
+			return err
+		}
 	}
 	return nil
 }

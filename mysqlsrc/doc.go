@@ -328,9 +328,20 @@
 //     server's binlog end before SIGKILL): the archive ended in binlog.000103, the server was
 //     killed with the load stopped, and the resumed COM_BINLOG_DUMP_GTID began in binlog.000105;
 //     the archiver refused the jump ("binlog files are missing between them") on every retry.
-//     Likely cause, not yet proven: 000104 was the empty file the last commit's rotation opened,
-//     and the server starts a GTID dump in the last file whose Previous_gtids the set contains,
-//     skipping an empty one. Open: the archiver must prove skipped files hold no transaction;
+//     Measured since (TestArchiveSkippedEmptyBinlog): with the archive ending at binlog.000002's
+//     rotate (FLUSH BINARY LOGS) and binlog.000003 holding only its format description and
+//     Previous_gtids when the server was SIGKILLed (no rotate, no stop), the restarted server
+//     opened binlog.000004 and the dump by the archive's GTID set began there, skipping
+//     binlog.000003: the server starts a GTID dump in the newest file whose Previous_gtids the
+//     set contains, and steps over older files with nothing new. Fixed (archiveevents.go
+//     bridgeSkipped): the archiver reads every skipped file whole by file+position dump (up to its SHOW BINARY LOGS size), accepts only
+//     format description, Previous_gtids, rotate and stop events, and archives it as a segment of
+//     its own so the archive's records chain by ArchivePoint.Next (that second dump under the
+//     same server_id, opened while the GTID dump waits, ended neither: the GTID dump went on to
+//     archive binlog.000004's transactions); a skipped file holding any
+//     other event, purged, or unreadable is refused (the test forges a resume point whose
+//     skipped files hold transactions and gets "it is not a file without transactions"; one
+//     server, 14-15 s on this machine);
 //   - TestArchive (one server, 64 KiB binlogs, 12 subtests) takes 35-50 s on this machine,
 //     including the second server the relay-log replay starts and restarts.
 package mysqlsrc

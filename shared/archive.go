@@ -48,7 +48,9 @@ type ArchiveStream interface {
 // ArchiveSegment is a piece of the archive: the bytes [Start, End) of one binlog file exactly
 // as the server's binlog holds them, whole transactions and the file's own non-transaction
 // events. Over gRPC it travels as ArchiveChunk messages of at most MaxPayloadBytes of data
-// each; the last chunk of a segment says so (see source.proto).
+// each; the last chunk of a segment says so (see source.proto). A file a resumed dump stepped
+// over (one holding no transaction) comes whole as a segment without transactions, so that an
+// archive's records name every file.
 type ArchiveSegment struct {
 	// Format is ArchiveFormat.
 	Format     uint32
@@ -223,4 +225,15 @@ func BinlogIndex(name string) int64 {
 func binlogBase(name string) string {
 	base, _, _ := strings.Cut(name, ".")
 	return base
+}
+
+// NextBinlogFile is the name of the binlog file the server opens after name (its number plus
+// one, of at least the same width); "" when name has no number.
+func NextBinlogFile(name string) string {
+	i := strings.LastIndexByte(name, '.')
+	n := BinlogIndex(name)
+	if i < 0 || n < 0 {
+		return ""
+	}
+	return fmt.Sprintf("%s.%0*d", name[:i], len(name)-i-1, n+1)
 }

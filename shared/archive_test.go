@@ -99,3 +99,11 @@ func TestGTIDSet(t *testing.T) {
 		}
 	}
 }
+
+func TestArchiveNextBinlogFile(t *testing.T) {
+	for name, want := range map[string]string{"binlog.000009": "binlog.000010", "b.log.999999": "b.log.1000000", "binlog": ""} {
+		if got := shared.NextBinlogFile(name); got != want {
+			t.Errorf("NextBinlogFile(%q) = %q, want %q", name, got, want)
+		}
+	}
+}
