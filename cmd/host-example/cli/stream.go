@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"strings"
@@ -34,17 +35,53 @@ func storeStream(ctx context.Context, stream shared.RecordStream, w repo.StreamW
 		if rec == nil {
 			rec = &shared.Record{} // the kernel names it: a record with no field set
 		}
-		if err := check.Check(rec); err != nil {
+		sums := pageSums(check, rec)
+		if sums != nil {
+			err = check.CheckSummed(rec, shared.PagesSum(rec.Pages, sums))
+		} else {
+			err = check.Check(rec)
+		}
+		if err != nil {
 			return nil, nil, err
 		}
 		if rec.Progress != nil {
 			progress(rec.Progress)
 			continue
 		}
-		if err := w.Append(rec); err != nil {
+		if sa, ok := w.(repo.SummedAppender); ok && sums != nil {
+			err = sa.AppendSummed(rec, sums)
+		} else {
+			err = w.Append(rec)
+		}
+		if err != nil {
 			return nil, nil, err
 		}
 	}
+}
+
+// pageSums hashes the pages of a format 3 PageBatch once (shared.PageSum), cut at the page
+// size of its file as the checker knows it: the kernel verifies the digest from these sums
+// (shared.PagesSum) and the repository takes them as the pages' blob IDs, so the host hashes
+// every page byte once. It returns nil where the kernel hashes the record itself: any other
+// record, an older format, a file not announced (the kernel refuses the batch).
+func pageSums(check *shared.StreamChecker, rec *shared.Record) [][sha256.Size]byte {
+	h := check.Header()
+	if rec.Pages == nil || h == nil || h.StreamFormat < 3 || rec.Kind() != shared.RecordPages {
+		return nil
+	}
+	ts, ok := check.Tablespace(rec.Pages.FileIndex)
+	size := int(ts.PageSize)
+	if !ok || size <= 0 {
+		return nil
+	}
+	data := rec.Pages.Data
+	sums := make([][sha256.Size]byte, 0, (len(data)+size-1)/size)
+	for len(data) > 0 {
+		n := min(size, len(data))
+		sums = append(sums, shared.PageSum(data[:n]))
+		data = data[n:]
+	}
+	return sums
 }
 
 // restoreStream feeds a stored stream to a plugin's Restore, checking it again on the way:

@@ -11,22 +11,24 @@ import (
 // Compression is how a writer compresses the blobs it stores, REPO/config.json's
 // "compression". Every choice writes a zstd frame with its content checksum, so readers
 // need not know which one wrote a blob: CompressionOff writes frames of raw blocks (no
-// compression work, only the frame's checksum), and the others fall back to such a frame
-// for a blob that does not shrink by rawUnlessSaves (random row data, already compressed
-// pages), which costs the same to store and less to read.
+// compression work, only the frame's checksum), CompressionFast frames of raw blocks and
+// RLE blocks for the runs of one byte (an InnoDB page's free space: runframe.go), and the
+// zstd levels fall back to a raw frame for a blob that does not shrink by rawUnlessSaves
+// (random row data, already compressed pages), which costs the same to store and less to
+// read.
 type Compression string
 
 // The compression settings.
 const (
 	CompressionOff     Compression = "off"
-	CompressionFast    Compression = "fast"    // zstd's fastest level
+	CompressionFast    Compression = "fast"    // run-length frames (runframe.go), no entropy coding
 	CompressionDefault Compression = "default" // zstd's default level
 	CompressionBetter  Compression = "better"  // zstd's "better compression" level
 )
 
 // DefaultCompression is the setting of a repository whose config names none. Measured on
-// the pages of a workload server (BenchmarkCompressInnoDB; see doc.go, "Compression"): the
-// fastest level keeps nearly all of the default level's saving at a fraction of its CPU.
+// the pages of a workload server (BenchmarkCompressInnoDB; see doc.go, "Compression"):
+// run-length frames keep most of zstd's saving on InnoDB pages for a tenth of its CPU.
 const DefaultCompression = CompressionFast
 
 // rawUnlessSaves: a compressed blob is stored as raw blocks unless compression saves at
@@ -55,8 +57,6 @@ func ParseCompression(s string) (Compression, error) {
 
 func (c Compression) zstdLevel() (zstd.EncoderLevel, bool) {
 	switch c {
-	case CompressionFast:
-		return zstd.SpeedFastest, true
 	case CompressionDefault:
 		return zstd.SpeedDefault, true
 	case CompressionBetter:
@@ -68,12 +68,16 @@ func (c Compression) zstdLevel() (zstd.EncoderLevel, bool) {
 // blobEncoder turns a blob's content into the bytes stored in a pack. One goroutine uses it
 // at a time; the zstd encoder and its tables are reused from blob to blob.
 type blobEncoder struct {
-	enc *zstd.Encoder // nil: CompressionOff
+	enc  *zstd.Encoder // nil: CompressionOff or CompressionFast
+	runs bool          // CompressionFast: run-length frames
 }
 
 func newBlobEncoder(c Compression) (*blobEncoder, error) {
 	level, ok := c.zstdLevel()
 	if !ok {
+		if c == CompressionFast {
+			return &blobEncoder{runs: true}, nil
+		}
 		if c != CompressionOff {
 			return nil, fmt.Errorf("compression %q is not known", c)
 		}
@@ -89,6 +93,9 @@ func newBlobEncoder(c Compression) (*blobEncoder, error) {
 
 // encode appends src's stored form to dst: a zstd frame, compressed if that saves enough.
 func (e *blobEncoder) encode(dst, src []byte) []byte {
+	if e.runs {
+		return appendRunFrame(dst, src)
+	}
 	if e.enc != nil {
 		at := len(dst)
 		dst = e.enc.EncodeAll(src, dst)

@@ -3,6 +3,7 @@ package repo
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -46,6 +47,13 @@ type StreamWriter interface {
 	Commit(snap *Snapshot) error
 	// Abort discards the stream. It is a no-op after a successful Commit, so it can be deferred.
 	Abort() error
+}
+
+// SummedAppender is a StreamWriter that takes a PageBatch's page sums from the caller, who
+// computed them to check the stream digest (shared.StreamChecker.CheckSummed), so that the
+// host hashes every page byte once. Local's writer is one.
+type SummedAppender interface {
+	AppendSummed(rec *shared.Record, sums [][sha256.Size]byte) error
 }
 
 // StreamReader yields the records of one stream; Next returns io.EOF at the end. Every blob

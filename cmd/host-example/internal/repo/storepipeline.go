@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"crypto/sha256"
 	"errors"
 	"sync"
 
@@ -41,6 +42,7 @@ type storeJob struct {
 	typ     BlobType
 	data    *[]byte // the payload's copy (pooled); nil without a payload
 	piece   int
+	sums    [][sha256.Size]byte // the pieces' SHA-256 sums when the caller has them, else nil
 	ids     []ID
 	// stored[k] is the stored form of piece k when this job stores it (a slice of one of
 	// arenas), else nil: the repository has it, or another record stores it.
@@ -85,8 +87,8 @@ func startStorePipeline(w *localWriter, workers int) (*storePipeline, error) {
 }
 
 // add hands one record to the pipeline; the writer keeps nothing of rec.
-func (p *storePipeline) add(rec *shared.Record, typ BlobType, data []byte, piece uint32) {
-	j := &storeJob{typ: typ, piece: int(piece)}
+func (p *storePipeline) add(rec *shared.Record, typ BlobType, data []byte, piece uint32, sums [][sha256.Size]byte) {
+	j := &storeJob{typ: typ, piece: int(piece), sums: sums}
 	j.head = appendItemHead(nil, rec, uint64(len(data)), piece)
 	if !hasPayload(rec) {
 		p.jobs <- j
@@ -119,7 +121,12 @@ func (p *storePipeline) work(enc *blobEncoder) {
 		if p.failure() == nil {
 			for k := t.from; k < t.to; k++ {
 				piece := data[k*j.piece : min((k+1)*j.piece, len(data))]
-				id := Hash(piece)
+				var id ID
+				if j.sums != nil {
+					id = j.sums[k]
+				} else {
+					id = Hash(piece)
+				}
 				j.ids[k] = id
 				if p.w.idx.Has(id) || !p.w.claim(id) {
 					continue

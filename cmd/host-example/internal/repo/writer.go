@@ -3,6 +3,7 @@ package repo
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
@@ -96,7 +97,14 @@ func (w *localWriter) PageMap() *PageMap { return w.pm }
 
 // Append maps the record and hands it to the pipeline, which stores it in order; an error
 // the pipeline met storing an earlier record is returned here (or by Commit).
-func (w *localWriter) Append(rec *shared.Record) error {
+func (w *localWriter) Append(rec *shared.Record) error { return w.AppendSummed(rec, nil) }
+
+// AppendSummed is Append for a PageBatch whose pages' SHA-256 sums (shared.PageSum, which
+// are their blob IDs) the caller computed already, to verify the stream digest
+// (shared.PagesSum): the pipeline takes them as the IDs instead of hashing every page again.
+// sums must be the sums of rec's pages cut at its file's page size, in order; the writer
+// keeps the slice. Sums that do not fit the batch (another count) are ignored.
+func (w *localWriter) AppendSummed(rec *shared.Record, sums [][sha256.Size]byte) error {
 	if w.done {
 		return errors.New("stream is already closed")
 	}
@@ -132,7 +140,10 @@ func (w *localWriter) Append(rec *shared.Record) error {
 			piece = uint32(min(len(data), maxDataBlob))
 		}
 	}
-	w.pipe.add(rec, typ, data, piece)
+	if rec.Pages == nil || piece == 0 || len(sums) != (len(data)+int(piece)-1)/int(piece) {
+		sums = nil
+	}
+	w.pipe.add(rec, typ, data, piece, sums)
 	return nil
 }
 
