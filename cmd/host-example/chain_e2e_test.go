@@ -74,6 +74,7 @@ func waitUndoEmpty(t *testing.T, db *sql.DB, name string) {
 // page-LSN scan where the tracked list cannot be used, a copy of every page where nothing on
 // disk can show what changed: redo logging was off, or the server restarted).
 func TestIncrementalChain(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	srv, wcfg := startWorkloadServer(t)
 	srv.MustExec("CREATE DATABASE ddl")

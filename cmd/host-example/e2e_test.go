@@ -118,6 +118,7 @@ func startWorkloadServer(t *testing.T) (*testmysql.Server, workload.Config) {
 // binary; each snapshot is restored into a fresh directory and started by a stock mysqld, and
 // the restored data is checked exactly against the workload's model.
 func TestFullBackupsUnderLoad(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	srv, wcfg := startWorkloadServer(t)
 	run, err := workload.Start(ctx, srv.Root, wcfg)

@@ -41,6 +41,7 @@ func repoFiles(t *testing.T, repo string) map[string]string {
 // command, with every file of the repository left as it was; repair snapshots sets the
 // snapshot aside, retention then runs, and every remaining snapshot restores exactly.
 func TestUnverifiableSnapshotStopsRetention(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	srv, wcfg := startWorkloadServer(t)
 	h := newHost(t, srv)

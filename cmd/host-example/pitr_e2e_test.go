@@ -119,6 +119,7 @@ type pointCase struct {
 // than max_binlog_size and a DROP TABLE; restores to points, each exact against the model and
 // the server's own binlog read by mysqlbinlog; refusals of points the archive cannot reach.
 func TestPointInTimeRestore(t *testing.T) {
+	t.Parallel()
 	started := time.Now()
 	ctx := context.Background()
 	srv := testmysql.Start(t, testmysql.Options{Args: []string{"--max-binlog-size=65536"}})
