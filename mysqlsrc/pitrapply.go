@@ -241,16 +241,9 @@ func (r *replay) apply(ctx context.Context, bin *mysqld.Binaries, files []string
 		"--relay-log=" + relayName, "--relay-log-index=" + relayName + ".index", "--replica-parallel-workers=1",
 	}, recorded...)
 	r.s.log.Info("starting a server on the restored datadir to replay the archive", "datadir", r.req.TargetDir, "relay_files", len(files), "server_id", fmt.Sprint(r.res.ReplayServerID))
-	proc, err := bin.Start(mysqld.Options{DataDir: r.req.TargetDir, RunDir: runDir, Args: args})
+	proc, db, err := startOnRestored(ctx, bin, mysqld.Options{DataDir: r.req.TargetDir, RunDir: runDir, Args: args}, "point restore")
 	if err != nil {
 		return err
-	}
-	startCtx, cancel := context.WithTimeout(ctx, verifyStartTimeout)
-	defer cancel()
-	db, err := proc.WaitReady(startCtx, proc.SocketDSN("root", ""))
-	if err != nil {
-		proc.Kill()
-		return fmt.Errorf("point restore: the restored datadir did not start: %w", err)
 	}
 	db.SetMaxOpenConns(1)
 	applyErr := r.replayOn(ctx, db, files, expect)

@@ -21,6 +21,23 @@ const (
 	verifyShutdownTimeout = 5 * time.Minute
 )
 
+// startOnRestored starts mysqld on a restored datadir and waits until crash recovery has
+// finished and it answers on its socket; what names the caller in the error.
+func startOnRestored(ctx context.Context, bin *mysqld.Binaries, opts mysqld.Options, what string) (*mysqld.Process, *sql.DB, error) {
+	proc, err := bin.Start(opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	startCtx, cancel := context.WithTimeout(ctx, verifyStartTimeout)
+	defer cancel()
+	db, err := proc.WaitReady(startCtx, proc.SocketDSN("root", ""))
+	if err != nil {
+		proc.Kill()
+		return nil, nil, fmt.Errorf("%s: the restored datadir did not start: %w", what, err)
+	}
+	return proc, db, nil
+}
+
 // verify starts a temporary mysqld on the restored datadir (no networking, no grant checks,
 // its own socket), waits until crash recovery has finished, runs CHECK TABLE on every table
 // and shuts the server down cleanly. Recovery changes the datadir, as the first start of any
@@ -51,16 +68,9 @@ func (s *Source) verify(ctx context.Context, bin *mysqld.Binaries, layout *resto
 	datadir := layout.root
 	opts := mysqld.Options{DataDir: datadir, RunDir: runDir, Args: append(verifyOnlyArgs(), recorded...)}
 	s.log.Info("starting a temporary mysqld on the restored datadir", "datadir", datadir)
-	proc, err := bin.Start(opts)
+	proc, db, err := startOnRestored(ctx, bin, opts, "verify")
 	if err != nil {
 		return err
-	}
-	startCtx, cancel := context.WithTimeout(ctx, verifyStartTimeout)
-	defer cancel()
-	db, err := proc.WaitReady(startCtx, proc.SocketDSN("root", ""))
-	if err != nil {
-		proc.Kill()
-		return fmt.Errorf("verify: the restored datadir did not start: %w", err)
 	}
 	result.RecoveredTo = recoveredTo(proc.ErrorLogTail(400))
 	n, checkErr := CheckAllTables(ctx, db)
