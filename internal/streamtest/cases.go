@@ -65,7 +65,7 @@ func Cases() []Case {
 		{"page list not increasing", listedBatch(func(p *shared.PageBatch) { p.PageNumbers[1] = p.PageNumbers[0] }, "page numbers are strictly increasing")},
 		{"page list count", listedBatch(func(p *shared.PageBatch) { p.PageNumbers = p.PageNumbers[:1] }, "lists 1 page numbers for ")},
 		{"page list beyond SizePages", listedBatch(func(p *shared.PageBatch) { p.PageNumbers[len(p.PageNumbers)-1] = 1 << 30 }, "lists page 1073741824, beyond the")},
-		{"page list FirstPage", listedBatch(func(p *shared.PageBatch) { p.FirstPage = 1 }, "starts at page 1, but its list starts at 0")},
+		{"page list FirstPage", listedBatch(func(p *shared.PageBatch) { p.FirstPage = uint64(p.PageNumbers[0]) + 1 }, ", but its list starts at ")},
 		{"page list in format 2", pageListInFormat2},
 	}
 }
