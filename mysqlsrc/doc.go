@@ -317,10 +317,16 @@
 //     and the applier, with that, skips what gtid_executed already holds and applies the rest;
 //   - the replaying server runs with --skip-grant-tables (unix socket only), another server_id,
 //     --replica-parallel-workers=1 and START REPLICA SQL_THREAD UNTIL SQL_AFTER_GTIDS=last over a
-//     relay log cut right after the last transaction to apply; the applier can stop by its UNTIL
+//     relay log cut right after the transaction that follows the last to apply; the applier can stop by its UNTIL
 //     between a WAIT_FOR_EXECUTED_GTID_SET round's end and the read of its state, so a stopped
 //     applier is judged by GTID_SUBSET(want, gtid_executed); RESET REPLICA ALL then leaves
 //     performance_schema.replication_connection_configuration empty for the stock server;
+//   - relay log sanitization (MY-015128, run by CHANGE REPLICATION SOURCE TO … RELAY_LOG_FILE)
+//     removed a relay file that held one transaction, an XA PREPARE, at its end ("Removed
+//     ./pagetrack-pitr-relay.000014 from index file"), and the applier then waited for it forever
+//     in "Replica has read all relay log; waiting for more updates" (make test, a point at the XA
+//     PREPARE's commit time): the relay log therefore runs one transaction past the point, and a
+//     replay whose applier idles at the relay log's end short of the point fails at once;
 //   - the rotation max_binlog_size asks for follows the commit group of the transaction that
 //     crossed the limit: 0 to 2 other transactions (four runs) were written after a 256 KiB
 //     transaction in the same file (max_binlog_size 64 KiB) before the next file began;

@@ -53,6 +53,9 @@ func (s *Source) PointInTime(ctx context.Context, req *shared.PointInTimeRequest
 		return res, err
 	}
 	r := &replay{s: s, req: req, chain: chain, txns: txns[:stop+1], res: res}
+	if stop+1 < len(txns) {
+		r.after = &txns[stop+1]
+	}
 	if err := r.run(ctx); err != nil {
 		return nil, err
 	}
@@ -70,6 +73,13 @@ type replay struct {
 	req   *shared.PointInTimeRequest
 	chain []*shared.ArchiveSegment
 	txns  []archivedTxn // through the last to apply
+	// after is the transaction that follows the last to apply in the chain, if any. The relay
+	// log runs through it, so that the last to apply is never the relay log's end: on
+	// CHANGE REPLICATION SOURCE the server's relay log sanitization drops an XA PREPARE that
+	// ends the relay log, as a transaction not fully written (measured: doc.go), and the
+	// applier would wait for it forever. UNTIL SQL_AFTER_GTIDS with one worker stops before
+	// after, and the replay checks gtid_executed is exactly the point.
+	after *archivedTxn
 	res   *shared.PointInTimeResult
 }
 
@@ -111,13 +121,17 @@ func (r *replay) pending() shared.GTIDSet {
 
 // writeRelayLog writes the archived binlog files that hold a transaction the snapshot lacks
 // as relay.000001…: the magic, the file's format description when the archive starts inside
-// it, its archived bytes — the last file cut right after the last transaction to apply. It
-// returns their names.
+// it, its archived bytes — the last file cut right after the transaction that follows the
+// last to apply (or after the last to apply, where the chain ends with it). It returns their
+// names.
 func (r *replay) writeRelayLog(snap shared.GTIDSet) ([]string, error) {
 	if len(r.txns) == 0 {
 		return nil, nil
 	}
 	last := r.txns[len(r.txns)-1]
+	if r.after != nil {
+		last = *r.after // the relay log's end: see after
+	}
 	firstFile := ""
 	for _, t := range r.txns {
 		one, _ := shared.ParseGTIDSet(t.gtid)
@@ -307,6 +321,7 @@ func (r *replay) replayOn(ctx context.Context, db *sql.DB, files []string, expec
 func waitApplied(ctx context.Context, db *sql.DB, want shared.GTIDSet) error {
 	ctx, cancel := context.WithTimeout(ctx, replayTimeout)
 	defer cancel()
+	var stalled stall
 	for {
 		var timedOut int
 		if err := db.QueryRowContext(ctx, "SELECT WAIT_FOR_EXECUTED_GTID_SET(?, 1)", want.String()).Scan(&timedOut); err != nil {
@@ -326,6 +341,12 @@ func waitApplied(ctx context.Context, db *sql.DB, want shared.GTIDSet) error {
 		if errno != 0 {
 			return fmt.Errorf("the applier stopped with error %d: %s", errno, msg)
 		}
+		if stalled, err = relayExhausted(ctx, db, stalled); err != nil {
+			return err
+		}
+		if stalled.rounds >= 2 {
+			return fmt.Errorf("the applier has read the whole relay log and waits for more, at %s, short of %s: the relay log lacks a transaction of the point (the server's relay log sanitization drops an XA PREPARE that ends it); archive further and restore again", stalled.executed, want)
+		}
 		if state == "OFF" { // stopped by its UNTIL, perhaps after the wait's round ended
 			var done bool
 			if err := db.QueryRowContext(ctx, "SELECT GTID_SUBSET(?, @@GLOBAL.gtid_executed)", want.String()).Scan(&done); err != nil {
@@ -339,6 +360,34 @@ func waitApplied(ctx context.Context, db *sql.DB, want shared.GTIDSet) error {
 			return fmt.Errorf("the applier stopped at %s, before reaching %s", strings.ReplaceAll(have, "\n", ""), want)
 		}
 	}
+}
+
+// stall is how many wait rounds in a row found the applier idle at the relay log's end with
+// gtid_executed unchanged.
+type stall struct {
+	rounds   int
+	executed string
+}
+
+// relayExhausted counts a round in which the applier has read all of the relay log, its worker
+// applies nothing and gtid_executed did not move since the last round: then nothing more will
+// come, whatever the wait. A round that sees progress starts the count again.
+func relayExhausted(ctx context.Context, db *sql.DB, last stall) (stall, error) {
+	var sqlState, applying sql.NullString
+	var executed string
+	err := db.QueryRowContext(ctx, `SELECT
+		(SELECT PROCESSLIST_STATE FROM performance_schema.threads WHERE NAME = 'thread/sql/replica_sql' LIMIT 1),
+		(SELECT MAX(APPLYING_TRANSACTION) FROM performance_schema.replication_applier_status_by_worker),
+		@@GLOBAL.gtid_executed`).Scan(&sqlState, &applying, &executed)
+	if err != nil {
+		return stall{}, fmt.Errorf("reading the applier's state: %w", err)
+	}
+	executed = strings.ReplaceAll(executed, "\n", "")
+	idle := strings.Contains(sqlState.String, "read all relay log") && applying.String == ""
+	if !idle || (last.rounds > 0 && executed != last.executed) {
+		return stall{}, nil
+	}
+	return stall{rounds: last.rounds + 1, executed: executed}, nil
 }
 
 // removeRelayFiles removes what is left of the replay's relay log.
