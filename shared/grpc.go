@@ -339,7 +339,7 @@ func (c *gRPCClient) Restore(ctx context.Context, req *RestoreRequest, records R
 		return nil, c.fromStatus(ctx, err)
 	}
 	err = stream.Send(&sourcev1.RestoreMessage{Message: &sourcev1.RestoreMessage_Request{
-		Request: &sourcev1.RestoreRequest{TargetDir: req.TargetDir, Verify: req.Verify, Relocations: relocationsToProto(req.Relocations), KeyringFile: req.KeyringFile},
+		Request: restoreRequestToProto(req),
 	}})
 	for n := 1; err == nil; n++ {
 		var r *Record
@@ -490,7 +490,7 @@ func (s *gRPCServer) Restore(stream grpc.ClientStreamingServer[sourcev1.RestoreM
 	if preq == nil {
 		return status.Error(codes.InvalidArgument, "the first Restore message must carry the RestoreRequest")
 	}
-	req := &RestoreRequest{TargetDir: preq.GetTargetDir(), Verify: preq.GetVerify(), Relocations: relocationsFromProto(preq.GetRelocations()), KeyringFile: preq.GetKeyringFile()}
+	req := restoreRequestFromProto(preq)
 	res, err := s.impl.Restore(stream.Context(), req, &serverRecordStream{stream: stream})
 	if err != nil {
 		return toStatus(err)
@@ -680,6 +680,16 @@ func locationsFromProto(ps []*sourcev1.Location) []Location {
 		out = append(out, Location{ID: p.GetId(), Role: p.GetRole(), OriginalPath: p.GetOriginalPath()})
 	}
 	return out
+}
+
+// restoreRequestToProto and restoreRequestFromProto are the one conversion of a RestoreRequest
+// that both wires (Restore and RestoreFrames) use, so a field cannot cross one and not the other.
+func restoreRequestToProto(req *RestoreRequest) *sourcev1.RestoreRequest {
+	return &sourcev1.RestoreRequest{TargetDir: req.TargetDir, Verify: req.Verify, Relocations: relocationsToProto(req.Relocations), KeyringFile: req.KeyringFile}
+}
+
+func restoreRequestFromProto(p *sourcev1.RestoreRequest) *RestoreRequest {
+	return &RestoreRequest{TargetDir: p.GetTargetDir(), Verify: p.GetVerify(), Relocations: relocationsFromProto(p.GetRelocations()), KeyringFile: p.GetKeyringFile()}
 }
 
 func relocationsToProto(rs []Relocation) []*sourcev1.Relocation {

@@ -100,7 +100,7 @@ func TestRoundTrip(t *testing.T) {
 		})
 
 		t.Run("Restore", func(t *testing.T) {
-			req := &shared.RestoreRequest{TargetDir: "/var/lib/restore/datadir", Verify: true, Relocations: []shared.Relocation{{From: "/srv/undo", To: "/r/undo"}}}
+			req := &shared.RestoreRequest{TargetDir: "/var/lib/restore/datadir", Verify: true, Relocations: []shared.Relocation{{From: "/srv/undo", To: "/r/undo"}}, KeyringFile: "/etc/keyring/component_keyring_file"}
 			res, err := c.src.Restore(ctx, req, sliceStream(allRecords()))
 			if err != nil {
 				t.Fatal(err)

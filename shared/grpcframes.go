@@ -300,7 +300,7 @@ func (s *gRPCServer) RestoreFrames(stream grpc.ClientStreamingServer[sourcev1.Fr
 		}
 		return msg.GetFrames(), nil
 	}}
-	req := &RestoreRequest{TargetDir: preq.GetTargetDir(), Verify: preq.GetVerify(), Relocations: relocationsFromProto(preq.GetRelocations())}
+	req := restoreRequestFromProto(preq)
 	res, err := s.impl.Restore(ctx, req, frames)
 	if err != nil {
 		return toStatus(err)
@@ -572,7 +572,7 @@ func (c *gRPCClient) restoreFrames(ctx context.Context, req *RestoreRequest, rec
 		}
 		return nil, err
 	}
-	err = stream.Send(&sourcev1.FrameBatch{Restore: &sourcev1.RestoreRequest{TargetDir: req.TargetDir, Verify: req.Verify, Relocations: relocationsToProto(req.Relocations)}})
+	err = stream.Send(&sourcev1.FrameBatch{Restore: restoreRequestToProto(req)})
 	if err == nil {
 		w := newFrameWriter(batchSink{send: func(b []byte) error { return stream.Send(&sourcev1.FrameBatch{Frames: b}) }}, grpcBatchBytes)
 		w.what = "restore"

@@ -234,7 +234,7 @@ func TestBinlogDeltas(t *testing.T) {
 	for i, p := range chain {
 		t.Run(fmt.Sprintf("%d_%s", i, p.name), func(t *testing.T) {
 			target := filepath.Join(t.TempDir(), "datadir")
-			h.mustRun("restore", "-r", h.repo, p.snap.ID, "--target", target)
+			h.in(t).mustRun("restore", "-r", h.repo, p.snap.ID, "--target", target)
 			restoredBinlog, err := os.ReadFile(filepath.Join(target, p.snap.BinlogFile))
 			if err != nil {
 				t.Fatal(err)

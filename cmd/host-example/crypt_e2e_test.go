@@ -134,7 +134,7 @@ func TestEncryptedServer(t *testing.T) {
 				extra = append(extra, "--verify")
 			}
 			target := filepath.Join(t.TempDir(), "datadir")
-			h.mustRun(append([]string{"restore", "-r", h.repo, c.snap.ID, "--target", target, "--keyring", ring}, extra...)...)
+			h.in(t).mustRun(append([]string{"restore", "-r", h.repo, c.snap.ID, "--target", target, "--keyring", ring}, extra...)...)
 			restored := checkDatadirWith(t, target, "snapshot "+c.snap.ID, testmysql.Options{KeyringFile: copyFile(t, ring), Args: encryptionArgs}, wcfg, c.before, c.after, c.snap.GTIDExecuted)
 			if got := checksumTable(t, restored, "enc.zlib"); got != zlibSum {
 				t.Errorf("enc.zlib restored with CHECKSUM %s, want %s", got, zlibSum)

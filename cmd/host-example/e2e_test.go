@@ -67,6 +67,14 @@ func (h *host) run(args ...string) (stdout, stderr string, code int) {
 	return out.String(), errb.String(), code
 }
 
+// in is h failing through t: a subtest must fail its own t, since FailNow on its parent
+// from the subtest's goroutine aborts the subtest without reporting why.
+func (h *host) in(t *testing.T) *host {
+	c := *h
+	c.t = t
+	return &c
+}
+
 func (h *host) mustRun(args ...string) string {
 	h.t.Helper()
 	out, errs, code := h.run(args...)
