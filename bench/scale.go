@@ -171,7 +171,6 @@ func (s scaleSource) Backup(ctx context.Context, _ *shared.BackupRequest) (share
 	at := time.Now().UTC()
 	pages := uint64(s.bytes / scalePageSize)
 	files := (pages + scaleFilePages - 1) / scaleFilePages
-	data := make([]byte, scaleBatch*scalePageSize)
 	d := shared.NewDigester()
 	var recs []*shared.Record // the records before and after the pages
 	recs = append(recs, &shared.Record{Header: &shared.Header{StreamFormat: shared.StreamFormat, ServerVersion: "9.7.4",
@@ -204,7 +203,7 @@ func (s scaleSource) Backup(ctx context.Context, _ *shared.BackupRequest) (share
 			needTablespace = false
 		case sent < pages:
 			n := min(uint64(scaleBatch), filePages-next)
-			buf := data[:n*scalePageSize]
+			buf := make([]byte, n*scalePageSize) // a record's bytes are the consumer's (shared.RecordStream)
 			for k := uint64(0); k < n; k++ {
 				fillScalePage(buf[k*scalePageSize:(k+1)*scalePageSize], sent+k)
 			}

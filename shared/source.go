@@ -40,6 +40,9 @@ type Source interface {
 }
 
 // RecordStream yields records one at a time; Recv returns io.EOF, unwrapped, at the end.
+// A record and the bytes it holds belong to the consumer once Recv returns it: the producer
+// never changes or reuses them (the frames wire reads the next record while it still sends
+// the previous one, and a host may keep a record past the next Recv).
 type RecordStream interface {
 	Recv() (*Record, error)
 }
