@@ -206,17 +206,24 @@ func TestTrackCommands(t *testing.T) {
 	b.wait("a second bitmap file past the new checkpoint", func(l trackStatusLine) bool { return l.TrackedLSN >= ckpt && len(l.Files) == 2 })
 	files := b.last.Files
 	out := h.mustRun("forget", "-c", h.config, "--keep-last", "1", "--json")
-	if !strings.Contains(out, "1 file(s) wholly below LSN") {
+	// The first tracker ran on after inc1 until it was stopped: when the server wrote a
+	// checkpoint past inc1's meanwhile, its file reaches past the floor and must stay.
+	deleted := 1
+	if strings.Contains(out, "0 file(s) wholly below LSN") {
+		deleted = 0
+	} else if !strings.Contains(out, "1 file(s) wholly below LSN") {
 		t.Fatalf("forget's purge: %s", out)
 	}
 	left, err := pagemap.ListBitmapFiles(trackDir)
-	if err != nil || len(left) != 1 || filepath.Base(left[0].Path) != files[1] {
-		t.Fatalf("bitmap files after forget: %v (%v), want only %s of %v", left, err, files[1], files)
+	if err != nil || len(left) != 2-deleted || filepath.Base(left[len(left)-1].Path) != files[1] {
+		t.Fatalf("bitmap files after forget (%d deleted): %v (%v), want %s of %v kept", deleted, left, err, files[1], files)
 	}
 	h.mustRun("changed-pages", "-c", h.config, "--since", fmt.Sprint(inc1.CheckpointLSN))
-	_, stderr, code := h.run("changed-pages", "-c", h.config, "--since", fmt.Sprint(full.CheckpointLSN), "--until", fmt.Sprint(inc1.CheckpointLSN))
-	if code != 1 || !strings.Contains(stderr, "not covered") {
-		t.Fatalf("changed-pages over the purged range: exit %d\n%s", code, stderr)
+	if deleted == 1 {
+		_, stderr, code := h.run("changed-pages", "-c", h.config, "--since", fmt.Sprint(full.CheckpointLSN), "--until", fmt.Sprint(inc1.CheckpointLSN))
+		if code != 1 || !strings.Contains(stderr, "not covered") {
+			t.Fatalf("changed-pages over the purged range: exit %d\n%s", code, stderr)
+		}
 	}
 	b.terminate()
 	t.Logf("wall time %v", time.Since(start).Round(time.Millisecond))
